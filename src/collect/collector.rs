@@ -1,0 +1,280 @@
+//! The collector: one namespace's kernel state into Snapshots.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+
+use super::diag::{self, SynRecvTally};
+use super::netlink::DiagSocket;
+use super::owners::{self, OwnerResolver};
+use super::{netns, procnet, tunables};
+use crate::model::{
+    Family, HostInfo, NetnsInfo, SampleTime, Snapshot, SynRecvSummary, TcpListener, UnixListener,
+    SCHEMA_VERSION,
+};
+
+/// What a collector reads besides TCP listeners.
+#[derive(Debug, Clone)]
+pub struct CollectorOptions {
+    /// Dump UNIX stream listeners too.
+    pub unix: bool,
+    /// Attribute sockets to processes (reads /proc/PID/fd).
+    pub owners: bool,
+    /// Shortest time between two full scans of /proc for unknown socket owners.
+    pub owner_rescan: Duration,
+    /// Where procfs is mounted (for tests).
+    pub proc_root: PathBuf,
+}
+
+impl Default for CollectorOptions {
+    fn default() -> Self {
+        Self {
+            unix: true,
+            owners: true,
+            owner_rescan: Duration::from_secs(2),
+            proc_root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+/// Reads one network namespace into [`Snapshot`]s.
+pub struct Collector {
+    diag: DiagSocket,
+    owners: Option<OwnerResolver>,
+    netns: NetnsInfo,
+    host: HostInfo,
+    opts: CollectorOptions,
+}
+
+/// TCP listeners of both families from one LISTEN-only dump each.
+#[derive(Debug, Clone, Default)]
+pub struct ListenerSample {
+    /// The listeners, IPv4 first, in kernel order.
+    pub listeners: Vec<TcpListener>,
+    /// A dump was interrupted by concurrent changes: a listener may be missing or doubled.
+    pub interrupted: bool,
+}
+
+impl Collector {
+    /// Creates a collector for the calling thread's network namespace; `label` says how it was
+    /// chosen (see [`netns::NetnsTarget::label`]).
+    pub fn new(label: String, opts: CollectorOptions) -> anyhow::Result<Self> {
+        let diag = DiagSocket::new().context("opening a NETLINK_SOCK_DIAG socket")?;
+        let inode = netns::current_netns_inode();
+        let owners = opts
+            .owners
+            .then(|| OwnerResolver::new(opts.proc_root.clone(), inode, opts.owner_rescan));
+        Ok(Self {
+            diag,
+            owners,
+            netns: NetnsInfo { label, inode },
+            host: host_info(),
+            opts,
+        })
+    }
+
+    /// The namespace this collector reads.
+    pub fn netns(&self) -> &NetnsInfo {
+        &self.netns
+    }
+
+    /// The cheap part of a sample: TCP listeners with depth, backlog and drops (no SYN-RECV, no
+    /// owners). This is what the fast sampler polls.
+    pub fn listeners(&mut self) -> anyhow::Result<ListenerSample> {
+        let mut out = ListenerSample::default();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            let listeners = &mut out.listeners;
+            let interrupted = self
+                .diag
+                .dump(diag::listen_request(family), |payload| {
+                    if let Some(l) = diag::decode_listener(payload)? {
+                        listeners.push(l);
+                    }
+                    Ok(())
+                })
+                .with_context(|| format!("dumping {family:?} TCP listeners"))?;
+            out.interrupted |= interrupted;
+        }
+        Ok(out)
+    }
+
+    /// Counts SYN-RECV requests by local address and port (both families).
+    pub fn syn_recv(&mut self) -> anyhow::Result<(SynRecvTally, bool)> {
+        let mut tally = SynRecvTally::default();
+        let mut interrupted = false;
+        for family in [Family::Ipv4, Family::Ipv6] {
+            interrupted |= self
+                .diag
+                .dump(diag::syn_recv_request(family), |payload| {
+                    if let Some(e) = diag::decode_syn_recv(payload)? {
+                        tally.add(e);
+                    }
+                    Ok(())
+                })
+                .with_context(|| format!("dumping {family:?} SYN-RECV requests"))?;
+        }
+        Ok((tally, interrupted))
+    }
+
+    /// UNIX stream listeners.
+    pub fn unix_listeners(&mut self) -> anyhow::Result<(Vec<UnixListener>, bool)> {
+        let mut out = Vec::new();
+        let interrupted = self
+            .diag
+            .dump(diag::unix_listen_request(), |payload| {
+                if let Some(l) = diag::decode_unix_listener(payload)? {
+                    out.push(l);
+                }
+                Ok(())
+            })
+            .context("dumping UNIX listeners")?;
+        Ok((out, interrupted))
+    }
+
+    /// A full sample: listeners, SYN-RECV, UNIX listeners, counters, tunables, owners.
+    ///
+    /// Only the TCP listener dump is essential; any other part that fails is reported in
+    /// `blind_spots` and the sample still succeeds.
+    pub fn sample(&mut self) -> anyhow::Result<Snapshot> {
+        let time = sample_time();
+        let mut blind = Vec::new();
+        let ListenerSample {
+            mut listeners,
+            interrupted,
+        } = self.listeners()?;
+        if interrupted {
+            blind.push("the listener dump was interrupted by concurrent changes; a listener may be missing or doubled in this sample".into());
+        }
+        let missing_drops = listeners.iter().filter(|l| l.drops.is_none()).count();
+        if missing_drops > 0 {
+            blind.push(format!(
+                "the kernel sent no SK_MEMINFO for {missing_drops} listener(s): their drop counters are unknown"
+            ));
+        }
+
+        let mut syn_recv = SynRecvSummary::default();
+        match self.syn_recv() {
+            Ok((tally, interrupted)) => {
+                syn_recv.total = tally.total;
+                syn_recv.unmatched = diag::attribute_syn_recv(&mut listeners, &tally);
+                if interrupted {
+                    blind.push("the SYN-RECV dump was interrupted by concurrent changes; counts may be off by a few".into());
+                }
+            }
+            Err(e) => blind.push(format!("SYN-RECV requests unknown: {e:#}")),
+        }
+
+        let mut unix_listeners = None;
+        if self.opts.unix {
+            match self.unix_listeners() {
+                Ok((u, interrupted)) => {
+                    if interrupted {
+                        blind.push(
+                            "the UNIX listener dump was interrupted by concurrent changes".into(),
+                        );
+                    }
+                    unix_listeners = Some(u);
+                }
+                Err(e) => blind.push(format!("UNIX listeners unknown: {e:#}")),
+            }
+        }
+
+        let counters = self.read_counters(&mut blind);
+        let (tunables, problems) = tunables::read_tunables(&self.opts.proc_root.join("sys"));
+        blind.extend(problems);
+
+        if let Some(resolver) = self.owners.as_mut() {
+            let mut sockets: Vec<(u64, u32)> = listeners.iter().map(|l| (l.inode, l.uid)).collect();
+            if let Some(u) = &unix_listeners {
+                sockets.extend(u.iter().map(|l| (l.inode, owners::UID_UNKNOWN)));
+            }
+            let mut found = resolver.resolve(&sockets, Instant::now());
+            for l in listeners.iter_mut() {
+                if let Some(o) = found.remove(&l.inode) {
+                    l.owners = o;
+                }
+            }
+            if let Some(u) = unix_listeners.as_mut() {
+                for l in u.iter_mut() {
+                    if let Some(o) = found.remove(&l.inode) {
+                        l.owners = o;
+                    }
+                }
+            }
+        } else {
+            let off = || crate::model::Owners::Unknown {
+                reason: "process attribution is turned off (--no-owners)".into(),
+            };
+            listeners.iter_mut().for_each(|l| l.owners = off());
+            if let Some(u) = unix_listeners.as_mut() {
+                u.iter_mut().for_each(|l| l.owners = off());
+            }
+        }
+
+        Ok(Snapshot {
+            schema_version: SCHEMA_VERSION,
+            time,
+            host: self.host.clone(),
+            netns: self.netns.clone(),
+            tcp_listeners: listeners,
+            syn_recv,
+            unix_listeners,
+            counters,
+            tunables,
+            blind_spots: blind,
+        })
+    }
+
+    fn read_counters(&self, blind: &mut Vec<String>) -> crate::model::Counters {
+        // /proc/thread-self, not /proc/self: after setns on this thread, /proc/self/net would
+        // still show the main thread's namespace.
+        let net = self.opts.proc_root.join("thread-self/net");
+        let read =
+            |name: &str, blind: &mut Vec<String>| match std::fs::read_to_string(net.join(name)) {
+                Ok(s) => s,
+                Err(e) => {
+                    blind.push(format!("cannot read {}: {e}", net.join(name).display()));
+                    String::new()
+                }
+            };
+        let netstat = read("netstat", blind);
+        let snmp = read("snmp", blind);
+        let (counters, problems) = procnet::parse_counters(&netstat, &snmp);
+        blind.extend(problems);
+        counters
+    }
+}
+
+fn host_info() -> HostInfo {
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    HostInfo { hostname, kernel }
+}
+
+fn sample_time() -> SampleTime {
+    let now = SystemTime::now();
+    let wall_unix_ms = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    SampleTime {
+        wall: humantime::format_rfc3339_millis(now).to_string(),
+        wall_unix_ms,
+        monotonic_ns: monotonic_ns(),
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+pub fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| {
+            u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
+                + u64::try_from(t.tv_nsec()).unwrap_or(0)
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,350 @@
+//! sock_diag requests and the decoding of their replies into sockq's types.
+//!
+//! Decoding is pure (bytes → values) and tested on datagrams captured from real dumps
+//! (tests/fixtures/netlink). Each dump asks the kernel for exactly the states it needs: LISTEN
+//! alone for listeners, SYN_RECV alone for requests (asking for more makes the kernel walk the
+//! established hash, labs.md §5).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+
+use netlink_packet_core::Parseable;
+use netlink_packet_sock_diag::{
+    constants::{AF_INET, AF_INET6, IPPROTO_TCP, TCP_LISTEN, TCP_SYN_RECV},
+    inet::{
+        nlas::Nla, ExtensionFlags, InetRequest, InetResponse, InetResponseHeader, SocketId,
+        StateFlags, Timer,
+    },
+    unix::{self, nlas::UnixDiagName, ShowFlags, UnixRequest, UnixResponse},
+    SockDiagMessage,
+};
+
+use super::netlink::NetlinkError;
+use crate::model::{Family, Owners, TcpListener, UnixListener};
+
+/// The dump request for TCP listeners of one family, with SK_MEMINFO (for the drop counter).
+pub fn listen_request(family: Family) -> SockDiagMessage {
+    inet_request(family, StateFlags::LISTEN, ExtensionFlags::SKMEMINFO)
+}
+
+/// The dump request for TCP SYN-RECV requests of one family, with no extensions.
+pub fn syn_recv_request(family: Family) -> SockDiagMessage {
+    inet_request(family, StateFlags::SYN_RECV, ExtensionFlags::empty())
+}
+
+fn inet_request(family: Family, states: StateFlags, extensions: ExtensionFlags) -> SockDiagMessage {
+    let (af, socket_id) = match family {
+        Family::Ipv4 => (AF_INET, SocketId::new_v4()),
+        Family::Ipv6 => (AF_INET6, SocketId::new_v6()),
+    };
+    SockDiagMessage::InetRequest(InetRequest {
+        family: af,
+        protocol: IPPROTO_TCP,
+        extensions,
+        states,
+        socket_id,
+    })
+}
+
+/// The dump request for UNIX listeners with their queue lengths and names.
+pub fn unix_listen_request() -> SockDiagMessage {
+    SockDiagMessage::UnixRequest(UnixRequest {
+        state_flags: unix::StateFlags::LISTEN,
+        inode: 0,
+        show_flags: ShowFlags::NAME | ShowFlags::RQLEN,
+        cookie: [0xff; 8],
+    })
+}
+
+fn decode_err(e: impl std::fmt::Display) -> NetlinkError {
+    NetlinkError::Decode(e.to_string())
+}
+
+fn family_of(af: u8) -> Result<Family, NetlinkError> {
+    match af {
+        AF_INET => Ok(Family::Ipv4),
+        AF_INET6 => Ok(Family::Ipv6),
+        other => Err(NetlinkError::Decode(format!(
+            "unexpected address family {other}"
+        ))),
+    }
+}
+
+/// The kernel's socket cookie: two u32 in host order, low word first (as `ss -e` prints it).
+pub fn cookie_u64(cookie: &[u8; 8]) -> u64 {
+    let lo = u32::from_ne_bytes([cookie[0], cookie[1], cookie[2], cookie[3]]);
+    let hi = u32::from_ne_bytes([cookie[4], cookie[5], cookie[6], cookie[7]]);
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Decodes one inet_diag reply of a LISTEN dump. Non-LISTEN messages (which a correct kernel
+/// does not send) are skipped with `Ok(None)`. SYN-RECV and owners are filled in later.
+pub fn decode_listener(payload: &[u8]) -> Result<Option<TcpListener>, NetlinkError> {
+    let resp = InetResponse::parse(payload).map_err(decode_err)?;
+    let h = &resp.header;
+    if h.state != TCP_LISTEN {
+        return Ok(None);
+    }
+    let drops = resp.nlas.iter().find_map(|nla| match nla {
+        Nla::MemInfo(m) => Some(u64::from(m.drops)),
+        _ => None,
+    });
+    let v6only = resp.nlas.iter().find_map(|nla| match nla {
+        Nla::SkV6Only(v) => Some(*v),
+        _ => None,
+    });
+    Ok(Some(TcpListener {
+        family: family_of(h.family)?,
+        address: h.socket_id.source_address,
+        port: h.socket_id.source_port,
+        v6only,
+        inode: u64::from(h.inode),
+        cookie: cookie_u64(&h.socket_id.cookie),
+        uid: h.uid,
+        accept_queue: h.recv_queue,
+        backlog: h.send_queue,
+        drops,
+        syn_recv: 0,
+        syn_recv_group: 1,
+        syn_recv_max_retrans: None,
+        owners: Owners::Unknown {
+            reason: "not looked up".into(),
+        },
+    }))
+}
+
+/// One SYN-RECV request as far as sockq needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynRecvEntry {
+    /// Family of the request (that of its listener: a dual-stack listener's IPv4 requests are
+    /// IPv6 with a v4-mapped address).
+    pub family: Family,
+    /// The local address the SYN was sent to.
+    pub address: IpAddr,
+    /// The local port.
+    pub port: u16,
+    /// SYN-ACK retransmissions so far.
+    pub retrans: u8,
+}
+
+/// Decodes one reply of a SYN_RECV dump (header only: no attributes are parsed).
+pub fn decode_syn_recv(payload: &[u8]) -> Result<Option<SynRecvEntry>, NetlinkError> {
+    let h = InetResponseHeader::parse(payload).map_err(decode_err)?;
+    if h.state != TCP_SYN_RECV {
+        return Ok(None);
+    }
+    let retrans = match h.timer {
+        Some(Timer::Retransmit(_, n)) => n,
+        _ => 0,
+    };
+    Ok(Some(SynRecvEntry {
+        family: family_of(h.family)?,
+        address: h.socket_id.source_address,
+        port: h.socket_id.source_port,
+        retrans,
+    }))
+}
+
+/// Decodes one unix_diag reply of a LISTEN dump.
+pub fn decode_unix_listener(payload: &[u8]) -> Result<Option<UnixListener>, NetlinkError> {
+    let resp = UnixResponse::parse(payload).map_err(decode_err)?;
+    if resp.header.state != TCP_LISTEN {
+        return Ok(None);
+    }
+    let name = match resp.name() {
+        Some(UnixDiagName::Pathname(p)) => p.to_string_lossy().into_owned(),
+        // ss prints an abstract name with a leading '@'.
+        Some(UnixDiagName::Abstract(a)) => format!("@{}", String::from_utf8_lossy(a)),
+        None => String::new(),
+    };
+    Ok(Some(UnixListener {
+        name,
+        inode: u64::from(resp.header.inode),
+        accept_queue: resp.number_of_pending_connection().unwrap_or(0),
+        backlog: resp.max_number_of_pending_connection().unwrap_or(0),
+        owners: Owners::Unknown {
+            reason: "not looked up".into(),
+        },
+    }))
+}
+
+/// SYN-RECV requests aggregated by local (address, port).
+#[derive(Debug, Default, Clone)]
+pub struct SynRecvTally {
+    /// (family, local address, port) → (requests, highest retransmit count).
+    pub by_local: HashMap<(Family, IpAddr, u16), (u64, u8)>,
+    /// All requests seen.
+    pub total: u64,
+}
+
+impl SynRecvTally {
+    /// Counts one request.
+    pub fn add(&mut self, e: SynRecvEntry) {
+        self.total += 1;
+        let slot = self
+            .by_local
+            .entry((e.family, e.address, e.port))
+            .or_insert((0, 0));
+        slot.0 += 1;
+        slot.1 = slot.1.max(e.retrans);
+    }
+}
+
+fn v4_mapped(a: &IpAddr) -> Option<IpAddr> {
+    match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+        IpAddr::V4(_) => None,
+    }
+}
+
+/// Matches SYN-RECV requests to listeners and writes `syn_recv`, `syn_recv_group` and
+/// `syn_recv_max_retrans` on each listener. Returns the number of requests that matched none.
+///
+/// A request belongs to the most specific listeners on its port: those bound to its exact local
+/// address; else the wildcard (0.0.0.0 / ::) listeners of its family; else, for an IPv4 request,
+/// IPv6 wildcard listeners (dual-stack). When that set has several sockets (SO_REUSEPORT), the
+/// count is the group's: each member shows it, with `syn_recv_group` = the group's size.
+pub fn attribute_syn_recv(listeners: &mut [TcpListener], tally: &SynRecvTally) -> u64 {
+    for l in listeners.iter_mut() {
+        l.syn_recv = 0;
+        l.syn_recv_group = 1;
+        l.syn_recv_max_retrans = None;
+    }
+    let mut unmatched = 0;
+    let mut group: Vec<usize> = Vec::new();
+    for (&(family, addr, port), &(count, retrans)) in &tally.by_local {
+        group.clear();
+        let on_port = |l: &TcpListener| l.port == port;
+        let mapped = v4_mapped(&addr);
+        // 1. Exact local address (an IPv4 address also matches a listener bound to its v4-mapped
+        //    form, and a v4-mapped request an IPv4-bound listener).
+        group.extend(listeners.iter().enumerate().filter_map(|(i, l)| {
+            let exact = l.address == addr
+                || mapped.is_some_and(|m| l.address == m)
+                || v4_mapped(&l.address).is_some_and(|m| m == addr);
+            (on_port(l) && exact).then_some(i)
+        }));
+        // 2. Wildcard listeners of the request's family.
+        if group.is_empty() {
+            group.extend(listeners.iter().enumerate().filter_map(|(i, l)| {
+                (on_port(l) && l.family == family && l.address.is_unspecified()).then_some(i)
+            }));
+        }
+        // 3. An IPv4 request on a dual-stack [::] listener.
+        if group.is_empty() && family == Family::Ipv4 {
+            group.extend(listeners.iter().enumerate().filter_map(|(i, l)| {
+                let dual = l.address == IpAddr::V6(Ipv6Addr::UNSPECIFIED) && l.v6only != Some(true);
+                (on_port(l) && dual).then_some(i)
+            }));
+        }
+        if group.is_empty() {
+            unmatched += count;
+            continue;
+        }
+        let size = u32::try_from(group.len()).unwrap_or(u32::MAX);
+        for &i in &group {
+            let l = &mut listeners[i];
+            l.syn_recv += count;
+            l.syn_recv_group = l.syn_recv_group.max(size);
+            l.syn_recv_max_retrans =
+                Some(l.syn_recv_max_retrans.map_or(retrans, |r| r.max(retrans)));
+        }
+    }
+    unmatched
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn listener(addr: IpAddr, port: u16) -> TcpListener {
+        TcpListener {
+            family: if addr.is_ipv4() {
+                Family::Ipv4
+            } else {
+                Family::Ipv6
+            },
+            address: addr,
+            port,
+            v6only: addr.is_ipv6().then_some(false),
+            inode: 1,
+            cookie: 1,
+            uid: 0,
+            accept_queue: 0,
+            backlog: 128,
+            drops: Some(0),
+            syn_recv: 0,
+            syn_recv_group: 1,
+            syn_recv_max_retrans: None,
+            owners: Owners::Unknown {
+                reason: String::new(),
+            },
+        }
+    }
+
+    fn req(addr: IpAddr, port: u16, retrans: u8) -> SynRecvEntry {
+        SynRecvEntry {
+            family: if addr.is_ipv4() {
+                Family::Ipv4
+            } else {
+                Family::Ipv6
+            },
+            address: addr,
+            port,
+            retrans,
+        }
+    }
+
+    const V4: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 88, 0, 1));
+    const ANY4: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    const ANY6: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+
+    #[test]
+    fn exact_address_wins_over_wildcard() {
+        let mut ls = vec![listener(V4, 80), listener(ANY4, 80), listener(ANY4, 81)];
+        let mut t = SynRecvTally::default();
+        for _ in 0..3 {
+            t.add(req(V4, 80, 1));
+        }
+        t.add(req(IpAddr::V4(Ipv4Addr::LOCALHOST), 80, 4));
+        assert_eq!(attribute_syn_recv(&mut ls, &t), 0);
+        assert_eq!((ls[0].syn_recv, ls[0].syn_recv_max_retrans), (3, Some(1)));
+        assert_eq!((ls[1].syn_recv, ls[1].syn_recv_max_retrans), (1, Some(4)));
+        assert_eq!((ls[2].syn_recv, ls[2].syn_recv_max_retrans), (0, None));
+    }
+
+    #[test]
+    fn reuseport_group_shares_the_count() {
+        let mut ls = vec![listener(ANY4, 80), listener(ANY4, 80)];
+        let mut t = SynRecvTally::default();
+        for _ in 0..5 {
+            t.add(req(V4, 80, 0));
+        }
+        attribute_syn_recv(&mut ls, &t);
+        for l in &ls {
+            assert_eq!((l.syn_recv, l.syn_recv_group), (5, 2));
+        }
+    }
+
+    #[test]
+    fn dual_stack_listener_takes_mapped_and_v4_requests() {
+        let mut ls = vec![listener(ANY6, 8080)];
+        let mut t = SynRecvTally::default();
+        t.add(req("::ffff:10.88.0.1".parse().unwrap(), 8080, 0));
+        t.add(req(V4, 8080, 0));
+        t.add(req("2001:db8::1".parse().unwrap(), 8080, 2));
+        t.add(req(V4, 9999, 0));
+        assert_eq!(attribute_syn_recv(&mut ls, &t), 1);
+        assert_eq!(ls[0].syn_recv, 3);
+        assert_eq!(t.total, 4);
+    }
+
+    #[test]
+    fn cookie_is_low_word_first() {
+        let mut c = [0u8; 8];
+        c[..4].copy_from_slice(&0x0000_1234u32.to_ne_bytes());
+        c[4..].copy_from_slice(&0x0000_0001u32.to_ne_bytes());
+        assert_eq!(cookie_u64(&c), 0x1_0000_1234);
+    }
+}

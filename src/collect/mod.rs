@@ -1,0 +1,17 @@
+//! Talks to the kernel: sock_diag dumps, /proc counters and tunables, process attribution,
+//! entering a network namespace. I/O happens only here; every parser is a pure function.
+//!
+//! A [`Collector`] belongs to the network namespace of the thread that created it (its netlink
+//! socket stays there), so create it on the thread that will sample, after entering the
+//! namespace (see [`netns::run_in`]).
+
+pub mod diag;
+pub mod netlink;
+pub mod netns;
+pub mod owners;
+pub mod procnet;
+pub mod tunables;
+
+mod collector;
+
+pub use collector::{monotonic_ns, Collector, CollectorOptions, ListenerSample};

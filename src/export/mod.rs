@@ -1,0 +1,4 @@
+//! Views that print the model: the one-shot table and JSON (and later the stream and exporter).
+
+pub mod json;
+pub mod table;

@@ -1,0 +1,292 @@
+//! Live tests: real sockets in a private network namespace made by each test.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddrV4};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use sockq::lab::syn;
+use sockq::model::{Family, Owners, Snapshot, TcpListener};
+
+fn find(s: &Snapshot, port: u16) -> anyhow::Result<&TcpListener> {
+    s.tcp_listeners
+        .iter()
+        .find(|l| l.port == port)
+        .ok_or_else(|| anyhow::anyhow!("no listener on port {port} in {:#?}", s.tcp_listeners))
+}
+
+fn counter(s: &Snapshot, name: &str) -> u64 {
+    s.counters
+        .tcp_ext(name)
+        .unwrap_or_else(|| panic!("{name} absent"))
+}
+
+#[test]
+fn full_accept_queue_is_backlog_plus_one_and_drops_move_together() {
+    in_netns("full_accept_queue", || {
+        let (_l, addr) = listen("127.0.0.1:0", 4)?;
+        let _clients = connect_n(addr, 5)?;
+        let mut c = collector()?;
+        let s = sample_until(&mut c, Duration::from_secs(2), |s| {
+            find(s, addr.port()).is_ok_and(|l| l.accept_queue == 5)
+        })?;
+        let l = find(&s, addr.port())?;
+        assert_eq!((l.accept_queue, l.backlog), (5, 4), "Recv-Q/Send-Q");
+        assert!(l.is_full());
+        assert_eq!(l.fill(), Some(1.25));
+        let drops0 = l.drops.expect("SK_MEMINFO drops");
+        let over0 = counter(&s, "ListenOverflows");
+        let ldrops0 = counter(&s, "ListenDrops");
+
+        // Three more clients: each SYN (and each retransmission) is dropped.
+        let extra = syn_only_clients(addr, 3)?;
+        std::thread::sleep(Duration::from_millis(1300));
+        drop(extra); // no more retransmissions: the counters settle
+        std::thread::sleep(Duration::from_millis(100));
+        let s = c.sample()?;
+        let l = find(&s, addr.port())?;
+        let d_drops = l.drops.expect("drops") - drops0;
+        let d_over = counter(&s, "ListenOverflows") - over0;
+        let d_ldrops = counter(&s, "ListenDrops") - ldrops0;
+        assert!(
+            d_drops >= 3,
+            "at least one drop per extra client, got {d_drops}"
+        );
+        assert_eq!(
+            d_drops, d_over,
+            "listener drops and ListenOverflows move together"
+        );
+        assert_eq!(d_ldrops, d_over, "every overflow is also a ListenDrop");
+        assert_eq!(l.accept_queue, 5);
+        Ok(())
+    });
+}
+
+#[test]
+fn somaxconn_caps_the_backlog_per_namespace() {
+    let host_before = std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok();
+    in_netns("somaxconn", || {
+        set_sysctl("net/core/somaxconn", "128")?;
+        let (_a, a) = listen("127.0.0.1:0", 511)?;
+        let (_b, b) = listen("127.0.0.1:0", 64)?;
+        let s = collector()?.sample()?;
+        assert_eq!(s.tunables.somaxconn, Some(128));
+        assert_eq!(find(&s, a.port())?.backlog, 128);
+        assert_eq!(find(&s, b.port())?.backlog, 64);
+        Ok(())
+    });
+    let host_after = std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok();
+    assert_eq!(host_before, host_after, "the host's somaxconn is untouched");
+}
+
+#[test]
+fn spoofed_syns_become_exact_syn_recv_counts_on_the_right_listener() {
+    in_netns("syn_recv_1000", || {
+        syn::setup_sink()?;
+        let (_a, a) = listen("10.88.0.1:80", 2048)?;
+        let (_b, b) = listen("10.88.0.1:81", 2048)?;
+        let mut sender = syn::SynSender::new()?;
+        sender.flood(SocketAddrV4::new(syn::TARGET_ADDR, 80), 0, 1000)?;
+        let mut c = collector()?;
+        let s = sample_until(&mut c, Duration::from_secs(5), |s| s.syn_recv.total >= 1000)?;
+        assert_eq!(s.syn_recv.total, 1000);
+        assert_eq!(s.syn_recv.unmatched, 0);
+        let la = find(&s, a.port())?;
+        assert_eq!((la.syn_recv, la.syn_recv_group), (1000, 1));
+        assert_eq!(
+            la.accept_queue, 0,
+            "half-open requests are not in the accept queue"
+        );
+        assert_eq!(find(&s, b.port())?.syn_recv, 0);
+        Ok(())
+    });
+}
+
+#[test]
+fn ipv6_listener_is_read_with_its_address() {
+    in_netns("ipv6", || {
+        let (_l, addr) = listen("[::1]:0", 8)?;
+        let _c = connect_n(addr, 2)?;
+        let mut c = collector()?;
+        let s = sample_until(&mut c, Duration::from_secs(2), |s| {
+            find(s, addr.port()).is_ok_and(|l| l.accept_queue == 2)
+        })?;
+        let l = find(&s, addr.port())?;
+        assert_eq!(l.family, Family::Ipv6);
+        assert_eq!(l.address, "::1".parse::<IpAddr>()?);
+        assert_eq!((l.accept_queue, l.backlog), (2, 8));
+        assert_eq!(l.endpoint(), format!("[::1]:{}", addr.port()));
+        Ok(())
+    });
+}
+
+#[test]
+fn unix_listener_shows_pending_connections_and_backlog() {
+    in_netns("unix", || {
+        let dir = std::env::temp_dir().join(format!("sockq-unix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("demo.sock");
+        let _ = std::fs::remove_file(&path);
+        let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+        s.bind(&socket2::SockAddr::unix(&path)?)?;
+        s.listen(7)?;
+        let clients: Vec<_> = (0..3)
+            .map(|_| std::os::unix::net::UnixStream::connect(&path))
+            .collect::<Result<_, _>>()?;
+        let snap = collector()?.sample()?;
+        let unix = snap
+            .unix_listeners
+            .as_ref()
+            .expect("UNIX listeners collected");
+        let l = unix
+            .iter()
+            .find(|l| l.name == path.to_string_lossy())
+            .ok_or_else(|| anyhow::anyhow!("{path:?} not in {unix:#?}"))?;
+        assert_eq!((l.accept_queue, l.backlog), (3, 7));
+        let me = std::process::id();
+        assert!(
+            l.owners.processes().iter().any(|p| p.pid == me),
+            "{:?}",
+            l.owners
+        );
+        drop(clients);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    });
+}
+
+const PY_SERVER: &str = "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(8)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()\n";
+
+#[test]
+fn owner_of_a_child_with_rlimit_nofile_64() {
+    in_netns("owner", || {
+        let mut child = Command::new("prlimit")
+            .args(["--nofile=64:64", "python3", "-c", PY_SERVER])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        {
+            use std::io::BufRead;
+            let out = child
+                .stdout
+                .take()
+                .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+            std::io::BufReader::new(out).read_line(&mut line)?;
+        }
+        let port: u16 = line.trim().parse()?;
+        let s = collector()?.sample()?;
+        let result = (|| -> anyhow::Result<()> {
+            let l = find(&s, port)?;
+            let Owners::Known { processes } = &l.owners else {
+                anyhow::bail!("owners unknown: {:?}", l.owners);
+            };
+            assert_eq!(processes.len(), 1, "{processes:?}");
+            let p = &processes[0];
+            assert_eq!(p.pid, child.id());
+            assert_eq!(p.comm, "python3");
+            assert_eq!(p.fd_limit, Some(64));
+            let fds = std::fs::read_dir(format!("/proc/{}/fd", child.id()))?.count() as u64;
+            assert_eq!(p.fds_open, Some(fds));
+            Ok(())
+        })();
+        let _ = child.kill();
+        let _ = child.wait();
+        result
+    });
+}
+
+fn ss_listeners(v: &str) -> BTreeSet<(String, u32, u32)> {
+    v.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // LISTEN Recv-Q Send-Q Local Peer
+            Some((
+                f.get(3)?.to_string(),
+                f.get(1)?.parse().ok()?,
+                f.get(2)?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// `ss -ltmH`: the `d<N>` of every listener's skmem, by local address.
+fn ss_drops(v: &str) -> BTreeSet<(String, u64)> {
+    let mut out = BTreeSet::new();
+    let mut local = None;
+    for line in v.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.first() == Some(&"LISTEN") {
+            local = f.get(3).map(|s| s.to_string());
+        }
+        if let Some(skmem) = line.split("skmem:(").nth(1) {
+            let d = skmem.trim_end_matches(')').split(',').find_map(|kv| {
+                kv.strip_prefix('d')
+                    .and_then(|n| n.trim_end_matches(')').parse().ok())
+            });
+            if let (Some(l), Some(d)) = (local.take(), d) {
+                out.insert((l, d));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn agrees_with_ss_on_listeners_drops_and_syn_recv() {
+    in_netns("differential_ss", || {
+        syn::setup_sink()?;
+        let (_full, full) = listen("127.0.0.1:0", 2)?;
+        let _held = connect_n(full, 3)?;
+        let extra = syn_only_clients(full, 2)?;
+        let (_v6, _) = listen("[::]:0", 16)?;
+        let (_flood, _) = listen("10.88.0.1:80", 1024)?;
+        let (_other, _) = listen("0.0.0.0:8080", 511)?;
+        let mut sender = syn::SynSender::new()?;
+        sender.flood(SocketAddrV4::new(syn::TARGET_ADDR, 80), 0, 300)?;
+        std::thread::sleep(Duration::from_millis(1200));
+        drop(extra);
+        std::thread::sleep(Duration::from_millis(100));
+
+        let mut c = collector()?;
+        let s = sample_until(&mut c, Duration::from_secs(5), |s| s.syn_recv.total >= 300)?;
+        let ss = run_ok("ss", &["-ltnH"])?;
+        let ss_m = run_ok("ss", &["-ltnmH"])?;
+        let ss_syn = run_ok("ss", &["-tnH", "state", "syn-recv"])?;
+
+        let ours: BTreeSet<(String, u32, u32)> = s
+            .tcp_listeners
+            .iter()
+            .map(|l| (l.endpoint(), l.accept_queue, l.backlog))
+            .collect();
+        assert_eq!(
+            ours,
+            ss_listeners(&ss),
+            "listener rows differ from `ss -ltnH`"
+        );
+        let our_drops: BTreeSet<(String, u64)> = s
+            .tcp_listeners
+            .iter()
+            .map(|l| (l.endpoint(), l.drops.unwrap_or(u64::MAX)))
+            .collect();
+        assert_eq!(
+            our_drops,
+            ss_drops(&ss_m),
+            "drop counters differ from `ss -ltm`"
+        );
+        assert!(
+            our_drops.iter().any(|(_, d)| *d > 0),
+            "the full listener dropped"
+        );
+        assert_eq!(
+            s.syn_recv.total,
+            ss_syn.lines().count() as u64,
+            "SYN-RECV total vs ss"
+        );
+        assert_eq!(s.syn_recv.total, 300);
+        Ok(())
+    });
+}
