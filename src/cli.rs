@@ -2,12 +2,17 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::collect::netns::{NetnsError, NetnsTarget};
+use crate::collect::sampler::{Sampler, SamplerConfig, SamplerEvent};
 use crate::collect::{Collector, CollectorOptions};
 use crate::export;
+use crate::model::engine::{Engine, EngineConfig};
 use crate::model::Filter;
 
 /// Exit codes (documented in README.md and `sockq --help`).
@@ -44,8 +49,133 @@ pub struct Cli {
 pub enum Command {
     /// Print one sample of every listening socket, the queue counters and the tunables.
     Snapshot(SnapshotArgs),
-    /// Print the JSON Schema of `snapshot --json`.
-    Schema,
+    /// Print one line per tick (or JSON lines with --json): busiest listeners, counter rates,
+    /// findings. Stops after --count ticks, or on Ctrl-C / SIGTERM / a closed pipe.
+    Watch(WatchArgs),
+    /// Print the JSON Schema of `snapshot --json` (default) or of `watch --json` lines (`tick`).
+    Schema {
+        /// Which document: `snapshot` or `tick`.
+        #[arg(default_value = "snapshot", value_parser = ["snapshot", "tick"])]
+        which: String,
+    },
+}
+
+/// Parses a duration such as `1s`, `500ms`, `2m` or a bare number of seconds (`0.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = match s.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+        Ok(_) => return Err(format!("{s:?} is not a positive duration")),
+        Err(_) => humantime::parse_duration(s.trim())
+            .map_err(|e| format!("{s:?} is not a duration ({e}); use e.g. 1s, 500ms, 2m or 0.5"))?,
+    };
+    Ok(d)
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+        return Err(format!(
+            "{s:?} is out of range: the interval must be between 100ms and 1h"
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_fast_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(10) || d > Duration::from_secs(60) {
+        return Err(format!(
+            "{s:?} is out of range: the fast interval must be between 10ms and 60s"
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_window(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(10) || d > Duration::from_secs(7 * 24 * 3600) {
+        return Err(format!(
+            "{s:?} is out of range: the window must be between 10s and 7d"
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_budget(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().trim_end_matches('%').parse().map_err(|_| {
+        format!("{s:?} is not a number; give a percentage of one core such as 2 or 0.5")
+    })?;
+    if !(0.1..=100.0).contains(&v) {
+        return Err(format!(
+            "{s:?} is out of range: the CPU budget must be between 0.1 and 100 (% of one core)"
+        ));
+    }
+    Ok(v)
+}
+
+/// Live-sampling settings shared by `watch` and the dashboard.
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
+    /// Display interval: one full sample per tick (e.g. 1s, 500ms, 2).
+    #[arg(long, default_value = "1s", value_parser = parse_interval, env = "SOCKQ_INTERVAL")]
+    pub interval: Duration,
+    /// Fast listener sampling interval, catching bursts between ticks (10 Hz by default).
+    #[arg(long, default_value = "100ms", value_parser = parse_fast_interval, env = "SOCKQ_FAST_INTERVAL")]
+    pub fast_interval: Duration,
+    /// CPU budget of the sampler, in percent of one core; expensive dumps are spaced to keep it.
+    #[arg(long, default_value = "2", value_parser = parse_budget, env = "SOCKQ_CPU_BUDGET")]
+    pub cpu_budget: f64,
+    /// History window kept in memory (e.g. 15m).
+    #[arg(long, default_value = "15m", value_parser = parse_window, env = "SOCKQ_WINDOW")]
+    pub window: Duration,
+    /// Leave out UNIX stream listeners.
+    #[arg(long, env = "SOCKQ_NO_UNIX")]
+    pub no_unix: bool,
+    /// Do not look up owning processes (skips reading /proc/PID/fd).
+    #[arg(long, env = "SOCKQ_NO_OWNERS")]
+    pub no_owners: bool,
+    #[command(flatten)]
+    pub netns: NetnsArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+impl LiveArgs {
+    /// Sampler settings.
+    pub fn sampler_config(&self) -> SamplerConfig {
+        SamplerConfig {
+            interval: self.interval,
+            fast_interval: self.fast_interval,
+            budget_percent: self.cpu_budget,
+            collector: CollectorOptions {
+                unix: !self.no_unix,
+                owners: !self.no_owners,
+                ..CollectorOptions::default()
+            },
+        }
+    }
+
+    /// Engine settings.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            interval: self.interval,
+            window: self.window,
+            ..EngineConfig::default()
+        }
+    }
+}
+
+/// `sockq watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Print one JSON object per tick (JSON lines; schema: `sockq schema tick`).
+    #[arg(long, env = "SOCKQ_JSON")]
+    pub json: bool,
+    /// Stop after N ticks.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), env = "SOCKQ_COUNT")]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// Which network namespace to read.
@@ -144,15 +274,22 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
     })
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Snapshot(args)) => snapshot(args),
-        Some(Command::Schema) => {
-            let text = serde_json::to_string_pretty(&export::json::snapshot_schema())?;
-            write_stdout(&text)
+        Some(Command::Watch(args)) => watch(args),
+        Some(Command::Schema { which }) => {
+            let schema = if which == "tick" {
+                export::json::tick_schema()
+            } else {
+                export::json::snapshot_schema()
+            };
+            write_stdout(&serde_json::to_string_pretty(&schema)?)
         }
         None => anyhow::bail!(
             "the live dashboard is not part of this build yet; use `sockq snapshot` (or `sockq --help`)"
@@ -191,4 +328,62 @@ fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
         export::table::render(&snap, note.as_deref())
     };
     write_stdout(&text)
+}
+
+/// Sets a flag on SIGINT, SIGTERM and SIGHUP (the loop checks it between ticks).
+pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, flag.clone())?;
+    }
+    Ok(flag)
+}
+
+fn watch(args: WatchArgs) -> anyhow::Result<()> {
+    let stop = stop_flag()?;
+    let live = &args.live;
+    let sampler = Sampler::start(live.netns.target(), live.sampler_config())?;
+    let mut engine = Engine::new(live.engine_config());
+    let filter = live.filter.filter();
+    let mut out = std::io::stdout().lock();
+    let mut seen = std::collections::HashSet::new();
+    let mut ticks = 0u64;
+    if !args.json {
+        writeln!(out, "{}", export::watch::HEADER)?;
+        out.flush()?;
+    }
+    while !stop.load(Ordering::Relaxed) {
+        let Some(event) = sampler.recv_timeout(Duration::from_millis(100))? else {
+            continue;
+        };
+        match event {
+            SamplerEvent::Error(e) => {
+                engine.record_gap();
+                eprintln!("sockq: sample failed (recorded as a gap): {e}");
+            }
+            SamplerEvent::Sample(sample) => {
+                let mut tick = engine.ingest(*sample).clone();
+                filter.apply_tick(&mut tick);
+                if args.json {
+                    serde_json::to_writer(&mut out, &tick)?;
+                    out.write_all(b"\n")?;
+                } else {
+                    if ticks > 0 && ticks % 20 == 0 {
+                        writeln!(out, "{}", export::watch::HEADER)?;
+                    }
+                    writeln!(out, "{}", export::watch::human_line(&tick, &mut seen))?;
+                }
+                out.flush()?;
+                ticks += 1;
+                if args.count.is_some_and(|n| ticks >= n) {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
 }

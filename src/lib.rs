@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod collect;
+pub mod diagnose;
 pub mod export;
 pub mod lab;
 pub mod model;

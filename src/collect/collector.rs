@@ -45,6 +45,9 @@ pub struct Collector {
     netns: NetnsInfo,
     host: HostInfo,
     opts: CollectorOptions,
+    /// The last SYN-RECV tally, when it was taken, and the thread CPU time it cost.
+    last_syn: Option<(SynRecvTally, Instant, bool)>,
+    syn_cost: Duration,
 }
 
 /// TCP listeners of both families from one LISTEN-only dump each.
@@ -71,6 +74,8 @@ impl Collector {
             netns: NetnsInfo { label, inode },
             host: host_info(),
             opts,
+            last_syn: None,
+            syn_cost: Duration::ZERO,
         })
     }
 
@@ -137,6 +142,18 @@ impl Collector {
     /// Only the TCP listener dump is essential; any other part that fails is reported in
     /// `blind_spots` and the sample still succeeds.
     pub fn sample(&mut self) -> anyhow::Result<Snapshot> {
+        self.sample_reusing_syn_recv(Duration::ZERO)
+    }
+
+    /// Thread CPU time the last SYN-RECV dump cost (it walks the kernel's established hash
+    /// and grows with the number of requests: the expensive part of a sample during a flood).
+    pub fn syn_recv_cost(&self) -> Duration {
+        self.syn_cost
+    }
+
+    /// Like [`sample`](Self::sample), but reuses the previous SYN-RECV tally when it is younger
+    /// than `max_age` (its age is reported in `syn_recv.age_ms`).
+    pub fn sample_reusing_syn_recv(&mut self, max_age: Duration) -> anyhow::Result<Snapshot> {
         let time = sample_time();
         let mut blind = Vec::new();
         let ListenerSample {
@@ -154,15 +171,36 @@ impl Collector {
         }
 
         let mut syn_recv = SynRecvSummary::default();
-        match self.syn_recv() {
-            Ok((tally, interrupted)) => {
-                syn_recv.total = tally.total;
-                syn_recv.unmatched = diag::attribute_syn_recv(&mut listeners, &tally);
-                if interrupted {
-                    blind.push("the SYN-RECV dump was interrupted by concurrent changes; counts may be off by a few".into());
+        let reuse = self
+            .last_syn
+            .as_ref()
+            .is_some_and(|(_, at, _)| at.elapsed() < max_age);
+        if !reuse {
+            let cpu0 = thread_cpu();
+            match self.syn_recv() {
+                Ok((tally, interrupted)) => {
+                    self.last_syn = Some((tally, Instant::now(), interrupted))
+                }
+                Err(e) => {
+                    self.last_syn = None;
+                    blind.push(format!("SYN-RECV requests unknown: {e:#}"));
                 }
             }
-            Err(e) => blind.push(format!("SYN-RECV requests unknown: {e:#}")),
+            self.syn_cost = thread_cpu().saturating_sub(cpu0);
+        }
+        if let Some((tally, at, interrupted)) = &self.last_syn {
+            syn_recv.total = tally.total;
+            syn_recv.unmatched = diag::attribute_syn_recv(&mut listeners, tally);
+            syn_recv.age_ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if reuse {
+                blind.push(format!(
+                    "SYN-RECV numbers are {:.1} s old: the dump was spaced out to keep the CPU budget",
+                    at.elapsed().as_secs_f64()
+                ));
+            }
+            if *interrupted {
+                blind.push("the SYN-RECV dump was interrupted by concurrent changes; counts may be off by a few".into());
+            }
         }
 
         let mut unix_listeners = None;
@@ -277,4 +315,11 @@ pub fn monotonic_ns() -> u64 {
                 + u64::try_from(t.tv_nsec()).unwrap_or(0)
         })
         .unwrap_or(0)
+}
+
+/// CPU time consumed by the calling thread.
+pub fn thread_cpu() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(Duration::from)
+        .unwrap_or_default()
 }

@@ -10,8 +10,9 @@ pub mod netlink;
 pub mod netns;
 pub mod owners;
 pub mod procnet;
+pub mod sampler;
 pub mod tunables;
 
 mod collector;
 
-pub use collector::{monotonic_ns, Collector, CollectorOptions, ListenerSample};
+pub use collector::{monotonic_ns, thread_cpu, Collector, CollectorOptions, ListenerSample};

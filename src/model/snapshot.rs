@@ -168,6 +168,9 @@ pub struct SynRecvSummary {
     pub total: u64,
     /// Requests that matched no listener (the listener closed, or a race during the dump).
     pub unmatched: u64,
+    /// Age of these numbers in milliseconds: 0 when dumped for this sample; more when the
+    /// SYN-RECV dump (expensive during a flood) was spaced out to keep sockq's CPU budget.
+    pub age_ms: u64,
 }
 
 /// A UNIX stream listening socket.

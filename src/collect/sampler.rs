@@ -1,0 +1,354 @@
+//! The sampler thread: two cadences and a CPU budget.
+//!
+//! - a fast listener sampler (default 10 Hz) that keeps the highest and lowest accept-queue
+//!   depth seen between display ticks, so a 200 ms burst between two 1 s ticks is not lost;
+//! - a full sample (SYN-RECV, counters, tunables, owners) every display interval.
+//!
+//! The SYN-RECV dump walks the kernel's established hash and grows with a flood; the sampler
+//! keeps its own CPU under a budget by spacing that dump and slowing the fast sampler, and says
+//! so in [`CollectorStats`] rather than silently showing stale numbers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::netns::NetnsTarget;
+use super::{thread_cpu, Collector, CollectorOptions};
+use crate::model::{CollectorStats, DepthRange, ListenerKey, Sample};
+
+/// Sampler settings.
+#[derive(Debug, Clone)]
+pub struct SamplerConfig {
+    /// Display tick: one full sample per interval.
+    pub interval: Duration,
+    /// Fast listener sampling interval (100 ms = 10 Hz).
+    pub fast_interval: Duration,
+    /// CPU budget of the sampler thread, in percent of one core.
+    pub budget_percent: f64,
+    /// What the collector reads.
+    pub collector: CollectorOptions,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(1),
+            fast_interval: Duration::from_millis(100),
+            budget_percent: 2.0,
+            collector: CollectorOptions::default(),
+        }
+    }
+}
+
+/// Messages from the sampler thread.
+#[derive(Debug)]
+pub enum SamplerEvent {
+    /// A display tick's data.
+    Sample(Box<Sample>),
+    /// A full sample failed (the tick is a gap); sampling goes on.
+    Error(String),
+}
+
+/// Commands to the sampler thread.
+#[derive(Debug, Clone, Copy)]
+pub enum SamplerCommand {
+    /// Change the display interval.
+    SetInterval(Duration),
+}
+
+/// A running sampler thread. Dropping it stops the thread.
+pub struct Sampler {
+    events: Receiver<SamplerEvent>,
+    commands: mpsc::Sender<SamplerCommand>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Sampler {
+    /// Starts sampling `target` on a new thread. Fails if the namespace cannot be entered or
+    /// the collector cannot be created (reported before any sample).
+    pub fn start(target: NetnsTarget, config: SamplerConfig) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::sync_channel(4);
+        let (ctx, crx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("sockq-sampler".into())
+            .spawn(move || {
+                let setup = (|| -> anyhow::Result<Collector> {
+                    target.enter_on_this_thread()?;
+                    Collector::new(target.label(), config.collector.clone())
+                })();
+                let collector = match setup {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                run(collector, config, tx, crx, stop2);
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                return Err(e);
+            }
+            Err(_) => anyhow::bail!("the sampler thread died while starting"),
+        }
+        Ok(Self {
+            events: rx,
+            commands: ctx,
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Waits up to `timeout` for the next event. `Ok(None)` on timeout; an error when the
+    /// thread has ended.
+    pub fn recv_timeout(&self, timeout: Duration) -> anyhow::Result<Option<SamplerEvent>> {
+        match self.events.recv_timeout(timeout) {
+            Ok(e) => Ok(Some(e)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => anyhow::bail!("the sampler thread has stopped"),
+        }
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&self) -> Option<SamplerEvent> {
+        self.events.try_recv().ok()
+    }
+
+    /// Sends a command to the thread (ignored if it has stopped).
+    pub fn command(&self, c: SamplerCommand) {
+        let _ = self.commands.send(c);
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            // The thread sleeps at most one fast interval (and blocks at most one netlink
+            // timeout) before it sees the flag.
+            let _ = h.join();
+        }
+    }
+}
+
+/// Tracks depth ranges between ticks.
+#[derive(Default)]
+struct Peaks {
+    ranges: HashMap<ListenerKey, (u32, u32, u32)>,
+}
+
+impl Peaks {
+    fn see(&mut self, key: ListenerKey, depth: u32) {
+        let e = self.ranges.entry(key).or_insert((depth, depth, 0));
+        e.0 = e.0.max(depth);
+        e.1 = e.1.min(depth);
+        e.2 += 1;
+    }
+
+    fn take(&mut self) -> Vec<DepthRange> {
+        let mut v: Vec<DepthRange> = self
+            .ranges
+            .drain()
+            .map(|(key, (high, low, readings))| DepthRange {
+                key,
+                high,
+                low,
+                readings,
+            })
+            .collect();
+        v.sort_by_key(|r| r.key);
+        v
+    }
+}
+
+/// Spacing of the expensive parts under the budget.
+#[derive(Debug, Clone, Copy)]
+pub struct BudgetPlan {
+    /// Interval of the fast listener sampler.
+    pub fast_interval: Duration,
+    /// Minimum time between two SYN-RECV dumps.
+    pub syn_interval: Duration,
+}
+
+/// Chooses the spacing of the fast sampler and the SYN-RECV dump so that each stays within its
+/// share of `budget_percent` (fast sampler 30 %, SYN-RECV dump 50 %, the rest of the full sample
+/// the remainder), never faster than configured and never slower than `max_syn_interval`.
+pub fn plan_budget(
+    config_fast: Duration,
+    interval: Duration,
+    budget_percent: f64,
+    fast_cost: Duration,
+    syn_cost: Duration,
+) -> BudgetPlan {
+    let budget = (budget_percent / 100.0).max(1e-6);
+    let fast = Duration::from_secs_f64(fast_cost.as_secs_f64() / (budget * 0.3));
+    let syn = Duration::from_secs_f64(syn_cost.as_secs_f64() / (budget * 0.5));
+    BudgetPlan {
+        fast_interval: fast.clamp(config_fast, interval.max(config_fast)),
+        syn_interval: syn.clamp(Duration::ZERO, Duration::from_secs(60)),
+    }
+}
+
+fn run(
+    mut collector: Collector,
+    config: SamplerConfig,
+    tx: SyncSender<SamplerEvent>,
+    commands: Receiver<SamplerCommand>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut interval = config.interval;
+    let mut peaks = Peaks::default();
+    let mut fast_cost = Duration::ZERO; // thread CPU of the last fast poll
+    let mut plan = BudgetPlan {
+        fast_interval: config.fast_interval,
+        syn_interval: Duration::ZERO,
+    };
+    let start = Instant::now();
+    let mut next_full = start;
+    let mut next_fast = start + plan.fast_interval;
+    let mut tick_cpu0 = thread_cpu();
+    let mut tick_wall0 = Instant::now();
+
+    while !stop.load(Ordering::Relaxed) {
+        while let Ok(SamplerCommand::SetInterval(d)) = commands.try_recv() {
+            interval = d.max(Duration::from_millis(100));
+            next_full = next_full.min(Instant::now() + interval);
+        }
+        let now = Instant::now();
+        if now >= next_full {
+            let t0 = Instant::now();
+            let result = collector.sample_reusing_syn_recv(plan.syn_interval);
+            let sample_ms = t0.elapsed().as_secs_f64() * 1000.0;
+            let event = match result {
+                Ok(snapshot) => {
+                    for l in &snapshot.tcp_listeners {
+                        peaks.see(l.into(), l.accept_queue);
+                    }
+                    let cpu = thread_cpu();
+                    let wall = tick_wall0.elapsed().as_secs_f64().max(1e-3);
+                    let cpu_percent = cpu.saturating_sub(tick_cpu0).as_secs_f64() / wall * 100.0;
+                    tick_cpu0 = cpu;
+                    tick_wall0 = Instant::now();
+                    plan = plan_budget(
+                        config.fast_interval,
+                        interval,
+                        config.budget_percent,
+                        fast_cost,
+                        collector.syn_recv_cost(),
+                    );
+                    let syn_recv_age_ms = snapshot.syn_recv.age_ms;
+                    SamplerEvent::Sample(Box::new(Sample {
+                        snapshot,
+                        depth_ranges: peaks.take(),
+                        collector: CollectorStats {
+                            cpu_percent,
+                            budget_percent: config.budget_percent,
+                            sample_ms,
+                            fast_interval_ms: u64::try_from(plan.fast_interval.as_millis())
+                                .unwrap_or(u64::MAX),
+                            syn_recv_age_ms,
+                            throttled: plan.fast_interval > config.fast_interval
+                                || plan.syn_interval > interval,
+                        },
+                    }))
+                }
+                Err(e) => SamplerEvent::Error(format!("{e:#}")),
+            };
+            if tx.send(event).is_err() {
+                return; // nobody listens any more
+            }
+            next_full += interval;
+            if next_full < Instant::now() {
+                // Fell behind (a slow sample, or the process was stopped): skip, do not burst.
+                next_full = Instant::now() + interval;
+            }
+        }
+        if Instant::now() >= next_fast {
+            let cpu0 = thread_cpu();
+            if let Ok(s) = collector.listeners() {
+                for l in &s.listeners {
+                    peaks.see(l.into(), l.accept_queue);
+                }
+            }
+            fast_cost = thread_cpu().saturating_sub(cpu0);
+            next_fast += plan.fast_interval;
+            if next_fast < Instant::now() {
+                next_fast = Instant::now() + plan.fast_interval;
+            }
+        }
+        let wake = next_full.min(next_fast);
+        let sleep = wake.saturating_duration_since(Instant::now());
+        std::thread::sleep(sleep.min(Duration::from_millis(100)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn cheap_work_runs_at_the_configured_rates() {
+        let p = plan_budget(
+            MS(100),
+            MS(1000),
+            2.0,
+            Duration::from_micros(50),
+            Duration::from_micros(80),
+        );
+        assert_eq!(p.fast_interval, MS(100));
+        assert!(p.syn_interval < MS(1000));
+    }
+
+    #[test]
+    fn expensive_syn_recv_dump_is_spaced_to_its_share_of_the_budget() {
+        // 100 ms of CPU per dump, 2 % budget, half of it for the dump: once every 10 s.
+        let p = plan_budget(MS(100), MS(1000), 2.0, Duration::from_micros(50), MS(100));
+        assert_eq!(p.syn_interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn expensive_fast_polls_slow_down_but_not_below_one_per_tick() {
+        // 3 ms per poll at 0.6 % share: one poll per 500 ms.
+        let p = plan_budget(MS(100), MS(1000), 2.0, MS(3), Duration::ZERO);
+        assert_eq!(p.fast_interval, MS(500));
+        let p = plan_budget(MS(100), MS(1000), 2.0, MS(30), Duration::ZERO);
+        assert_eq!(p.fast_interval, MS(1000));
+    }
+
+    #[test]
+    fn peaks_keep_high_and_low_between_ticks() {
+        let mut p = Peaks::default();
+        let k = ListenerKey {
+            inode: 1,
+            cookie: 2,
+        };
+        for d in [0, 3, 5, 1, 2] {
+            p.see(k, d);
+        }
+        let r = p.take();
+        assert_eq!(
+            r,
+            vec![DepthRange {
+                key: k,
+                high: 5,
+                low: 0,
+                readings: 5
+            }]
+        );
+        assert!(p.take().is_empty());
+    }
+}
