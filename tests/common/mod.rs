@@ -124,3 +124,109 @@ pub fn sample_until(
 pub fn sockq_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sockq")
 }
+
+/// A `sockq` command (the built binary) with `args`, without any `SOCKQ_*` variable of the
+/// test's environment (every flag is also an env var, which would change what is tested).
+pub fn sockq_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(sockq_bin());
+    cmd.args(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SOCKQ_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// Runs `sockq args…` (in the calling thread's namespace) to completion.
+pub fn run_sockq(args: &[&str]) -> anyhow::Result<std::process::Output> {
+    Ok(sockq_command(args)
+        .stdin(std::process::Stdio::null())
+        .output()?)
+}
+
+/// Waits until the TCP listener on `port` (calling thread's namespace) has `depth` connections
+/// in its accept queue; fails after `timeout`. Uses the cheap listener dump only.
+pub fn wait_for_accept_queue(port: u16, depth: u32, timeout: Duration) -> anyhow::Result<()> {
+    let mut c = Collector::new(
+        "test".into(),
+        CollectorOptions {
+            unix: false,
+            owners: false,
+            ..CollectorOptions::default()
+        },
+    )?;
+    let start = Instant::now();
+    loop {
+        let now = c.listeners()?;
+        let seen = now
+            .listeners
+            .iter()
+            .find(|l| l.port == port)
+            .map(|l| l.accept_queue);
+        if seen == Some(depth) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            start.elapsed() < timeout,
+            "accept queue of port {port} is {seen:?} after {timeout:?}, expected {depth}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A UNIX stream listener bound to `path` with an exact backlog.
+pub fn unix_listen(path: &std::path::Path, backlog: i32) -> anyhow::Result<Socket> {
+    let s = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    s.bind(&socket2::SockAddr::unix(path)?)?;
+    s.listen(backlog)?;
+    Ok(s)
+}
+
+/// A fresh directory under the system temp dir, mode 0755, removed (with its contents) on drop.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// A new directory whose name contains `tag`, the pid and a per-process counter.
+    pub fn new(tag: &str) -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("sockq-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        Ok(Self(dir))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Waits for `child` to exit; kills it (and fails) after `timeout`.
+pub fn wait_with_timeout(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> anyhow::Result<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("pid {} still running after {timeout:?}: killed", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
