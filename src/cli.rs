@@ -42,6 +42,19 @@ pub struct Cli {
     /// What to do; without one, the live dashboard.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Dashboard options (when no subcommand is given).
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+}
+
+/// Options of the dashboard (plain `sockq`).
+#[derive(Debug, Clone, Args)]
+pub struct DashboardArgs {
+    /// No colours (severity stays visible by its label); NO_COLOR in the environment does the same.
+    #[arg(long, env = "SOCKQ_NO_COLOR")]
+    pub no_color: bool,
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// Subcommands.
@@ -257,6 +270,11 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let code = if e.chain().any(|c| c.downcast_ref::<NetnsError>().is_some()) {
                 exit::NETNS
+            } else if e
+                .chain()
+                .any(|c| c.downcast_ref::<crate::tui::DashboardError>().is_some())
+            {
+                exit::USAGE
             } else {
                 exit::RUNTIME
             };
@@ -291,9 +309,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             write_stdout(&serde_json::to_string_pretty(&schema)?)
         }
-        None => anyhow::bail!(
-            "the live dashboard is not part of this build yet; use `sockq snapshot` (or `sockq --help`)"
-        ),
+        None => dashboard(cli.dashboard),
     }
 }
 
@@ -386,4 +402,17 @@ fn watch(args: WatchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn dashboard(args: DashboardArgs) -> anyhow::Result<()> {
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let live = &args.live;
+    crate::tui::run(crate::tui::DashboardConfig {
+        target: live.netns.target(),
+        sampler: live.sampler_config(),
+        engine: live.engine_config(),
+        color: !(args.no_color || no_color_env),
+        filter: live.filter.process.clone().unwrap_or_default(),
+        ports: live.filter.ports.clone(),
+    })
 }

@@ -9,3 +9,4 @@ pub mod diagnose;
 pub mod export;
 pub mod lab;
 pub mod model;
+pub mod tui;

@@ -121,7 +121,7 @@ pub struct Tick {
 }
 
 /// History, rates and findings over a stream of samples.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Engine {
     cfg: EngineConfig,
     cap: usize,
