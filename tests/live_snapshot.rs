@@ -290,3 +290,27 @@ fn agrees_with_ss_on_listeners_drops_and_syn_recv() {
         Ok(())
     });
 }
+
+#[test]
+fn an_aborted_dump_does_not_poison_the_next_one() {
+    use sockq::collect::diag::listen_request;
+    use sockq::collect::netlink::{DiagSocket, NetlinkError};
+    in_netns("aborted_dump", || {
+        let _ls: Vec<_> = (0..200)
+            .map(|_| listen("127.0.0.1:0", 8))
+            .collect::<anyhow::Result<_>>()?;
+        let mut diag = DiagSocket::new()?;
+        let first = diag.dump(listen_request(Family::Ipv4), |_| {
+            Err(NetlinkError::Decode("stop here".into()))
+        });
+        assert!(matches!(first, Err(NetlinkError::Decode(_))), "{first:?}");
+        // Without draining, the kernel answers the next dump on this socket with EBUSY.
+        let mut n = 0;
+        diag.dump(listen_request(Family::Ipv4), |_| {
+            n += 1;
+            Ok(())
+        })?;
+        assert_eq!(n, 200);
+        Ok(())
+    });
+}

@@ -232,14 +232,41 @@ impl DiagSocket {
 
     /// Sends a dump request and feeds every reply message's payload to `on_msg` until
     /// NLMSG_DONE. Returns whether the dump was interrupted (possibly inconsistent).
+    ///
+    /// On any error the rest of the reply is read and thrown away (or, failing that, the socket
+    /// is replaced): the kernel refuses a new dump with EBUSY while one is still running on a
+    /// socket, so an aborted dump must not poison the next sample.
     pub fn dump<M, F>(&mut self, request: M, mut on_msg: F) -> Result<bool, NetlinkError>
     where
         M: NetlinkSerializable,
         F: FnMut(&[u8]) -> Result<(), NetlinkError>,
     {
         self.send_dump_request(request)?;
+        let result = self.read_dump(&mut on_msg);
+        if result.is_err() {
+            self.recover();
+        }
+        result
+    }
 
+    fn read_dump<F>(&mut self, on_msg: &mut F) -> Result<bool, NetlinkError>
+    where
+        F: FnMut(&[u8]) -> Result<(), NetlinkError>,
+    {
         let mut interrupted = false;
+        loop {
+            let len = self.recv_datagram()?;
+            let end = parse_datagram(&self.buf[..len], self.seq, Some(self.port), &mut *on_msg)?;
+            interrupted |= end.interrupted;
+            if end.done {
+                return Ok(interrupted);
+            }
+        }
+    }
+
+    /// Receives one datagram into `buf`; its length. EINTR is retried; a datagram larger than
+    /// the buffer is an error (it has been consumed).
+    fn recv_datagram(&mut self) -> Result<usize, NetlinkError> {
         loop {
             self.buf.clear();
             let len = match self.socket.recv(&mut self.buf, libc_msg_trunc()) {
@@ -249,17 +276,33 @@ impl DiagSocket {
                 Err(source) => return Err(NetlinkError::Io { op: "recv", source }),
             };
             if len > self.buf.len() {
-                // Drain is implicit (the datagram is consumed); the dump cannot be trusted.
                 return Err(NetlinkError::Truncated {
                     len,
                     buffer: self.buf.len(),
                 });
             }
-            let end = parse_datagram(&self.buf[..len], self.seq, Some(self.port), &mut on_msg)?;
-            interrupted |= end.interrupted;
-            if end.done {
-                return Ok(interrupted);
+            return Ok(len);
+        }
+    }
+
+    /// Reads and discards the rest of an aborted dump; replaces the socket if that fails.
+    fn recover(&mut self) {
+        for _ in 0..1_000_000 {
+            match self.recv_datagram() {
+                Ok(len) => {
+                    match parse_datagram(&self.buf[..len], self.seq, Some(self.port), |_| Ok(())) {
+                        Ok(end) if end.done => return,
+                        Err(NetlinkError::Kernel { .. }) => return,
+                        Ok(_) | Err(_) => {}
+                    }
+                }
+                Err(NetlinkError::Truncated { .. }) => {}
+                Err(_) => break,
             }
+        }
+        // Could not drain: start afresh (same thread, so the same network namespace).
+        if let Ok(fresh) = DiagSocket::new() {
+            *self = fresh;
         }
     }
 
@@ -270,19 +313,26 @@ impl DiagSocket {
     ) -> Result<Vec<Vec<u8>>, NetlinkError> {
         self.send_dump_request(request)?;
         let mut datagrams = Vec::new();
-        loop {
-            self.buf.clear();
-            let len = self
-                .socket
-                .recv(&mut self.buf, libc_msg_trunc())
-                .map_err(|source| NetlinkError::Io { op: "recv", source })?;
-            let dgram = self.buf[..len.min(self.buf.len())].to_vec();
-            let end = parse_datagram(&dgram, self.seq, Some(self.port), |_| Ok(()))?;
-            datagrams.push(dgram);
-            if end.done {
-                return Ok(datagrams);
+        let result = loop {
+            let len = match self.recv_datagram() {
+                Ok(len) => len,
+                Err(e) => break Err(e),
+            };
+            let dgram = self.buf[..len].to_vec();
+            match parse_datagram(&dgram, self.seq, Some(self.port), |_| Ok(())) {
+                Ok(end) => {
+                    datagrams.push(dgram);
+                    if end.done {
+                        break Ok(datagrams);
+                    }
+                }
+                Err(e) => break Err(e),
             }
+        };
+        if result.is_err() {
+            self.recover();
         }
+        result
     }
 }
 

@@ -265,7 +265,7 @@ fn namespace_rules(t: &Tick, out: &mut Vec<Finding>) {
         let abort = t.snapshot.tunables.tcp_abort_on_overflow;
         let what = match abort {
             Some(1) => "tcp_abort_on_overflow=1: a client whose final ACK meets the full queue gets a reset (ECONNRESET) at once; a SYN that meets it is dropped and retried.".to_string(),
-            Some(0) => "tcp_abort_on_overflow=0: the kernel drops silently; clients retransmit their SYN (after 1, 2, 4… s) and see slow connects or time-outs, or believe they are connected while their first data is dropped.".to_string(),
+            Some(0) => "tcp_abort_on_overflow=0: the kernel drops silently; clients retransmit their SYN a second or more later and see slow connects or time-outs, or believe they are connected while their first data is dropped.".to_string(),
             _ => "tcp_abort_on_overflow is unknown, so whether clients see resets or silent drops cannot be told.".to_string(),
         };
         out.push(Finding {

@@ -129,7 +129,7 @@ pub fn render(snap: &Snapshot, filter_note: Option<&str>) -> String {
     );
     if let Some(unix) = &snap.unix_listeners {
         let _ = writeln!(out);
-        render_unix(&mut out, unix);
+        render_unix(&mut out, unix, filter_note);
     }
     let _ = writeln!(out);
     render_counters(&mut out, snap);
@@ -199,13 +199,16 @@ fn render_tcp(out: &mut String, listeners: &[TcpListener], filter_note: Option<&
     }
 }
 
-fn render_unix(out: &mut String, unix: &[UnixListener]) {
+fn render_unix(out: &mut String, unix: &[UnixListener], filter_note: Option<&str>) {
     let _ = writeln!(
         out,
         "UNIX LISTENERS  Accept Q = connections waiting for accept(); Backlog = limit in force"
     );
     if unix.is_empty() {
-        let _ = writeln!(out, "  (no UNIX stream listeners)");
+        let _ = match filter_note {
+            Some(f) => writeln!(out, "  (no UNIX stream listener matches {f})"),
+            None => writeln!(out, "  (no UNIX stream listeners)"),
+        };
         return;
     }
     let mut t = Table::new(

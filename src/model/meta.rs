@@ -58,6 +58,9 @@ pub const QUEUE_COUNTER_INFO: [CounterInfo; 8] = [
 
 /// Meaning of a tunable (by sysctl name), or of its current value where the value matters.
 pub fn tunable_meaning(name: &str, value: Option<i64>) -> &'static str {
+    if value.is_none() && name == "net.core.netdev_max_backlog" {
+        return "host-wide: not visible from inside a network namespace";
+    }
     match (name, value.unwrap_or(-1)) {
         ("net.ipv4.tcp_syncookies", 0) => "off: a full SYN queue drops SYNs",
         ("net.ipv4.tcp_syncookies", 1) => "cookies when the SYN queue is full",

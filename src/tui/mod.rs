@@ -120,6 +120,12 @@ fn event_loop(
     // While paused the view is drawn from a frozen copy of the engine; collection goes on.
     let mut frozen: Option<Engine> = None;
     let mut last_draw = Instant::now();
+    // Test hook: panic inside the draw closure after N draws, to prove the terminal is restored
+    // on a panic (tests/tui_e2e.rs). Unset in normal use.
+    let panic_after: Option<u64> = std::env::var("SOCKQ_TEST_PANIC_AFTER_DRAWS")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let mut draws = 0u64;
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
@@ -144,8 +150,14 @@ fn event_loop(
         if dirty {
             let view = frozen.as_ref().unwrap_or(engine);
             // A terminal that went away (SSH hang-up) fails here: leave instead of spinning.
+            draws += 1;
             terminal
-                .draw(|f| ui::draw(f, app, view))
+                .draw(|f| {
+                    if panic_after.is_some_and(|n| draws > n) {
+                        panic!("test panic inside the draw loop (SOCKQ_TEST_PANIC_AFTER_DRAWS)");
+                    }
+                    ui::draw(f, app, view)
+                })
                 .context("drawing to the terminal")?;
             dirty = false;
             last_draw = Instant::now();

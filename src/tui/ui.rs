@@ -524,7 +524,13 @@ fn draw_findings(f: &mut Frame, area: Rect, engine: &Engine, theme: Theme) {
         .title(Span::styled(title, theme.bold()));
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let with_next = usize::from(inner.height) >= findings.len() * 3;
+    let width = usize::from(inner.width.max(1));
+    let wrapped = |s: &str| (s.chars().count() + 5).div_ceil(width).max(1);
+    let with_next = usize::from(inner.height)
+        >= findings
+            .iter()
+            .map(|f| wrapped(&f.message) + wrapped(&f.next))
+            .sum::<usize>();
     let lines = if findings.is_empty() {
         vec![Line::styled(
             "No queue is full, nothing is dropped, no limit is near.",
@@ -545,7 +551,7 @@ fn footer(app: &App, theme: Theme) -> Line<'static> {
         ]);
     }
     let keys = match app.screen {
-        Screen::Main => "q quit  ? help  ↑↓ select  ⏎ detail  p pipeline  s sort  / filter  u unix  ␣ pause  +/-",
+        Screen::Main => "q quit ? help ↑↓ select ⏎ detail p pipeline s sort / filter u unix ␣ pause +/- interval",
         Screen::Detail => "Esc back  ↑↓ other listener  p pipeline  space pause  ? help  q quit",
         Screen::Pipeline => "Esc/p back  ↑↓ other listener  space pause  ? help  q quit",
     };
@@ -561,14 +567,23 @@ fn draw_main(
     theme: Theme,
 ) {
     let tick = engine.latest();
-    let n_findings = tick.map_or(0, |t| t.findings.len()) as u16;
     let big = area.height >= 40;
     let counters_h = if big { 4 } else { 3 };
-    let findings_h = if big {
-        (n_findings * 4 + 1).clamp(3, 16)
-    } else {
-        (n_findings * 2 + 1).clamp(2, 7)
-    };
+    // The findings get the lines they need (wrapped at the width), up to half of what is left
+    // after the table shows its rows; the table gets the rest.
+    let findings = tick.map(|t| t.findings.as_slice()).unwrap_or(&[]);
+    let width = usize::from(area.width.max(1));
+    let wrapped = |s: &str| (s.chars().count() + 5).div_ceil(width).max(1);
+    let with_next: usize = findings
+        .iter()
+        .map(|f| wrapped(&f.message) + wrapped(&f.next))
+        .sum();
+    let bare: usize = findings.iter().map(|f| wrapped(&f.message)).sum();
+    let free = usize::from(area.height).saturating_sub(2 + usize::from(counters_h) + 1);
+    let table_need = rows.len() + 2;
+    let room = free.saturating_sub(table_need.min(free / 2)).max(free / 3);
+    let need = if with_next <= room { with_next } else { bare };
+    let findings_h = (need.max(1) + 1).min(room.max(2)) as u16;
     let [head, counters, table, findings, foot] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(counters_h),
