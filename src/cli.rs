@@ -65,6 +65,15 @@ pub enum Command {
     /// Print one line per tick (or JSON lines with --json): busiest listeners, counter rates,
     /// findings. Stops after --count ticks, or on Ctrl-C / SIGTERM / a closed pipe.
     Watch(WatchArgs),
+    /// Serve Prometheus metrics over HTTP (GET /metrics; OpenMetrics on request) from the live
+    /// model, on 127.0.0.1:9911 unless --listen says otherwise. Stops on Ctrl-C / SIGTERM.
+    Serve(crate::export::serve::ServeArgs),
+    /// Workshop lab: a private network namespace with a demo server and clients that reproduce
+    /// one queue phenomenon, with the dashboard, a narration panel and knobs.
+    Lab(LabArgs),
+    /// (internal) the lab's demo server process.
+    #[command(name = "__lab-server", hide = true)]
+    LabServer(crate::lab::server::ServerArgs),
     /// Print the JSON Schema of `snapshot --json` (default) or of `watch --json` lines (`tick`).
     Schema {
         /// Which document: `snapshot` or `tick`.
@@ -176,6 +185,160 @@ impl LiveArgs {
             ..EngineConfig::default()
         }
     }
+}
+
+/// `sockq lab`.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The scenario.
+    #[arg(value_enum, default_value = "slow-consumer")]
+    pub scenario: crate::lab::Scenario,
+    /// No dashboard: print one JSON object per tick (the tick and the lab's status).
+    #[arg(long)]
+    pub headless: bool,
+    /// With --headless: stop after this long (default: the scenario's script).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stay on the first step with the given knobs (no script).
+    #[arg(long)]
+    pub no_steps: bool,
+    /// Display interval.
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+    /// Client arrivals per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Server worker threads.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub workers: Option<u32>,
+    /// Server time per connection, ms.
+    #[arg(long)]
+    pub service_ms: Option<u64>,
+    /// listen() backlog the server asks for.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub backlog: Option<u32>,
+    /// net.core.somaxconn of the lab namespace.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub somaxconn: Option<u32>,
+    /// net.ipv4.tcp_syncookies of the lab namespace (0, 1 or 2).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub syncookies: Option<u8>,
+    /// The server's RLIMIT_NOFILE.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(16..))]
+    pub fd_limit: Option<u64>,
+    /// net.ipv4.tcp_abort_on_overflow of the lab namespace (0 or 1).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub abort_on_overflow: Option<u8>,
+    /// Spoofed SYNs per second (syn-flood).
+    #[arg(long)]
+    pub flood_rate: Option<f64>,
+    /// No colours.
+    #[arg(long, env = "SOCKQ_NO_COLOR")]
+    pub no_color: bool,
+}
+
+impl LabArgs {
+    fn knobs(&self) -> crate::lab::Knobs {
+        let mut k = self.scenario.defaults();
+        if let Some(v) = self.rate {
+            k.rate = v.max(0.0);
+        }
+        if let Some(v) = self.workers {
+            k.workers = v;
+        }
+        if let Some(v) = self.service_ms {
+            k.service_ms = v.max(1);
+        }
+        if let Some(v) = self.backlog {
+            k.backlog = v;
+        }
+        if let Some(v) = self.somaxconn {
+            k.somaxconn = v;
+        }
+        if let Some(v) = self.syncookies {
+            k.syncookies = v;
+        }
+        if self.fd_limit.is_some() {
+            k.fd_limit = self.fd_limit;
+        }
+        if let Some(v) = self.abort_on_overflow {
+            k.abort_on_overflow = v;
+        }
+        if let Some(v) = self.flood_rate {
+            k.flood_rate = v.max(0.0);
+        }
+        k
+    }
+}
+
+/// One line of `sockq lab --headless`.
+#[derive(Debug, serde::Serialize)]
+struct LabLine<'a> {
+    tick: &'a crate::model::engine::Tick,
+    lab: crate::lab::LabStatus,
+}
+
+fn lab(args: LabArgs) -> anyhow::Result<()> {
+    // First, while the process is still single-threaded: every thread and child made after
+    // this lives in the lab's private namespace.
+    crate::lab::enter_private_namespace()?;
+    let stop = stop_flag()?;
+    let mut lab = crate::lab::Lab::start(args.scenario, args.knobs())?;
+    let sampler_cfg = SamplerConfig {
+        interval: args.interval,
+        ..SamplerConfig::default()
+    };
+    let engine_cfg = EngineConfig {
+        interval: args.interval,
+        ..EngineConfig::default()
+    };
+    if !args.headless {
+        return crate::tui::run_with_lab(
+            crate::tui::DashboardConfig {
+                target: crate::collect::netns::NetnsTarget::Current,
+                sampler: sampler_cfg,
+                engine: engine_cfg,
+                color: !(args.no_color
+                    || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())),
+                filter: String::new(),
+                ports: Vec::new(),
+            },
+            Some(lab),
+        );
+    }
+    let duration = args
+        .duration
+        .unwrap_or(Duration::from_secs(lab.script_secs()));
+    let sampler = Sampler::start(crate::collect::netns::NetnsTarget::Current, sampler_cfg)?;
+    let mut engine = Engine::new(engine_cfg);
+    let start = std::time::Instant::now();
+    let mut out = std::io::stdout().lock();
+    while !stop.load(Ordering::Relaxed) && start.elapsed() < duration {
+        lab.pump()?;
+        if !args.no_steps {
+            lab.advance_by_time()?;
+        }
+        let Some(event) = sampler.recv_timeout(Duration::from_millis(100))? else {
+            continue;
+        };
+        match event {
+            SamplerEvent::Error(e) => {
+                engine.record_gap();
+                eprintln!("sockq: sample failed (recorded as a gap): {e}");
+            }
+            SamplerEvent::Sample(sample) => {
+                let tick = engine.ingest(*sample);
+                let line = LabLine {
+                    tick,
+                    lab: lab.status(Some(tick)),
+                };
+                serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
+                out.flush()?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `sockq watch`.
@@ -301,6 +464,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Snapshot(args)) => snapshot(args),
         Some(Command::Watch(args)) => watch(args),
+        Some(Command::Lab(args)) => lab(args),
+        Some(Command::LabServer(args)) => crate::lab::server::run(args),
+        Some(Command::Serve(args)) => crate::export::serve::run(args),
         Some(Command::Schema { which }) => {
             let schema = if which == "tick" {
                 export::json::tick_schema()

@@ -266,8 +266,12 @@ fn run(
                 }
                 Err(e) => SamplerEvent::Error(format!("{e:#}")),
             };
-            if tx.send(event).is_err() {
-                return; // nobody listens any more
+            match tx.try_send(event) {
+                Ok(()) => {}
+                // The consumer is behind: this tick is lost and shows up as a gap in the
+                // history; never block (a blocked sampler could not be stopped).
+                Err(mpsc::TrySendError::Full(_)) => {}
+                Err(mpsc::TrySendError::Disconnected(_)) => return, // nobody listens any more
             }
             next_full += interval;
             if next_full < Instant::now() {

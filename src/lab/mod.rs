@@ -1,4 +1,734 @@
-//! Workshop lab building blocks: everything here acts only inside a network namespace that the
-//! caller created (tests, the lab, the benchmarks). Nothing touches the host's namespace.
+//! The workshop lab: a private network namespace with a demo server and clients, scripted so
+//! an instructor can show each queue phenomenon live.
+//!
+//! Safety rules: everything — sockets, sysctls, raw packets, the tun sink — lives in a network
+//! namespace the lab makes for itself with unshare(2) at the start of the process, while it is
+//! still single-threaded, so every thread and child inherits it. The namespace has no name: it
+//! dies with its last process. The demo server is a child with a parent-death signal. Nothing is
+//! left behind after a normal exit, Ctrl-C, a panic or SIGKILL.
 
+pub mod clients;
+pub mod server;
 pub mod syn;
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use clients::{ClientStats, ClientView, LoadGenerator, Outcome};
+use server::{ServerArgs, ServerProcess};
+
+/// The lab's demo service address (on `lo` of the lab namespace).
+pub const SERVICE: SocketAddrV4 = SocketAddrV4::new(syn::TARGET_ADDR, 8080);
+
+/// The workshop scenarios.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// Workers × service time is the capacity: arrivals beyond it fill the accept queue.
+    SlowConsumer,
+    /// listen(511) capped to 128 by net.core.somaxconn; raise it and listen() again.
+    SomaxconnTrap,
+    /// Spoofed SYNs fill the SYN queue; syncookies 0 / 1 / 2 decide what happens.
+    SynFlood,
+    /// An fd leak: accept() fails with EMFILE and the queue fills while the CPU idles.
+    FdExhaustion,
+    /// The final ACK meets a full accept queue: silent drop (0) or reset (1).
+    AbortOnOverflow,
+}
+
+impl Scenario {
+    /// Every scenario, in workshop order.
+    pub const ALL: [Scenario; 5] = [
+        Scenario::SlowConsumer,
+        Scenario::SomaxconnTrap,
+        Scenario::SynFlood,
+        Scenario::FdExhaustion,
+        Scenario::AbortOnOverflow,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::SlowConsumer => "slow-consumer",
+            Scenario::SomaxconnTrap => "somaxconn-trap",
+            Scenario::SynFlood => "syn-flood",
+            Scenario::FdExhaustion => "fd-exhaustion",
+            Scenario::AbortOnOverflow => "abort-on-overflow",
+        }
+    }
+
+    /// The starting knobs.
+    pub fn defaults(self) -> Knobs {
+        let base = Knobs {
+            rate: 20.0,
+            workers: 4,
+            service_ms: 50,
+            backlog: 16,
+            somaxconn: 4096,
+            syncookies: 1,
+            fd_limit: None,
+            abort_on_overflow: 0,
+            flood_rate: 0.0,
+        };
+        match self {
+            Scenario::SlowConsumer => base,
+            Scenario::SomaxconnTrap => Knobs {
+                rate: 0.0,
+                backlog: 511,
+                somaxconn: 128,
+                ..base
+            },
+            Scenario::SynFlood => Knobs {
+                rate: 5.0,
+                backlog: 64,
+                flood_rate: 2000.0,
+                ..base
+            },
+            Scenario::FdExhaustion => Knobs {
+                rate: 20.0,
+                service_ms: 10,
+                fd_limit: Some(64),
+                ..base
+            },
+            Scenario::AbortOnOverflow => Knobs {
+                rate: 0.0,
+                backlog: 4,
+                abort_on_overflow: 1,
+                ..base
+            },
+        }
+    }
+}
+
+/// What the instructor can change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Knobs {
+    /// Client arrivals per second.
+    pub rate: f64,
+    /// Server worker threads calling accept().
+    pub workers: u32,
+    /// Server time per connection, ms.
+    pub service_ms: u64,
+    /// listen() backlog the server asks for.
+    pub backlog: u32,
+    /// net.core.somaxconn of the lab namespace.
+    pub somaxconn: u32,
+    /// net.ipv4.tcp_syncookies of the lab namespace.
+    pub syncookies: u8,
+    /// The server's RLIMIT_NOFILE (None: inherited).
+    pub fd_limit: Option<u64>,
+    /// net.ipv4.tcp_abort_on_overflow of the lab namespace.
+    pub abort_on_overflow: u8,
+    /// Spoofed SYNs per second.
+    pub flood_rate: f64,
+}
+
+impl Knobs {
+    /// Server capacity in connections per second: workers / service time.
+    pub fn capacity(&self) -> f64 {
+        f64::from(self.workers) * 1000.0 / (self.service_ms.max(1) as f64)
+    }
+}
+
+/// A change the instructor asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Knob {
+    /// Arrival rate ×/÷ 1.5.
+    Rate(bool),
+    /// Workers +/-.
+    Workers(bool),
+    /// Service time ×/÷ 2.
+    Service(bool),
+    /// Backlog ×/÷ 2 and listen() again.
+    Backlog(bool),
+    /// somaxconn ×/÷ 2.
+    Somaxconn(bool),
+    /// syncookies 0 → 1 → 2 → 0.
+    CycleSyncookies,
+    /// fd limit ×/÷ 2.
+    FdLimit(bool),
+    /// abort_on_overflow 0 ↔ 1.
+    ToggleAbort,
+    /// Flood on/off.
+    ToggleFlood,
+    /// Listen again with the current backlog (after changing somaxconn).
+    Relisten,
+    /// The next step of the scenario's script.
+    NextStep,
+}
+
+/// Where the lab stands, for the narration panel and the JSON lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LabStatus {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Current step of its script (0-based) and how many there are.
+    pub step: usize,
+    /// Number of steps.
+    pub steps: usize,
+    /// Title of the current step.
+    pub title: String,
+    /// What is happening, for the room.
+    pub narration: Vec<String>,
+    /// What to try next (keys).
+    pub try_next: String,
+    /// Current knobs.
+    pub knobs: Knobs,
+    /// Server capacity (workers / service time), connections per second.
+    pub capacity_per_s: f64,
+    /// What the clients felt.
+    pub clients: ClientView,
+    /// The demo server's pid.
+    pub server_pid: u32,
+    /// Outcomes of the last abort-on-overflow round (deferred clients), if any.
+    pub last_round: Vec<String>,
+}
+
+/// Makes the process's private network namespace. Call first thing, while single-threaded.
+/// As root: a new network namespace. Otherwise: a new user namespace (mapping the caller to
+/// root inside) with a new network namespace, where the kernel allows it.
+pub fn enter_private_namespace() -> anyhow::Result<()> {
+    use nix::sched::{unshare, CloneFlags};
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
+    syn::remember_original_netns();
+    if unshare(CloneFlags::CLONE_NEWNET).is_ok() {
+        return Ok(());
+    }
+    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET).map_err(|e| {
+        anyhow::anyhow!(
+            "sockq lab needs its own network namespace: run it as root, or enable unprivileged user namespaces (kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0); unshare failed: {e}"
+        )
+    })?;
+    std::fs::write("/proc/self/setgroups", "deny").context("writing /proc/self/setgroups")?;
+    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1")).context("writing uid_map")?;
+    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1")).context("writing gid_map")?;
+    Ok(())
+}
+
+fn sysctl(path: &str, value: impl ToString) -> anyhow::Result<()> {
+    if syn::in_initial_netns() {
+        bail!("refusing to change {path} outside the lab's own namespace");
+    }
+    std::fs::write(format!("/proc/sys/{path}"), value.to_string())
+        .with_context(|| format!("setting {path} in the lab namespace"))
+}
+
+/// A step of a scenario's script.
+struct Step {
+    title: &'static str,
+    /// How long it lasts in headless mode.
+    secs: u64,
+}
+
+fn steps(s: Scenario) -> &'static [Step] {
+    match s {
+        Scenario::SlowConsumer => &[
+            Step {
+                title: "Healthy: capacity above arrivals",
+                secs: 4,
+            },
+            Step {
+                title: "The handler slows down",
+                secs: 6,
+            },
+            Step {
+                title: "More workers restore capacity",
+                secs: 5,
+            },
+        ],
+        Scenario::SomaxconnTrap => &[
+            Step {
+                title: "listen(511) in a namespace with somaxconn 128",
+                secs: 3,
+            },
+            Step {
+                title: "A burst of 200 connections while the server is busy",
+                secs: 4,
+            },
+            Step {
+                title: "Raise somaxconn and listen() again",
+                secs: 3,
+            },
+            Step {
+                title: "The same burst again",
+                secs: 4,
+            },
+        ],
+        Scenario::SynFlood => &[Step {
+            title: "Spoofed SYNs against the service",
+            secs: 8,
+        }],
+        Scenario::FdExhaustion => &[Step {
+            title: "A server that leaks one fd per connection",
+            secs: 10,
+        }],
+        Scenario::AbortOnOverflow => &[Step {
+            title: "The final ACK meets a full accept queue",
+            secs: 8,
+        }],
+    }
+}
+
+/// A running lab. Create it on the main thread after [`enter_private_namespace`].
+pub struct Lab {
+    scenario: Scenario,
+    knobs: Knobs,
+    step: usize,
+    step_started: Instant,
+    server: ServerProcess,
+    stats: Arc<ClientStats>,
+    load: LoadGenerator,
+    flood_stop: Option<Arc<AtomicBool>>,
+    last_round: Arc<Mutex<Vec<String>>>,
+    busy: Arc<AtomicBool>,
+    /// Server commands queued by background threads, forwarded by [`Lab::pump`].
+    cmd_tx: std::sync::mpsc::Sender<String>,
+    cmd_rx: std::sync::mpsc::Receiver<String>,
+}
+
+impl Lab {
+    /// Sets up the namespace (lo, the SYN sink, sysctls), starts the server and the clients.
+    pub fn start(scenario: Scenario, knobs: Knobs) -> anyhow::Result<Self> {
+        if syn::in_initial_netns() {
+            bail!("the lab must run in its own network namespace (call enter_private_namespace first)");
+        }
+        syn::setup_sink().context("preparing the lab namespace")?;
+        sysctl("net/core/somaxconn", knobs.somaxconn)?;
+        sysctl("net/ipv4/tcp_syncookies", knobs.syncookies)?;
+        sysctl("net/ipv4/tcp_abort_on_overflow", knobs.abort_on_overflow)?;
+        if scenario == Scenario::SynFlood {
+            // Keep requests for 7 s instead of 63 s so the demo reacts to changes quickly.
+            sysctl("net/ipv4/tcp_synack_retries", 2)?;
+        }
+        let server = ServerProcess::start(&ServerArgs {
+            listen: SocketAddr::V4(SERVICE),
+            backlog: i32::try_from(knobs.backlog).unwrap_or(i32::MAX),
+            workers: knobs.workers as usize,
+            service_ms: knobs.service_ms,
+            fd_limit: knobs.fd_limit,
+            leak: scenario == Scenario::FdExhaustion,
+            defer_accept: (scenario == Scenario::AbortOnOverflow).then_some(10),
+            paused: matches!(
+                scenario,
+                Scenario::AbortOnOverflow | Scenario::SomaxconnTrap
+            ),
+        })?;
+        let stats = Arc::new(ClientStats::default());
+        let load = LoadGenerator::start(SocketAddr::V4(SERVICE), knobs.rate, stats.clone())?;
+        let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
+        let mut lab = Self {
+            scenario,
+            knobs,
+            step: 0,
+            step_started: Instant::now(),
+            server,
+            stats,
+            load,
+            flood_stop: None,
+            last_round: Arc::new(Mutex::new(Vec::new())),
+            busy: Arc::new(AtomicBool::new(false)),
+            cmd_tx,
+            cmd_rx,
+        };
+        lab.enter_step(0)?;
+        Ok(lab)
+    }
+
+    /// The scenario.
+    pub fn scenario(&self) -> Scenario {
+        self.scenario
+    }
+
+    /// Headless duration of the whole script.
+    pub fn script_secs(&self) -> u64 {
+        steps(self.scenario).iter().map(|s| s.secs).sum()
+    }
+
+    /// Advances the script by time (headless mode).
+    pub fn advance_by_time(&mut self) -> anyhow::Result<()> {
+        let all = steps(self.scenario);
+        if let Some(s) = all.get(self.step) {
+            if self.step + 1 < all.len()
+                && self.step_started.elapsed() >= Duration::from_secs(s.secs)
+            {
+                self.enter_step(self.step + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_flood(&mut self, on: bool) -> anyhow::Result<()> {
+        if let Some(stop) = self.flood_stop.take() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        if !on || self.knobs.flood_rate <= 0.0 {
+            return Ok(());
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, rate) = (stop.clone(), self.knobs.flood_rate);
+        let mut sender = syn::SynSender::new()?;
+        std::thread::Builder::new()
+            .name("lab-flood".into())
+            .spawn(move || {
+                let mut i = 0u32;
+                let per_tick = ((rate / 100.0).ceil() as u32).max(1);
+                while !s.load(Ordering::Relaxed) {
+                    let _ = sender.flood(SERVICE, i, per_tick);
+                    i = i.wrapping_add(per_tick);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })?;
+        self.flood_stop = Some(stop);
+        Ok(())
+    }
+
+    fn run_in_background(&self, f: impl FnOnce() + Send + 'static) -> anyhow::Result<()> {
+        if self.busy.swap(true, Ordering::SeqCst) {
+            return Ok(()); // the previous scripted action still runs
+        }
+        let busy = self.busy.clone();
+        std::thread::Builder::new()
+            .name("lab-script".into())
+            .spawn(move || {
+                f();
+                busy.store(false, Ordering::SeqCst);
+            })?;
+        Ok(())
+    }
+
+    fn enter_step(&mut self, step: usize) -> anyhow::Result<()> {
+        self.step = step;
+        self.step_started = Instant::now();
+        match (self.scenario, step) {
+            (Scenario::SlowConsumer, 1) => {
+                self.knobs.service_ms = 400;
+                self.server
+                    .send(&format!("service {}", self.knobs.service_ms))?;
+            }
+            (Scenario::SlowConsumer, 2) => {
+                self.knobs.workers = 64;
+                self.server
+                    .send(&format!("workers {}", self.knobs.workers))?;
+            }
+            (Scenario::SomaxconnTrap, 1) | (Scenario::SomaxconnTrap, 3) => {
+                // The server is busy (not accepting) while 200 clients arrive at once.
+                self.server.send("pause")?;
+                let stats = self.stats.clone();
+                let mut resume = self.server_command_sender();
+                self.run_in_background(move || {
+                    let t = std::thread::spawn(move || {
+                        clients::burst(SocketAddr::V4(SERVICE), 200, &stats)
+                    });
+                    std::thread::sleep(Duration::from_millis(1500));
+                    resume("resume");
+                    let _ = t.join();
+                })?;
+            }
+            (Scenario::SomaxconnTrap, 2) => {
+                self.knobs.somaxconn = 4096;
+                sysctl("net/core/somaxconn", self.knobs.somaxconn)?;
+                self.server
+                    .send(&format!("backlog {}", self.knobs.backlog))?;
+            }
+            (Scenario::SynFlood, 0) => self.set_flood(true)?,
+            (Scenario::AbortOnOverflow, 0) => self.start_rounds()?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A closure that queues a command to the server from another thread.
+    fn server_command_sender(&self) -> impl FnMut(&str) + Send + 'static {
+        let tx = self.cmd_tx.clone();
+        move |c: &str| {
+            let _ = tx.send(c.to_string());
+        }
+    }
+
+    fn start_rounds(&mut self) -> anyhow::Result<()> {
+        let stats = self.stats.clone();
+        let last = self.last_round.clone();
+        let backlog = self.knobs.backlog;
+        let mut send = self.server_command_sender();
+        std::thread::Builder::new()
+            .name("lab-rounds".into())
+            .spawn(move || loop {
+                send("pause");
+                std::thread::sleep(Duration::from_millis(300));
+                let outcomes = clients::overflow_round(SocketAddr::V4(SERVICE), backlog, 2, &stats);
+                if let Ok(mut l) = last.lock() {
+                    *l = outcomes
+                        .iter()
+                        .map(|o| match o {
+                            Outcome::Succeeded => "answered",
+                            Outcome::TimedOut => "no answer (timed out)",
+                            Outcome::Reset => "connection reset",
+                            Outcome::Refused => "refused",
+                            Outcome::Failed => "failed",
+                        })
+                        .map(String::from)
+                        .collect();
+                }
+                send("resume");
+                std::thread::sleep(Duration::from_millis(1500));
+            })?;
+        Ok(())
+    }
+
+    /// Forwards commands queued by background threads to the server (call every tick).
+    pub fn pump(&mut self) -> anyhow::Result<()> {
+        while let Ok(c) = self.cmd_rx.try_recv() {
+            self.server.send(&c)?;
+        }
+        Ok(())
+    }
+
+    /// Applies an instructor's change; the dashboard shows its effect within a tick.
+    pub fn apply(&mut self, k: Knob) -> anyhow::Result<&mut Self> {
+        let up = |v: f64, up: bool, f: f64| if up { v * f } else { v / f };
+        match k {
+            Knob::Rate(u) => {
+                self.knobs.rate = up(self.knobs.rate.max(1.0), u, 1.5).clamp(0.0, 5000.0);
+                self.load.set_rate(self.knobs.rate);
+            }
+            Knob::Workers(u) => {
+                self.knobs.workers = if u {
+                    self.knobs.workers + 1
+                } else {
+                    self.knobs.workers.saturating_sub(1).max(1)
+                }
+                .min(server::MAX_WORKERS as u32);
+                self.server
+                    .send(&format!("workers {}", self.knobs.workers))?;
+            }
+            Knob::Service(u) => {
+                self.knobs.service_ms =
+                    (up(self.knobs.service_ms as f64, u, 2.0) as u64).clamp(1, 10_000);
+                self.server
+                    .send(&format!("service {}", self.knobs.service_ms))?;
+            }
+            Knob::Backlog(u) => {
+                self.knobs.backlog =
+                    (up(f64::from(self.knobs.backlog), u, 2.0) as u32).clamp(1, 65_535);
+                self.server
+                    .send(&format!("backlog {}", self.knobs.backlog))?;
+            }
+            Knob::Somaxconn(u) => {
+                self.knobs.somaxconn =
+                    (up(f64::from(self.knobs.somaxconn), u, 2.0) as u32).clamp(16, 65_535);
+                sysctl("net/core/somaxconn", self.knobs.somaxconn)?;
+            }
+            Knob::CycleSyncookies => {
+                self.knobs.syncookies = (self.knobs.syncookies + 1) % 3;
+                sysctl("net/ipv4/tcp_syncookies", self.knobs.syncookies)?;
+            }
+            Knob::FdLimit(u) => {
+                let cur = self.knobs.fd_limit.unwrap_or(1024) as f64;
+                let next = (up(cur, u, 2.0) as u64).clamp(16, 1 << 20);
+                self.knobs.fd_limit = Some(next);
+                self.server.send(&format!("fdlimit {next}"))?;
+            }
+            Knob::ToggleAbort => {
+                self.knobs.abort_on_overflow = 1 - self.knobs.abort_on_overflow.min(1);
+                sysctl(
+                    "net/ipv4/tcp_abort_on_overflow",
+                    self.knobs.abort_on_overflow,
+                )?;
+            }
+            Knob::ToggleFlood => {
+                if self.knobs.flood_rate <= 0.0 {
+                    self.knobs.flood_rate = 2000.0;
+                }
+                let on = self.flood_stop.is_none();
+                self.set_flood(on)?;
+            }
+            Knob::Relisten => self
+                .server
+                .send(&format!("backlog {}", self.knobs.backlog))?,
+            Knob::NextStep => {
+                let n = steps(self.scenario).len();
+                if self.step + 1 < n {
+                    self.enter_step(self.step + 1)?;
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// The status for the narration panel and JSON lines.
+    pub fn status(&self, tick: Option<&crate::model::engine::Tick>) -> LabStatus {
+        let all = steps(self.scenario);
+        let title = all.get(self.step).map_or("", |s| s.title).to_string();
+        let clients = self.stats.view();
+        let (narration, try_next) = narrate(self.scenario, self.step, &self.knobs, tick, &clients);
+        LabStatus {
+            scenario: self.scenario,
+            step: self.step,
+            steps: all.len(),
+            title,
+            narration,
+            try_next,
+            knobs: self.knobs.clone(),
+            capacity_per_s: self.knobs.capacity(),
+            clients,
+            server_pid: self.server.pid(),
+            last_round: self
+                .last_round
+                .lock()
+                .map(|l| l.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(stop) = self.flood_stop.take() {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn listener_numbers(
+    tick: Option<&crate::model::engine::Tick>,
+) -> Option<(u32, u32, u32, u64, Option<f64>)> {
+    let t = tick?;
+    let l = t
+        .snapshot
+        .tcp_listeners
+        .iter()
+        .find(|l| l.port == SERVICE.port())?;
+    let lt = t
+        .listeners
+        .iter()
+        .find(|x| x.key == crate::model::ListenerKey::from(l));
+    Some((
+        l.accept_queue,
+        l.backlog,
+        lt.map_or(l.accept_queue, |x| x.depth_high),
+        l.syn_recv,
+        lt.and_then(|x| x.drops_per_s),
+    ))
+}
+
+/// The narration for the room: what is happening now, in numbers, and what to try next.
+pub fn narrate(
+    scenario: Scenario,
+    step: usize,
+    k: &Knobs,
+    tick: Option<&crate::model::engine::Tick>,
+    c: &ClientView,
+) -> (Vec<String>, String) {
+    let (depth, backlog, peak, syn, drops) = listener_numbers(tick).unwrap_or((0, 0, 0, 0, None));
+    let drops = drops.unwrap_or(0.0);
+    let rate = |n: &str| {
+        tick.and_then(|t| t.counter_rates.get(n).copied().flatten())
+            .unwrap_or(0.0)
+    };
+    let mut n = Vec::new();
+    let next: String = match scenario {
+        Scenario::SlowConsumer => {
+            let cap = k.capacity();
+            n.push(format!(
+                "Capacity = workers / service time = {} / {} ms = {cap:.0} connections/s; clients arrive at {:.0}/s.",
+                k.workers, k.service_ms, k.rate
+            ));
+            if k.rate > cap {
+                n.push(format!(
+                    "Arrivals exceed capacity: the accept queue grows by about {:.0}/s until it holds backlog+1 = {} (now {depth}, peak {peak}); then the kernel drops SYNs ({drops:.0}/s) and clients wait for retransmits.",
+                    k.rate - cap,
+                    backlog + 1
+                ));
+            } else {
+                n.push(format!(
+                    "Capacity is above the arrival rate: connections wait only briefly (queue {depth}/{backlog}, no drops). Response time, not CPU, sets the limit."
+                ));
+            }
+            match step {
+                0 => "n: slow the handler down · t/T service time · w/W workers · a/A arrival rate"
+                    .into(),
+                1 => "n: add workers · or b/B: a bigger backlog only delays the drops".into(),
+                _ => "t/T, w/W, a/A: change service time, workers, arrival rate".into(),
+            }
+        }
+        Scenario::SomaxconnTrap => {
+            n.push(format!(
+                "The server asked listen({}); the kernel gave backlog {backlog} = min(listen(), net.core.somaxconn {}) — read at listen() time.",
+                k.backlog, k.somaxconn
+            ));
+            n.push(format!(
+                "Queue {depth}/{backlog} (peak {peak}); dropped {drops:.0}/s. Clients: {} ok, {} timed out.",
+                c.succeeded, c.timed_out
+            ));
+            if step >= 2 {
+                n.push("somaxconn was raised and the server called listen() again: only then does the new limit apply to this listener.".into());
+            }
+            "n: next step · m/M somaxconn (then l: listen again) · b/B backlog".into()
+        }
+        Scenario::SynFlood => {
+            n.push(format!(
+                "{:.0} spoofed SYNs/s; SYN-RECV (half-open) {syn}; the SYN queue holds backlog+1 = {}. tcp_syncookies = {}.",
+                k.flood_rate,
+                backlog + 1,
+                k.syncookies
+            ));
+            n.push(match k.syncookies {
+                0 => format!("Cookies off: once the SYN queue is full every SYN is dropped (TCPReqQFullDrop {:.0}/s) — legitimate clients too.", rate("TCPReqQFullDrop")),
+                1 => format!("Cookies when full: SYNs beyond the queue get a cookie instead of a request ({:.0}/s); SYN-RECV undercounts the attack.", rate("SyncookiesSent")),
+                _ => format!("Cookies always: no request is kept at all (SYN-RECV 0); every SYN gets a cookie ({:.0}/s).", rate("SyncookiesSent")),
+            });
+            let total = c.succeeded + c.timed_out + c.reset;
+            n.push(format!(
+                "Legitimate clients: {} of {} succeeded ({} timed out).",
+                c.succeeded, total, c.timed_out
+            ));
+            "c: cycle tcp_syncookies 0/1/2 · x: flood on/off · b/B backlog".into()
+        }
+        Scenario::FdExhaustion => {
+            let fds = tick
+                .and_then(|t| {
+                    t.snapshot
+                        .tcp_listeners
+                        .iter()
+                        .find(|l| l.port == SERVICE.port())
+                })
+                .and_then(|l| crate::export::table::tightest_owner(&l.owners).cloned());
+            let (open, limit) = fds.map_or((None, None), |p| (p.fds_open, p.fd_limit));
+            n.push(format!(
+                "The server leaks one fd per connection: {} of {} fds open (RLIMIT_NOFILE).",
+                open.map_or("?".into(), |v| v.to_string()),
+                limit.map_or("?".into(), |v| v.to_string())
+            ));
+            n.push(format!(
+                "At the limit accept() fails with EMFILE: connections stay queued ({depth}/{backlog}), then the kernel drops new ones ({drops:.0}/s) — while the CPU idles."
+            ));
+            "f/F: lower/raise the fd limit (takes effect at once)".into()
+        }
+        Scenario::AbortOnOverflow => {
+            n.push(format!(
+                "Each round: 2 clients connect (their handshake waits for data, as with nginx's `deferred`), {} more fill the accept queue, then the 2 send their request: their final ACK meets a full queue.",
+                k.backlog + 1
+            ));
+            n.push(if k.abort_on_overflow == 1 {
+                format!("tcp_abort_on_overflow = 1: the kernel answers with a RST — clients see 'connection reset' at once (EmbryonicRsts {:.1}/s).", rate("EmbryonicRsts"))
+            } else {
+                "tcp_abort_on_overflow = 0: the kernel drops the ACK silently — the client thinks it is connected, its data is ignored, it waits and times out.".into()
+            });
+            n.push(format!(
+                "Clients so far: {} reset, {} timed out.",
+                c.reset, c.timed_out
+            ));
+            "o: toggle tcp_abort_on_overflow".into()
+        }
+    };
+    (n, next)
+}

@@ -32,16 +32,32 @@ fn ip(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// True unless the calling thread is provably in a network namespace other than the one sockq
-/// started in: that of pid 1 when readable, else that of this process's main thread (a thread
-/// that made a private namespace with unshare differs from it).
-pub fn in_initial_netns() -> bool {
+/// The network namespace sockq started in, recorded by [`remember_original_netns`] before the
+/// lab moves the whole process into a private one.
+static ORIGINAL_NETNS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+fn netns_ino(path: &str) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    let ino = |p: &str| std::fs::metadata(p).map(|m| m.ino()).ok();
-    let Some(me) = ino("/proc/thread-self/ns/net") else {
+    std::fs::metadata(path).map(|m| m.ino()).ok()
+}
+
+/// Records the calling thread's network namespace as the one sockq started in.
+pub fn remember_original_netns() {
+    if let Some(ino) = netns_ino("/proc/thread-self/ns/net") {
+        let _ = ORIGINAL_NETNS.set(ino);
+    }
+}
+
+/// True unless the calling thread is provably in a network namespace other than the host's:
+/// compared with pid 1's when readable, else with the one sockq started in (recorded before the
+/// lab unshared), else with this process's main thread (a test thread that unshared differs).
+pub fn in_initial_netns() -> bool {
+    let Some(me) = netns_ino("/proc/thread-self/ns/net") else {
         return true;
     };
-    let reference = ino("/proc/1/ns/net").or_else(|| ino("/proc/self/ns/net"));
+    let reference = netns_ino("/proc/1/ns/net")
+        .or_else(|| ORIGINAL_NETNS.get().copied())
+        .or_else(|| netns_ino("/proc/self/ns/net"));
     // Cannot tell: assume the worst.
     reference.is_none_or(|r| r == me)
 }

@@ -160,6 +160,8 @@ pub struct App {
     pub scroll: usize,
     /// Only these local ports (from --port); empty for all.
     pub ports: Vec<u16>,
+    /// The lab's narration and client view, when the dashboard runs a workshop lab.
+    pub lab: Option<crate::lab::LabStatus>,
 }
 
 impl App {
@@ -179,6 +181,7 @@ impl App {
             table_top: 0,
             scroll: 0,
             ports: Vec::new(),
+            lab: None,
         }
     }
 
@@ -409,4 +412,35 @@ fn port_of(endpoint: &str) -> u32 {
         .next()
         .and_then(|p| p.parse().ok())
         .unwrap_or(u32::MAX)
+}
+
+/// The lab's knob for a key, if the key is one (lower case decreases, upper case increases).
+pub fn lab_knob(key: &KeyEvent) -> Option<crate::lab::Knob> {
+    use crate::lab::Knob;
+    if key.kind == KeyEventKind::Release || key.modifiers.contains(KeyModifiers::CONTROL) {
+        return None;
+    }
+    let KeyCode::Char(c) = key.code else {
+        return None;
+    };
+    Some(match c {
+        'a' => Knob::Rate(false),
+        'A' => Knob::Rate(true),
+        'w' => Knob::Workers(false),
+        'W' => Knob::Workers(true),
+        't' => Knob::Service(false),
+        'T' => Knob::Service(true),
+        'b' => Knob::Backlog(false),
+        'B' => Knob::Backlog(true),
+        'm' => Knob::Somaxconn(false),
+        'M' => Knob::Somaxconn(true),
+        'c' => Knob::CycleSyncookies,
+        'f' => Knob::FdLimit(false),
+        'F' => Knob::FdLimit(true),
+        'o' => Knob::ToggleAbort,
+        'x' => Knob::ToggleFlood,
+        'l' => Knob::Relisten,
+        'n' => Knob::NextStep,
+        _ => return None,
+    })
 }

@@ -85,6 +85,11 @@ fn setup_terminal() -> anyhow::Result<(TerminalGuard, Terminal<CrosstermBackend<
 
 /// Runs the dashboard until the user quits, a signal arrives or the terminal goes away.
 pub fn run(cfg: DashboardConfig) -> anyhow::Result<()> {
+    run_with_lab(cfg, None)
+}
+
+/// Runs the dashboard with a workshop lab: its narration panel and knobs.
+pub fn run_with_lab(cfg: DashboardConfig, mut lab: Option<crate::lab::Lab>) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!(DashboardError::NotATerminal);
     }
@@ -96,9 +101,64 @@ pub fn run(cfg: DashboardConfig) -> anyhow::Result<()> {
     app.filter = cfg.filter.clone();
     app.ports = cfg.ports.clone();
     let (_guard, mut terminal) = setup_terminal()?;
-    let result = event_loop(&mut terminal, &sampler, &mut engine, &mut app, &stop);
+    if let Some(l) = lab.as_ref() {
+        app.lab = Some(l.status(None));
+    }
+    let result = event_loop(
+        &mut terminal,
+        &sampler,
+        &mut engine,
+        &mut app,
+        &stop,
+        lab.as_mut(),
+    );
     drop(_guard);
     result
+}
+
+/// Reads terminal events on a thread of its own, so the event loop never blocks on (or spins
+/// in) the terminal and always sees the stop flag.
+fn spawn_input_thread(
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<std::sync::mpsc::Receiver<std::io::Result<Event>>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("sockq-input".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match event::poll(Duration::from_millis(200)) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        let ev = event::read();
+                        let failed = ev.is_err();
+                        if tx.send(ev).is_err() || failed {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        })?;
+    Ok(rx)
+}
+
+/// True when stdin is a terminal that has been hung up (its session is gone).
+fn terminal_hung_up() -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let stdin = std::io::stdin();
+    let mut fds = [PollFd::new(
+        std::os::fd::AsFd::as_fd(&stdin),
+        PollFlags::empty(),
+    )];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds[0].revents().is_some_and(|r| {
+            r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)
+        }),
+        Err(_) => false,
+    }
 }
 
 /// Errors of the dashboard that have their own exit code.
@@ -115,6 +175,7 @@ fn event_loop(
     engine: &mut Engine,
     app: &mut App,
     stop: &Arc<AtomicBool>,
+    mut lab: Option<&mut crate::lab::Lab>,
 ) -> anyhow::Result<()> {
     let mut dirty = true;
     // While paused the view is drawn from a frozen copy of the engine; collection goes on.
@@ -126,9 +187,18 @@ fn event_loop(
         .ok()
         .and_then(|v| v.parse().ok());
     let mut draws = 0u64;
+    let input = spawn_input_thread(stop.clone())?;
+    let mut last_tty_check = Instant::now();
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
+        }
+        // An SSH session that dropped leaves a hung-up terminal: leave rather than spin.
+        if last_tty_check.elapsed() >= Duration::from_millis(500) {
+            last_tty_check = Instant::now();
+            if terminal_hung_up() {
+                return Ok(());
+            }
         }
         while let Some(ev) = sampler.try_recv() {
             match ev {
@@ -136,6 +206,10 @@ fn event_loop(
                     engine.ingest(*s);
                 }
                 SamplerEvent::Error(_) => engine.record_gap(),
+            }
+            if let Some(l) = lab.as_deref_mut() {
+                l.pump()?;
+                app.lab = Some(l.status(engine.latest()));
             }
             if !app.paused {
                 dirty = true;
@@ -162,16 +236,32 @@ fn event_loop(
             dirty = false;
             last_draw = Instant::now();
         }
-        if !event::poll(Duration::from_millis(50)).context("reading the terminal")? {
-            // Redraw at least every few seconds (clock, gone listeners) even when idle.
-            if last_draw.elapsed() > Duration::from_secs(5) {
-                dirty = true;
+        let event = match input.recv_timeout(Duration::from_millis(50)) {
+            Ok(Ok(ev)) => ev,
+            Ok(Err(e)) => return Err(e).context("reading the terminal"),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                // Redraw at least every few seconds (clock, gone listeners) even when idle.
+                if last_draw.elapsed() > Duration::from_secs(5) {
+                    dirty = true;
+                }
+                continue;
             }
-            continue;
-        }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        };
         let view = frozen.as_ref().unwrap_or(engine);
         let rows = app.rows(view);
-        match event::read().context("reading the terminal")? {
+        match event {
+            Event::Key(k)
+                if app.filter_input.is_none()
+                    && !app.help
+                    && lab.is_some()
+                    && app::lab_knob(&k).is_some() =>
+            {
+                if let (Some(l), Some(knob)) = (lab.as_deref_mut(), app::lab_knob(&k)) {
+                    l.apply(knob)?;
+                    app.lab = Some(l.status(engine.latest()));
+                }
+            }
             Event::Key(k) => match app.on_key(k, &rows) {
                 Action::Quit => return Ok(()),
                 Action::SetInterval(d) => {

@@ -584,6 +584,18 @@ fn draw_main(
     let room = free.saturating_sub(table_need.min(free / 2)).max(free / 3);
     let need = if with_next <= room { with_next } else { bare };
     let findings_h = (need.max(1) + 1).min(room.max(2)) as u16;
+    let area = match app.lab.clone() {
+        Some(lab) => {
+            let [main, panel] = if area.width >= 150 {
+                Layout::horizontal([Constraint::Min(90), Constraint::Length(56)]).areas(area)
+            } else {
+                Layout::vertical([Constraint::Min(12), Constraint::Length(9)]).areas(area)
+            };
+            draw_lab(f, panel, &lab, theme);
+            main
+        }
+        None => area,
+    };
     let [head, counters, table, findings, foot] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(counters_h),
@@ -987,6 +999,63 @@ fn draw_pipeline(
             ],
         },
         theme,
+    );
+}
+
+fn draw_lab(f: &mut Frame, area: Rect, lab: &crate::lab::LabStatus, theme: Theme) {
+    let title = format!(
+        " Lab {} · step {}/{}: {} ",
+        lab.scenario.name(),
+        lab.step + 1,
+        lab.steps,
+        lab.title
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title, theme.bold()));
+    let c = &lab.clients;
+    let k = &lab.knobs;
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    let mut lines: Vec<Line> = lab.narration.iter().map(|n| Line::raw(n.clone())).collect();
+    lines.push(Line::from(vec![
+        Span::styled("Clients ", theme.bold()),
+        Span::raw(format!(
+            "{} tried · {} ok · {} timed out · {} reset · connect p50 {} ms p99 {} ms",
+            c.attempted,
+            c.succeeded,
+            c.timed_out,
+            c.reset,
+            ms(c.connect_ms_p50),
+            ms(c.connect_ms_p99)
+        )),
+    ]));
+    if !lab.last_round.is_empty() {
+        lines.push(Line::raw(format!(
+            "Last round: {}",
+            lab.last_round.join(", ")
+        )));
+    }
+    lines.push(Line::from(vec![
+        Span::styled("Knobs ", theme.bold()),
+        Span::raw(format!(
+            "rate {:.0}/s  workers {}  service {} ms  backlog {}  somaxconn {}  syncookies {}  fd limit {}  abort {}",
+            k.rate,
+            k.workers,
+            k.service_ms,
+            k.backlog,
+            k.somaxconn,
+            k.syncookies,
+            k.fd_limit.map_or("-".into(), |v| v.to_string()),
+            k.abort_on_overflow
+        )),
+    ]));
+    lines.push(Line::styled(
+        format!("Try: {}", lab.try_next),
+        theme.sev(Severity::Info),
+    ));
+    f.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
+        area,
     );
 }
 

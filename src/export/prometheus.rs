@@ -1,0 +1,781 @@
+//! Prometheus exposition of the latest [`Tick`]: the metric families (pure, built at scrape
+//! time from the same model every other view renders) and their two encodings — the Prometheus
+//! text format 0.0.4 (via the `prometheus` crate) and OpenMetrics 1.0 text (via
+//! `prometheus-client`).
+//!
+//! Names follow the Prometheus conventions: `sockq_` prefix, base units in the name
+//! (`_seconds`, `_ratio`), `_total` on counters only. Every HELP text says what the kernel means
+//! (the wording of [`crate::model::meta`]). A value sockq could not read is left out, never
+//! exported as 0.
+//!
+//! Cardinality: per-listener series are bounded by `max_listeners`; when a namespace has more
+//! listeners, the most active ones are exported (see [`select_listeners`]), and
+//! `sockq_listeners` / `sockq_listeners_exported` show the truncation.
+
+use std::collections::HashMap;
+
+use crate::diagnose::Severity;
+use crate::model::engine::{ListenerTick, Tick};
+use crate::model::meta::{tunable_meaning, QUEUE_COUNTER_INFO};
+use crate::model::{ListenerKey, TcpListener};
+
+/// Content type of the Prometheus text format 0.0.4.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Content type of the OpenMetrics 1.0 text format.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Default bound on exported listeners (`--max-listeners`).
+pub const DEFAULT_MAX_LISTENERS: usize = 500;
+
+/// Prometheus metric type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Monotonic counter; the name ends in `_total`.
+    Counter,
+    /// Gauge.
+    Gauge,
+    /// Info metric (a gauge of 1 in the 0.0.4 format); the name ends in `_info`.
+    Info,
+}
+
+/// A sample value: integers stay integers in the output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    /// A count.
+    Int(u64),
+    /// Anything else (always finite).
+    Float(f64),
+}
+
+impl Value {
+    /// As a float.
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Value::Int(v) => v as f64,
+            Value::Float(v) => v,
+        }
+    }
+}
+
+/// One sample of a family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSample {
+    /// Label names and values, in output order.
+    pub labels: Vec<(&'static str, String)>,
+    /// The value.
+    pub value: Value,
+}
+
+/// A metric family: name (as exposed in the 0.0.4 format, `_total` included for counters),
+/// HELP, type and samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Family {
+    /// Full metric name.
+    pub name: String,
+    /// What the number means.
+    pub help: String,
+    /// Type.
+    pub kind: Kind,
+    /// Samples (a family without samples is not exposed).
+    pub samples: Vec<MetricSample>,
+}
+
+impl Family {
+    fn new(name: impl Into<String>, help: impl AsRef<str>, kind: Kind) -> Self {
+        Self {
+            name: name.into(),
+            help: sanitize_help(help.as_ref()),
+            kind,
+            samples: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, labels: Vec<(&'static str, String)>, value: Value) {
+        if let Value::Float(v) = value {
+            if !v.is_finite() {
+                return;
+            }
+        }
+        self.samples.push(MetricSample { labels, value });
+    }
+
+    /// The sample whose labels include all of `want` (for tests and tools).
+    pub fn find(&self, want: &[(&str, &str)]) -> Option<&MetricSample> {
+        self.samples.iter().find(|s| {
+            want.iter()
+                .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+    }
+}
+
+/// HELP text safe for both formats: one line, no backslash, no double quote (OpenMetrics
+/// requires `"` escaped in HELP and the 0.0.4 parser rejects `\"`).
+fn sanitize_help(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            '\n' | '\r' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// Export settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportOptions {
+    /// At most this many listeners get per-listener series.
+    pub max_listeners: usize,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        Self {
+            max_listeners: DEFAULT_MAX_LISTENERS,
+        }
+    }
+}
+
+/// Numbers about the exporter itself that are not in the tick.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExporterStats {
+    /// Full samples that failed since start (each recorded as a gap).
+    pub sample_errors: u64,
+}
+
+/// Metric name of a queue counter (TcpExt) by its kernel name.
+pub fn tcpext_metric_name(kernel_name: &str) -> Option<&'static str> {
+    Some(match kernel_name {
+        "ListenOverflows" => "sockq_tcpext_listen_overflows_total",
+        "ListenDrops" => "sockq_tcpext_listen_drops_total",
+        "TCPReqQFullDrop" => "sockq_tcpext_req_q_full_drop_total",
+        "TCPReqQFullDoCookies" => "sockq_tcpext_req_q_full_do_cookies_total",
+        "SyncookiesSent" => "sockq_tcpext_syncookies_sent_total",
+        "SyncookiesRecv" => "sockq_tcpext_syncookies_recv_total",
+        "SyncookiesFailed" => "sockq_tcpext_syncookies_failed_total",
+        "EmbryonicRsts" => "sockq_tcpext_embryonic_rsts_total",
+        _ => return None,
+    })
+}
+
+/// Metric name of a tunable by its sysctl name: `net.core.somaxconn` →
+/// `sockq_sysctl_net_core_somaxconn`.
+pub fn sysctl_metric_name(sysctl: &str) -> String {
+    let mut s = String::from("sockq_sysctl_");
+    s.extend(sysctl.chars().map(|c| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '_'
+        }
+    }));
+    s
+}
+
+/// How busy a listener is, for choosing which ones to export: a listener dropping now first,
+/// then by fill (peak depth / backlog), drop rate and SYN-RECV requests.
+fn activity(l: &TcpListener, t: Option<&ListenerTick>) -> (bool, f64, f64, u64) {
+    let depth = t.map_or(l.accept_queue, |t| t.depth_high.max(l.accept_queue));
+    let fill = if l.backlog > 0 {
+        f64::from(depth) / f64::from(l.backlog)
+    } else if depth > 0 {
+        f64::MAX
+    } else {
+        0.0
+    };
+    let drops = t.and_then(|t| t.drops_per_s).unwrap_or(0.0);
+    (drops > 0.0, fill, drops, l.syn_recv)
+}
+
+/// Indices (into `tick.snapshot.tcp_listeners`) of the listeners to export: all of them when
+/// there are at most `max`; otherwise the `max` most active — dropping now first, then by fill
+/// (peak depth / backlog), drop rate and SYN-RECV requests; ties by port, address and socket
+/// cookie so the set stays stable between scrapes. Returned in dump order.
+pub fn select_listeners(tick: &Tick, max: usize) -> Vec<usize> {
+    let ls = &tick.snapshot.tcp_listeners;
+    if ls.len() <= max {
+        return (0..ls.len()).collect();
+    }
+    let by_key: HashMap<ListenerKey, &ListenerTick> =
+        tick.listeners.iter().map(|t| (t.key, t)).collect();
+    let mut order: Vec<(usize, (bool, f64, f64, u64))> = ls
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i, activity(l, by_key.get(&ListenerKey::from(l)).copied())))
+        .collect();
+    order.sort_by(|(ia, a), (ib, b)| {
+        b.0.cmp(&a.0)
+            .then(b.1.total_cmp(&a.1))
+            .then(b.2.total_cmp(&a.2))
+            .then(b.3.cmp(&a.3))
+            .then_with(|| {
+                let (la, lb) = (&ls[*ia], &ls[*ib]);
+                (la.port, la.address, la.cookie).cmp(&(lb.port, lb.address, lb.cookie))
+            })
+    });
+    let mut chosen: Vec<usize> = order.into_iter().take(max).map(|(i, _)| i).collect();
+    chosen.sort_unstable();
+    chosen
+}
+
+/// `process` label: the first owner's comm, or `unknown`.
+fn process_label(l: &TcpListener) -> String {
+    l.owners
+        .processes()
+        .first()
+        .map_or_else(|| "unknown".to_string(), |p| p.comm.clone())
+}
+
+/// Labels of every listener: `namespace`, `address`, `port`, `process`, plus `socket` (1, 2, …
+/// in creation order) only when several sockets share the first four (SO_REUSEPORT groups held
+/// by processes of the same name), so that every series stays unique.
+fn listener_labels(ns: &str, ls: &[TcpListener]) -> Vec<Vec<(&'static str, String)>> {
+    let base: Vec<(String, String, String)> = ls
+        .iter()
+        .map(|l| (l.address.to_string(), l.port.to_string(), process_label(l)))
+        .collect();
+    let mut groups: HashMap<&(String, String, String), Vec<usize>> = HashMap::new();
+    for (i, b) in base.iter().enumerate() {
+        groups.entry(b).or_default().push(i);
+    }
+    let mut socket: Vec<Option<usize>> = vec![None; ls.len()];
+    for members in groups.values() {
+        if members.len() > 1 {
+            let mut m = members.clone();
+            m.sort_by_key(|&i| (ls[i].cookie, ls[i].inode));
+            for (n, i) in m.into_iter().enumerate() {
+                socket[i] = Some(n + 1);
+            }
+        }
+    }
+    base.iter()
+        .zip(socket)
+        .map(|((address, port, process), socket)| {
+            let mut v = vec![
+                ("namespace", ns.to_string()),
+                ("address", address.clone()),
+                ("port", port.clone()),
+                ("process", process.clone()),
+            ];
+            if let Some(n) = socket {
+                v.push(("socket", n.to_string()));
+            }
+            v
+        })
+        .collect()
+}
+
+/// Every metric family for one tick. Pure.
+pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec<Family> {
+    let snap = &tick.snapshot;
+    let ns = snap.netns.label.as_str();
+    let ns_label = || vec![("namespace", ns.to_string())];
+    let mut out = Vec::new();
+
+    // Per listener.
+    let chosen = select_listeners(tick, opts.max_listeners);
+    let labels = listener_labels(ns, &snap.tcp_listeners);
+    let by_key: HashMap<ListenerKey, &ListenerTick> =
+        tick.listeners.iter().map(|t| (t.key, t)).collect();
+    let mut depth = Family::new(
+        "sockq_listener_accept_queue_depth",
+        "Connections fully established and waiting for accept() (sk_ack_backlog, ss -ltn Recv-Q). \
+         The queue is full when depth > backlog: it holds backlog+1.",
+        Kind::Gauge,
+    );
+    let mut peak = Family::new(
+        "sockq_listener_accept_queue_depth_peak",
+        "Highest accept-queue depth seen since the previous sample (fast sampler, default 10 Hz): \
+         bursts between samples; may be backlog+1.",
+        Kind::Gauge,
+    );
+    let mut backlog = Family::new(
+        "sockq_listener_backlog",
+        "Backlog in force: min(listen() backlog, net.core.somaxconn at listen() time) \
+         (sk_max_ack_backlog, ss -ltn Send-Q).",
+        Kind::Gauge,
+    );
+    let mut syn_recv = Family::new(
+        "sockq_listener_syn_recv_requests",
+        "Half-open (SYN-RECV) connection requests on this listener's address and port; with \
+         SO_REUSEPORT the count belongs to the whole port group. Undercounts while SYN cookies \
+         are sent (no request is kept).",
+        Kind::Gauge,
+    );
+    let mut drops = Family::new(
+        "sockq_listener_drops_total",
+        "Connections the kernel dropped on this listener (its own sk_drops, ss -ltm d<N>): \
+         bumped by every listen drop, e.g. a SYN or final ACK at a full accept queue.",
+        Kind::Counter,
+    );
+    let mut fds = Family::new(
+        "sockq_listener_owner_open_fds",
+        "Open file descriptors of the listener's first owning process (/proc/PID/fd). At the fd \
+         limit accept() fails with EMFILE and the accept queue fills although the CPU is idle.",
+        Kind::Gauge,
+    );
+    let mut max_fds = Family::new(
+        "sockq_listener_owner_max_fds",
+        "RLIMIT_NOFILE soft limit of the listener's first owning process (/proc/PID/limits Max \
+         open files); absent when unlimited or unreadable.",
+        Kind::Gauge,
+    );
+    for &i in &chosen {
+        let l = &snap.tcp_listeners[i];
+        let lab = &labels[i];
+        let t = by_key.get(&ListenerKey::from(l)).copied();
+        depth.push(lab.clone(), Value::Int(l.accept_queue.into()));
+        let high = t.map_or(l.accept_queue, |t| t.depth_high.max(l.accept_queue));
+        peak.push(lab.clone(), Value::Int(high.into()));
+        backlog.push(lab.clone(), Value::Int(l.backlog.into()));
+        syn_recv.push(lab.clone(), Value::Int(l.syn_recv));
+        if let Some(d) = l.drops {
+            drops.push(lab.clone(), Value::Int(d));
+        }
+        if let Some(p) = l.owners.processes().first() {
+            if let Some(n) = p.fds_open {
+                fds.push(lab.clone(), Value::Int(n));
+            }
+            if let Some(n) = p.fd_limit {
+                max_fds.push(lab.clone(), Value::Int(n));
+            }
+        }
+    }
+    out.extend([depth, peak, backlog, syn_recv, drops, fds, max_fds]);
+
+    let mut total = Family::new(
+        "sockq_listeners",
+        "TCP listening sockets in the namespace (after --port/--process filters).",
+        Kind::Gauge,
+    );
+    total.push(ns_label(), Value::Int(snap.tcp_listeners.len() as u64));
+    let mut exported = Family::new(
+        "sockq_listeners_exported",
+        "Listeners with per-listener series; fewer than sockq_listeners when --max-listeners \
+         truncated (the most active are kept).",
+        Kind::Gauge,
+    );
+    exported.push(ns_label(), Value::Int(chosen.len() as u64));
+    out.extend([total, exported]);
+
+    // Per namespace: queue counters, tunables, SYN-RECV, findings, blind spots.
+    for c in QUEUE_COUNTER_INFO {
+        let Some(name) = tcpext_metric_name(c.name) else {
+            continue;
+        };
+        let mut f = Family::new(
+            name,
+            format!(
+                "TcpExt {}: {} (cumulative since the namespace was created).",
+                c.name, c.meaning
+            ),
+            Kind::Counter,
+        );
+        if let Some(v) = snap.counters.tcp_ext(c.name) {
+            f.push(ns_label(), Value::Int(v));
+        }
+        out.push(f);
+    }
+    for (sysctl, value) in snap.tunables.entries() {
+        let Some(v) = value else {
+            continue;
+        };
+        let mut f = Family::new(
+            sysctl_metric_name(sysctl),
+            format!("Sysctl {sysctl}: {}.", tunable_meaning(sysctl, None)),
+            Kind::Gauge,
+        );
+        f.push(ns_label(), Value::Float(v as f64));
+        out.push(f);
+    }
+    let mut syn_total = Family::new(
+        "sockq_syn_recv_requests",
+        "Half-open (SYN-RECV) connection requests in the namespace (ss -tn state syn-recv).",
+        Kind::Gauge,
+    );
+    syn_total.push(ns_label(), Value::Int(snap.syn_recv.total));
+    out.push(syn_total);
+    let mut findings = Family::new(
+        "sockq_findings",
+        "Current findings of sockq's diagnosis, by severity (critical: connections are being \
+         lost now).",
+        Kind::Gauge,
+    );
+    for sev in [Severity::Info, Severity::Warning, Severity::Critical] {
+        let n = tick.findings.iter().filter(|f| f.severity == sev).count();
+        let name = match sev {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        };
+        let mut lab = ns_label();
+        lab.push(("severity", name.to_string()));
+        findings.push(lab, Value::Int(n as u64));
+    }
+    out.push(findings);
+    let mut blind = Family::new(
+        "sockq_blind_spots",
+        "Things sockq could not see in the latest sample (e.g. other users' processes when not \
+         root); sockq snapshot lists them.",
+        Kind::Gauge,
+    );
+    blind.push(ns_label(), Value::Int(snap.blind_spots.len() as u64));
+    out.push(blind);
+
+    // sockq itself.
+    let c = &tick.collector;
+    let mut f = Family::new(
+        "sockq_sample_duration_seconds",
+        "Wall time of sockq's latest full sample.",
+        Kind::Gauge,
+    );
+    f.push(vec![], Value::Float(c.sample_ms / 1000.0));
+    out.push(f);
+    let mut f = Family::new(
+        "sockq_collector_cpu_ratio",
+        "CPU time of sockq's sampler thread over the latest interval, as a fraction of one core.",
+        Kind::Gauge,
+    );
+    f.push(vec![], Value::Float(c.cpu_percent / 100.0));
+    out.push(f);
+    let mut f = Family::new(
+        "sockq_collector_cpu_budget_ratio",
+        "CPU budget the sampler keeps to (--cpu-budget), as a fraction of one core.",
+        Kind::Gauge,
+    );
+    f.push(vec![], Value::Float(c.budget_percent / 100.0));
+    out.push(f);
+    let mut f = Family::new(
+        "sockq_collector_throttled",
+        "1 when the CPU budget made the sampler dump SYN-RECV less often or poll listeners more \
+         slowly than configured.",
+        Kind::Gauge,
+    );
+    f.push(vec![], Value::Int(u64::from(c.throttled)));
+    out.push(f);
+    let mut f = Family::new(
+        "sockq_syn_recv_age_seconds",
+        "Age of the SYN-RECV numbers: 0 when dumped for the latest sample, more when the budget \
+         spaced out the (expensive) SYN-RECV dump.",
+        Kind::Gauge,
+    );
+    f.push(vec![], Value::Float(c.syn_recv_age_ms as f64 / 1000.0));
+    out.push(f);
+    let mut f = Family::new(
+        "sockq_last_sample_timestamp_seconds",
+        "Wall-clock time of the latest sample, in seconds since the Unix epoch.",
+        Kind::Gauge,
+    );
+    f.push(vec![], Value::Float(snap.time.wall_unix_ms as f64 / 1000.0));
+    out.push(f);
+    let mut f = Family::new(
+        "sockq_ticks_total",
+        "Sample ticks since sockq started, missed samples included.",
+        Kind::Counter,
+    );
+    f.push(vec![], Value::Int(tick.seq));
+    out.push(f);
+    let mut f = Family::new(
+        "sockq_sample_errors_total",
+        "Full samples that failed (each recorded as a gap).",
+        Kind::Counter,
+    );
+    f.push(vec![], Value::Int(stats.sample_errors));
+    out.push(f);
+    out.push(build_info());
+    out
+}
+
+/// `sockq_build_info{version}` 1.
+pub fn build_info() -> Family {
+    let mut f = Family::new(
+        "sockq_build_info",
+        "sockq's version, as a label; the value is always 1.",
+        Kind::Info,
+    );
+    f.push(
+        vec![("version", env!("CARGO_PKG_VERSION").to_string())],
+        Value::Int(1),
+    );
+    f
+}
+
+/// Encodes in the Prometheus text format 0.0.4 ([`TEXT_CONTENT_TYPE`]).
+pub fn encode_text(families: &[Family]) -> anyhow::Result<String> {
+    use ::prometheus::proto;
+    let mfs: Vec<proto::MetricFamily> = families
+        .iter()
+        .filter(|f| !f.samples.is_empty())
+        .map(|f| {
+            let mut mf = proto::MetricFamily::default();
+            mf.set_name(f.name.clone());
+            mf.set_help(f.help.clone());
+            mf.set_field_type(match f.kind {
+                Kind::Counter => proto::MetricType::COUNTER,
+                Kind::Gauge | Kind::Info => proto::MetricType::GAUGE,
+            });
+            mf.set_metric(
+                f.samples
+                    .iter()
+                    .map(|s| {
+                        let mut m = proto::Metric::from_label(
+                            s.labels
+                                .iter()
+                                .map(|(k, v)| {
+                                    let mut lp = proto::LabelPair::default();
+                                    lp.set_name((*k).to_string());
+                                    lp.set_value(v.clone());
+                                    lp
+                                })
+                                .collect(),
+                        );
+                        match f.kind {
+                            Kind::Counter => {
+                                let mut c = proto::Counter::default();
+                                c.set_value(s.value.as_f64());
+                                m.set_counter(c);
+                            }
+                            Kind::Gauge | Kind::Info => {
+                                let mut g = proto::Gauge::default();
+                                g.set_value(s.value.as_f64());
+                                m.set_gauge(g);
+                            }
+                        }
+                        m
+                    })
+                    .collect(),
+            );
+            mf
+        })
+        .collect();
+    Ok(::prometheus::TextEncoder::new().encode_to_string(&mfs)?)
+}
+
+/// The families as a `prometheus-client` collector.
+#[derive(Debug)]
+struct FamiliesCollector(Vec<Family>);
+
+impl prometheus_client::collector::Collector for FamiliesCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::NoLabelSet;
+        use prometheus_client::metrics::MetricType;
+        use prometheus_client::registry::Unit;
+        for f in self.0.iter().filter(|f| !f.samples.is_empty()) {
+            // OpenMetrics names the family without the sample suffix (`_total`, `_info`);
+            // the encoder appends it, and the unit, to every sample.
+            let (base, ty) = match f.kind {
+                Kind::Counter => (f.name.strip_suffix("_total"), MetricType::Counter),
+                Kind::Info => (f.name.strip_suffix("_info"), MetricType::Info),
+                Kind::Gauge => (Some(f.name.as_str()), MetricType::Gauge),
+            };
+            let base = base.unwrap_or(&f.name);
+            let seconds = Unit::Seconds;
+            let (base, unit) = match base.strip_suffix("_seconds") {
+                Some(b) if f.kind == Kind::Gauge => (b, Some(&seconds)),
+                _ => (base, None),
+            };
+            let mut me = encoder.encode_descriptor(base, &f.help, unit, ty)?;
+            for s in &f.samples {
+                let labels: Vec<(&str, &str)> =
+                    s.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                match f.kind {
+                    Kind::Info => me.encode_info(&labels)?,
+                    Kind::Counter => {
+                        let mut m = me.encode_family(&labels)?;
+                        match s.value {
+                            Value::Int(v) => m.encode_counter::<NoLabelSet, _, u64>(&v, None)?,
+                            Value::Float(v) => m.encode_counter::<NoLabelSet, _, f64>(&v, None)?,
+                        }
+                    }
+                    Kind::Gauge => {
+                        let mut m = me.encode_family(&labels)?;
+                        match s.value {
+                            Value::Int(v) => m.encode_gauge(&v)?,
+                            Value::Float(v) => m.encode_gauge(&v)?,
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Encodes in the OpenMetrics 1.0 text format ([`OPENMETRICS_CONTENT_TYPE`]), `# EOF` included.
+pub fn encode_openmetrics(families: Vec<Family>) -> anyhow::Result<String> {
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(FamiliesCollector(families)));
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &registry)
+        .map_err(|_| anyhow::anyhow!("OpenMetrics encoding failed"))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::engine::{Engine, EngineConfig};
+    use crate::model::{
+        CollectorStats, Counters, Family as AddrFamily, HostInfo, NetnsInfo, Owners, ProcessInfo,
+        Sample, SampleTime, Snapshot, SynRecvSummary, Tunables, SCHEMA_VERSION,
+    };
+
+    fn listener(port: u16, depth: u32, backlog: u32, cookie: u64, comm: &str) -> TcpListener {
+        TcpListener {
+            family: AddrFamily::Ipv4,
+            address: "127.0.0.1".parse().unwrap(),
+            port,
+            v6only: None,
+            inode: cookie + 1000,
+            cookie,
+            uid: 0,
+            accept_queue: depth,
+            backlog,
+            drops: Some(7),
+            syn_recv: 0,
+            syn_recv_group: 1,
+            syn_recv_max_retrans: None,
+            owners: Owners::Known {
+                processes: vec![ProcessInfo {
+                    pid: 42,
+                    comm: comm.into(),
+                    fds_open: Some(10),
+                    fd_limit: Some(1024),
+                }],
+            },
+        }
+    }
+
+    fn tick(listeners: Vec<TcpListener>) -> Tick {
+        let mut tcp_ext = std::collections::BTreeMap::new();
+        tcp_ext.insert("ListenOverflows".to_string(), 3);
+        tcp_ext.insert("ListenDrops".to_string(), 4);
+        let snapshot = Snapshot {
+            schema_version: SCHEMA_VERSION,
+            time: SampleTime {
+                wall: "2024-01-01T00:00:00.000Z".into(),
+                wall_unix_ms: 1_704_067_200_000,
+                monotonic_ns: 1,
+            },
+            host: HostInfo {
+                hostname: "h".into(),
+                kernel: "6.1".into(),
+            },
+            netns: NetnsInfo {
+                label: "current".into(),
+                inode: None,
+            },
+            tcp_listeners: listeners,
+            syn_recv: SynRecvSummary::default(),
+            unix_listeners: None,
+            counters: Counters {
+                tcp_ext,
+                tcp: Default::default(),
+            },
+            tunables: Tunables {
+                somaxconn: Some(4096),
+                ..Tunables::default()
+            },
+            blind_spots: vec![],
+        };
+        let mut e = Engine::new(EngineConfig::default());
+        e.ingest(Sample {
+            snapshot,
+            depth_ranges: vec![],
+            collector: CollectorStats::default(),
+        })
+        .clone()
+    }
+
+    fn fam<'a>(fs: &'a [Family], name: &str) -> &'a Family {
+        fs.iter().find(|f| f.name == name).expect(name)
+    }
+
+    #[test]
+    fn truncation_keeps_the_fullest_and_reports_counts() {
+        let mut ls: Vec<TcpListener> = (0..50)
+            .map(|i| listener(1000 + i, 0, 128, u64::from(i), "srv"))
+            .collect();
+        ls[17].accept_queue = 129;
+        ls[33].accept_queue = 64;
+        let t = tick(ls);
+        let fs = families(&t, &ExportOptions { max_listeners: 5 }, &Default::default());
+        let depth = fam(&fs, "sockq_listener_accept_queue_depth");
+        assert_eq!(depth.samples.len(), 5);
+        assert!(depth.find(&[("port", "1017")]).is_some());
+        assert!(depth.find(&[("port", "1033")]).is_some());
+        assert_eq!(fam(&fs, "sockq_listeners").samples[0].value, Value::Int(50));
+        assert_eq!(
+            fam(&fs, "sockq_listeners_exported").samples[0].value,
+            Value::Int(5)
+        );
+    }
+
+    #[test]
+    fn reuseport_siblings_get_a_socket_label() {
+        let t = tick(vec![
+            listener(80, 1, 8, 9, "nginx"),
+            listener(80, 2, 8, 3, "nginx"),
+            listener(81, 0, 8, 4, "nginx"),
+        ]);
+        let fs = families(&t, &ExportOptions::default(), &Default::default());
+        let depth = fam(&fs, "sockq_listener_accept_queue_depth");
+        let s = depth.find(&[("port", "80"), ("socket", "1")]).unwrap();
+        assert_eq!(
+            s.value,
+            Value::Int(2),
+            "socket 1 is the older (lower cookie)"
+        );
+        assert!(depth
+            .find(&[("port", "81")])
+            .unwrap()
+            .labels
+            .iter()
+            .all(|(k, _)| *k != "socket"));
+    }
+
+    #[test]
+    fn both_encodings_carry_the_same_samples() {
+        let t = tick(vec![listener(80, 5, 4, 1, "we\"ird\\name")]);
+        let fs = families(&t, &ExportOptions::default(), &Default::default());
+        let text = encode_text(&fs).unwrap();
+        assert!(text.contains("# TYPE sockq_listener_drops_total counter\n"));
+        assert!(text.contains(
+            "sockq_listener_accept_queue_depth{namespace=\"current\",address=\"127.0.0.1\",port=\"80\",process=\"we\\\"ird\\\\name\"} 5\n"
+        ));
+        assert!(text.contains("sockq_tcpext_listen_overflows_total{namespace=\"current\"} 3\n"));
+        assert!(text.contains("sockq_sysctl_net_core_somaxconn{namespace=\"current\"} 4096\n"));
+        assert!(text.contains("# TYPE sockq_build_info gauge\n"));
+        assert!(!text.contains("# EOF"));
+        assert!(
+            !text.contains("sockq_tcpext_req_q_full_drop_total"),
+            "absent, not 0"
+        );
+
+        let om = encode_openmetrics(fs).unwrap();
+        assert!(om.ends_with("# EOF\n"));
+        assert!(om.contains("# TYPE sockq_listener_drops counter\n"));
+        assert!(om.contains("# TYPE sockq_build info\n"));
+        assert!(om.contains("# UNIT sockq_sample_duration_seconds seconds\n"));
+        assert!(om.contains("sockq_tcpext_listen_overflows_total{namespace=\"current\"} 3\n"));
+        assert!(om.contains("process=\"we\\\"ird\\\\name\"} 5\n"));
+    }
+
+    #[test]
+    fn help_texts_are_single_line_without_quotes() {
+        let t = tick(vec![]);
+        for f in families(&t, &ExportOptions::default(), &Default::default()) {
+            assert!(f.name.starts_with("sockq_"), "{}", f.name);
+            assert!(!f.help.contains(['"', '\\', '\n']), "{}", f.help);
+            assert_eq!(
+                f.kind == Kind::Counter,
+                f.name.ends_with("_total"),
+                "{}",
+                f.name
+            );
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The lab's demo server: a separate process (`sockq __lab-server`), so that its RLIMIT_NOFILE,
+//! fd count and pid are its own and the dashboard attributes the listener to it, as it would a
+//! real server. It is started by the lab inside the lab's namespace and dies with it (parent
+//! death signal, and end of its stdin).
+//!
+//! W worker threads accept(); each connection reads one line, waits the service time, answers
+//! `OK` and closes — or, in leak mode, keeps the fd forever (an fd leak). On EMFILE a worker
+//! sleeps and retries, as naive servers do: the accept queue fills while the CPU idles.
+//!
+//! Commands on stdin, one per line: `workers N`, `service MS`, `backlog N` (listen() again:
+//! the backlog in force becomes min(N, somaxconn now)), `pause`, `resume`, `fdlimit N`.
+
+use std::io::{BufRead, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use socket2::{Domain, Socket, Type};
+
+/// Most worker threads the server will run.
+pub const MAX_WORKERS: usize = 256;
+
+/// How the demo server starts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// listen() backlog.
+    #[arg(long)]
+    pub backlog: i32,
+    /// Worker threads calling accept().
+    #[arg(long)]
+    pub workers: usize,
+    /// Service time per connection, in milliseconds.
+    #[arg(long)]
+    pub service_ms: u64,
+    /// RLIMIT_NOFILE (soft and hard) of the server.
+    #[arg(long)]
+    pub fd_limit: Option<u64>,
+    /// Never close accepted connections (an fd leak).
+    #[arg(long)]
+    pub leak: bool,
+    /// TCP_DEFER_ACCEPT seconds (the final ACK is only taken with data, as nginx's `deferred`).
+    #[arg(long)]
+    pub defer_accept: Option<u32>,
+    /// Start with accept() paused.
+    #[arg(long)]
+    pub paused: bool,
+}
+
+struct Shared {
+    workers: AtomicUsize,
+    service_ms: AtomicU64,
+    paused: AtomicBool,
+    leak: bool,
+    alive: [AtomicBool; MAX_WORKERS],
+}
+
+/// Starts the worker threads that should run and are not running.
+fn ensure_workers(listener: &Arc<Socket>, shared: &Arc<Shared>) -> anyhow::Result<()> {
+    let n = shared.workers.load(Ordering::Relaxed);
+    for i in 0..n {
+        if shared.alive[i].swap(true, Ordering::SeqCst) {
+            continue;
+        }
+        let (l, s) = (listener.clone(), shared.clone());
+        std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                worker(i, &l, &s);
+                s.alive[i].store(false, Ordering::SeqCst);
+            })?;
+    }
+    Ok(())
+}
+
+/// Sets TCP_DEFER_ACCEPT, which neither socket2 nor nix wraps.
+fn set_defer_accept(s: &Socket, secs: u32) -> std::io::Result<()> {
+    let v: nix::libc::c_int = nix::libc::c_int::try_from(secs).unwrap_or(nix::libc::c_int::MAX);
+    // SAFETY: setsockopt with a valid open fd, a pointer to a live c_int and its exact size.
+    let rc = unsafe {
+        nix::libc::setsockopt(
+            s.as_raw_fd(),
+            nix::libc::IPPROTO_TCP,
+            nix::libc::TCP_DEFER_ACCEPT,
+            (&v as *const nix::libc::c_int).cast(),
+            std::mem::size_of::<nix::libc::c_int>() as nix::libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+fn set_nofile(limit: u64) -> anyhow::Result<()> {
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, limit, limit)
+        .with_context(|| format!("setting RLIMIT_NOFILE to {limit}"))
+}
+
+/// Main of the `__lab-server` process.
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    // Die with the lab, whatever happens to it.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .context("prctl(PDEATHSIG)")?;
+    let _ = nix::sys::prctl::set_name(c"lab-server");
+    let listener = Socket::new(Domain::for_address(args.listen), Type::STREAM, None)?;
+    listener.set_reuse_address(true)?;
+    listener
+        .bind(&args.listen.into())
+        .with_context(|| format!("binding {}", args.listen))?;
+    if let Some(secs) = args.defer_accept {
+        set_defer_accept(&listener, secs).context("TCP_DEFER_ACCEPT")?;
+    }
+    listener.listen(args.backlog)?;
+    listener.set_nonblocking(true)?;
+    if let Some(l) = args.fd_limit {
+        set_nofile(l)?;
+    }
+    let listener = Arc::new(listener);
+    let shared = Arc::new(Shared {
+        workers: AtomicUsize::new(args.workers.min(MAX_WORKERS)),
+        service_ms: AtomicU64::new(args.service_ms),
+        paused: AtomicBool::new(args.paused),
+        leak: args.leak,
+        alive: std::array::from_fn(|_| AtomicBool::new(false)),
+    });
+    ensure_workers(&listener, &shared)?;
+    println!("ready");
+    std::io::stdout().flush()?;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let mut it = line.split_whitespace();
+        let (Some(cmd), arg) = (it.next(), it.next().and_then(|a| a.parse::<u64>().ok())) else {
+            continue;
+        };
+        match (cmd, arg) {
+            ("workers", Some(n)) => {
+                let n = usize::try_from(n).unwrap_or(MAX_WORKERS).min(MAX_WORKERS);
+                shared.workers.store(n, Ordering::Relaxed);
+                ensure_workers(&listener, &shared)?;
+            }
+            ("service", Some(ms)) => shared.service_ms.store(ms, Ordering::Relaxed),
+            ("backlog", Some(b)) => listener.listen(i32::try_from(b).unwrap_or(i32::MAX))?,
+            ("pause", _) => shared.paused.store(true, Ordering::Relaxed),
+            ("resume", _) => shared.paused.store(false, Ordering::Relaxed),
+            ("fdlimit", Some(n)) => set_nofile(n)?,
+            _ => eprintln!("lab-server: unknown command {line:?}"),
+        }
+    }
+    // stdin closed: the lab is gone.
+    Ok(())
+}
+
+fn worker(i: usize, listener: &Socket, s: &Shared) {
+    while i < s.workers.load(Ordering::Relaxed) {
+        if s.paused.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(listener),
+            PollFlags::POLLIN,
+        )];
+        if poll(&mut fds, PollTimeout::from(100u16)).unwrap_or(0) == 0 {
+            continue;
+        }
+        match listener.accept() {
+            Ok((conn, _)) => serve(conn, s),
+            Err(e)
+                if e.raw_os_error() == Some(nix::libc::EMFILE)
+                    || e.raw_os_error() == Some(nix::libc::ENFILE) =>
+            {
+                // Out of fds: the connection stays in the accept queue. Naive servers retry.
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+fn serve(conn: Socket, s: &Shared) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut stream: std::net::TcpStream = conn.into();
+    let mut buf = [0u8; 256];
+    let _ = stream.read(&mut buf);
+    std::thread::sleep(Duration::from_millis(s.service_ms.load(Ordering::Relaxed)));
+    let _ = stream.write_all(b"OK\n");
+    if s.leak {
+        // The demo's fd leak: the descriptor is never closed.
+        std::mem::forget(stream);
+    }
+}
+
+/// The lab's handle on its server process.
+pub struct ServerProcess {
+    child: Child,
+    stdin: ChildStdin,
+}
+
+impl ServerProcess {
+    /// Starts `sockq __lab-server` (this binary) with `args`; waits for it to listen.
+    pub fn start(args: &ServerArgs) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("finding sockq's own executable")?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("__lab-server")
+            .arg("--listen")
+            .arg(args.listen.to_string())
+            .arg("--backlog")
+            .arg(args.backlog.to_string())
+            .arg("--workers")
+            .arg(args.workers.to_string())
+            .arg("--service-ms")
+            .arg(args.service_ms.to_string());
+        if let Some(l) = args.fd_limit {
+            cmd.arg("--fd-limit").arg(l.to_string());
+        }
+        if args.leak {
+            cmd.arg("--leak");
+        }
+        if let Some(d) = args.defer_accept {
+            cmd.arg("--defer-accept").arg(d.to_string());
+        }
+        if args.paused {
+            cmd.arg("--paused");
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting the lab server")?;
+        let stdin = child.stdin.take().context("lab server stdin")?;
+        let stdout = child.stdout.take().context("lab server stdout")?;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the lab server did not start (said {:?})", line.trim());
+        }
+        Ok(Self { child, stdin })
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends one command line.
+    pub fn send(&mut self, cmd: &str) -> anyhow::Result<()> {
+        writeln!(self.stdin, "{cmd}").context("talking to the lab server")?;
+        self.stdin.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
