@@ -792,8 +792,26 @@ struct Stage<'a> {
     title: &'a str,
     value: u64,
     limit: u64,
-    label: String,
+    /// The number shown big (readable from the back of a room).
+    big: String,
+    /// A word under it (e.g. FULL).
+    badge: Option<&'static str>,
     notes: Vec<Line<'static>>,
+}
+
+/// The largest font that fits `text` in `area`: (pixel size, rows it takes).
+fn big_font(text: &str, area: Rect) -> Option<(tui_big_text::PixelSize, u16)> {
+    use tui_big_text::PixelSize;
+    let n = text.chars().count() as u16;
+    [
+        (PixelSize::Full, 8u16, 8u16),
+        (PixelSize::HalfHeight, 8, 4),
+        (PixelSize::Quadrant, 4, 4),
+        (PixelSize::Octant, 4, 2),
+    ]
+    .into_iter()
+    .find(|(_, w, h)| n * w <= area.width && *h + 4 <= area.height)
+    .map(|(p, _, h)| (p, h))
 }
 
 fn stage(f: &mut Frame, area: Rect, st: Stage, theme: Theme) {
@@ -801,34 +819,60 @@ fn stage(f: &mut Frame, area: Rect, st: Stage, theme: Theme) {
         title,
         value,
         limit,
-        label,
+        big,
+        badge,
         notes,
     } = st;
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(Span::styled(format!(" {title} "), theme.bold()))
-        .title_alignment(Alignment::Center);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    let gauge_h = (inner.height / 2).clamp(1, 5);
-    let [g, rest] =
-        Layout::vertical([Constraint::Length(gauge_h), Constraint::Min(0)]).areas(inner);
-    let ratio = if limit == 0 {
-        0.0
-    } else {
-        (value as f64 / limit as f64).min(1.0)
-    };
     let fill = if limit == 0 {
         0.0
     } else {
         value as f64 / limit as f64
     };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.fill(fill))
+        .title(Span::styled(format!(" {title} "), theme.bold()))
+        .title_alignment(Alignment::Center);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let font = big_font(&big, inner);
+    let big_h = font.map_or(1, |(_, h)| h);
+    let [number, badge_area, gauge, rest] = Layout::vertical([
+        Constraint::Length(big_h),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    match font {
+        Some((size, _)) => f.render_widget(
+            tui_big_text::BigText::builder()
+                .pixel_size(size)
+                .style(theme.fill(fill).add_modifier(Modifier::BOLD))
+                .lines(vec![Line::raw(big.clone())])
+                .centered()
+                .build(),
+            number,
+        ),
+        None => f.render_widget(
+            Paragraph::new(Span::styled(big, theme.bold())).alignment(Alignment::Center),
+            number,
+        ),
+    }
+    if let Some(b) = badge {
+        f.render_widget(
+            Paragraph::new(Span::styled(b, theme.sev(Severity::Critical)))
+                .alignment(Alignment::Center),
+            badge_area,
+        );
+    }
+    let ratio = if limit == 0 { 0.0 } else { fill.min(1.0) };
     f.render_widget(
         Gauge::default()
             .ratio(ratio)
-            .label(Span::styled(label, theme.bold()))
+            .label(format!("{:.0}%", fill * 100.0))
             .gauge_style(theme.fill(fill)),
-        g,
+        gauge,
     );
     f.render_widget(
         Paragraph::new(notes)
@@ -872,30 +916,42 @@ fn draw_pipeline(
             .map(|i| if i == phase && flowing { '●' } else { '─' })
             .collect();
         vec![
-            Line::raw(""),
             Line::styled(label.to_string(), theme.dim()).alignment(Alignment::Center),
             Line::styled(format!("{dots}▶"), theme.bold()).alignment(Alignment::Center),
         ]
     };
-    let vertical = body.width < 90;
+    let title = Line::from(vec![
+        Span::styled(format!("{}  ", row.endpoint), theme.bold()),
+        Span::styled(
+            "SYN → SYN queue → final ACK → accept queue → accept() → process",
+            theme.dim(),
+        ),
+    ]);
+    let [title_area, body] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(body);
+    f.render_widget(
+        Paragraph::new(title).alignment(Alignment::Center),
+        title_area,
+    );
+    let vertical = body.width < 100;
     let (areas, arrows): (Vec<Rect>, Vec<Rect>) = if vertical {
-        let parts = Layout::vertical([
-            Constraint::Ratio(1, 3),
-            Constraint::Length(0),
-            Constraint::Ratio(1, 3),
-            Constraint::Length(0),
-            Constraint::Ratio(1, 3),
-        ])
-        .split(body);
-        (vec![parts[0], parts[2], parts[4]], vec![])
+        let parts = Layout::vertical([Constraint::Fill(1); 3]).split(body);
+        (parts.to_vec(), vec![])
     } else {
+        // Boxes no taller than their content needs, centred vertically.
+        let h = body.height.min(22);
+        let body = Rect {
+            y: body.y + (body.height - h) / 2,
+            height: h,
+            ..body
+        };
         let parts = Layout::horizontal([
             Constraint::Length(9),
-            Constraint::Ratio(1, 3),
+            Constraint::Fill(1),
             Constraint::Length(10),
-            Constraint::Ratio(1, 3),
+            Constraint::Fill(1),
             Constraint::Length(11),
-            Constraint::Ratio(1, 3),
+            Constraint::Fill(1),
         ])
         .split(body);
         (
@@ -905,8 +961,8 @@ fn draw_pipeline(
     };
     for (a, label) in arrows.iter().zip(["SYN", "ACK", "accept()"]) {
         let mid = Rect {
-            y: a.y + a.height / 2 - 2,
-            height: 3.min(a.height),
+            y: a.y + a.height / 2,
+            height: 2.min(a.height),
             ..*a
         };
         f.render_widget(Paragraph::new(arrow(label)), mid);
@@ -914,21 +970,22 @@ fn draw_pipeline(
     let syn = row.syn_recv.map_or(0, |s| s.0);
     let syn_limit = u64::from(row.backlog) + 1;
     let cookies = match tun.tcp_syncookies {
-        Some(0) => "cookies OFF: a full SYN queue drops SYNs",
-        Some(2) => "cookies always: no request is kept",
-        Some(_) => "cookies when full",
-        None => "cookies: ?",
+        Some(0) => "syncookies 0: a full SYN queue drops SYNs",
+        Some(2) => "syncookies 2: no request is kept",
+        Some(_) => "syncookies 1: cookies when full",
+        None => "syncookies ?",
     };
     stage(
         f,
         areas[0],
         Stage {
-            title: "SYN queue · half-open (SYN-RECV)",
+            title: "SYN queue · half-open",
             value: syn,
             limit: syn_limit,
-            label: format!("{syn} / {syn_limit}"),
+            big: format!("{syn}/{syn_limit}"),
+            badge: (syn >= syn_limit).then_some("FULL"),
             notes: vec![
-                Line::raw(format!("limit: backlog+1 = {syn_limit}")),
+                Line::raw(format!("SYN-RECV {syn}, holds backlog+1 = {syn_limit}")),
                 Line::raw(cookies.to_string()),
                 Line::raw(format!(
                     "dropped {}/s · cookies {}/s",
@@ -939,33 +996,28 @@ fn draw_pipeline(
         },
         theme,
     );
+    let full = row.peak > row.backlog || row.depth > row.backlog;
     stage(
         f,
         areas[1],
         Stage {
-            title: "Accept queue · established, waiting",
+            title: "Accept queue · established",
             value: u64::from(row.peak.max(row.depth)),
             limit: u64::from(row.backlog) + 1,
-            label: format!(
-                "{} / {}{}",
-                row.depth,
-                row.backlog,
-                if row.peak > row.backlog || row.depth > row.backlog {
-                    "  FULL"
-                } else {
-                    ""
-                }
-            ),
+            big: format!("{}/{}", row.depth, row.backlog),
+            badge: full.then_some("FULL: new connections dropped"),
             notes: vec![
                 Line::raw(format!(
-                    "limit: min(listen(), somaxconn {}) = {}",
+                    "backlog = min(listen(), somaxconn {}) = {}",
                     tun.somaxconn.map_or("?".into(), |v| v.to_string()),
                     row.backlog
                 )),
                 Line::raw(format!("peak since last tick {}", row.peak)),
                 Line::raw(format!(
-                    "dropped {}/s (own counter)",
-                    rate_text(row.drops_per_s)
+                    "dropped {}/s (own counter) · abort_on_overflow {}",
+                    rate_text(row.drops_per_s),
+                    tun.tcp_abort_on_overflow
+                        .map_or("?".into(), |v| v.to_string())
                 )),
             ],
         },
@@ -979,23 +1031,24 @@ fn draw_pipeline(
         f,
         areas[2],
         Stage {
-            title: "Process · calls accept()",
+            title: "Process · accept()",
             value: open,
             limit,
-            label: owner.map_or("unknown".to_string(), |p| {
-                format!("{}[{}]  fds {open}/{limit}", p.comm, p.pid)
-            }),
+            big: if owner.is_some() {
+                format!("{open}/{limit}")
+            } else {
+                "?".into()
+            },
+            badge: (limit > 0 && open >= limit).then_some("EMFILE: out of fds"),
             notes: vec![
+                Line::raw(owner.map_or("owner unknown".to_string(), |p| {
+                    format!("{}[{}]: open fds / RLIMIT_NOFILE", p.comm, p.pid)
+                })),
                 Line::raw(format!(
                     "{} process(es) hold the socket",
                     row.owners.processes().len()
                 )),
-                Line::raw("at the fd limit accept() fails: EMFILE".to_string()),
-                Line::raw(format!(
-                    "abort_on_overflow {}",
-                    tun.tcp_abort_on_overflow
-                        .map_or("?".into(), |v| v.to_string())
-                )),
+                Line::raw("at the limit accept() fails; the queue fills".to_string()),
             ],
         },
         theme,
