@@ -1,0 +1,633 @@
+//! End-to-end tests of `sockq serve`: the real binary in a private network namespace, scraped
+//! over plain TCP, its output checked by `promtool`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A running `sockq serve` (in the calling thread's namespace). Killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `sockq serve --listen LISTEN args…` and waits for its "serving" line.
+    fn start(listen: &str, args: &[&str]) -> anyhow::Result<Server> {
+        let mut all = vec!["serve", "--listen", listen];
+        all.extend_from_slice(args);
+        let mut child = sockq_command(&all)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let mut pipe = child.stderr.take().expect("piped stderr");
+            let stderr = stderr.clone();
+            // Drain stderr for the life of the child (a full pipe would block it).
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut sent = false;
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut s = stderr.lock().unwrap();
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    if !sent {
+                        if let Some(rest) = s.split("serving http://").nth(1) {
+                            if let Some(addr) = rest.split('/').next() {
+                                if rest.contains('\n') {
+                                    sent = tx.send(addr.to_string()).is_ok();
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(a) => a.parse()?,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!(
+                    "sockq serve did not report its address; stderr: {}",
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        Ok(Server {
+            child,
+            addr,
+            stderr,
+        })
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits up to 5 s for `needle` on stderr (read by another thread).
+    fn stderr_shows(&self, needle: &str) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if self.stderr().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// SIGTERM, then waits for the exit.
+    fn stop(mut self) -> anyhow::Result<ExitStatus> {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM)?;
+        wait_with_timeout(&mut self.child, Duration::from_secs(5))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// An HTTP response, split.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// Sends `raw` (a whole HTTP/1.1 request with `Connection: close`) and reads the response.
+fn request(addr: SocketAddr, raw: &str, timeout: Duration) -> anyhow::Result<Resp> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    s.write_all(raw.as_bytes())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8(buf)?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow::anyhow!("no end of headers in {text:?}"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("bad status line in {head:?}"))?;
+    Ok(Resp {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    })
+}
+
+fn get(addr: SocketAddr, path: &str, accept: Option<&str>) -> anyhow::Result<Resp> {
+    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+    request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n"),
+        Duration::from_secs(5),
+    )
+}
+
+/// The value of the sample `name{labels…}` in a 0.0.4 text body.
+fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (series, value) = l.rsplit_once(' ')?;
+        let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+        let rest = format!(",{rest}");
+        (n == name
+            && labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!(",{k}=\"{v}\""))))
+        .then(|| value.parse().ok())
+        .flatten()
+    })
+}
+
+/// Scrapes /metrics until `pred` holds on the body; fails after `timeout`.
+fn scrape_until(
+    addr: SocketAddr,
+    timeout: Duration,
+    pred: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    let start = Instant::now();
+    loop {
+        let last = get(addr, "/metrics", None);
+        if let Ok(r) = &last {
+            if r.status == 200 && pred(&r.body) {
+                return Ok(r.body.clone());
+            }
+        }
+        if start.elapsed() > timeout {
+            anyhow::bail!("condition not met after {timeout:?}; last scrape: {last:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// promtool, or None (loudly) outside CI when it is not installed.
+fn promtool() -> anyhow::Result<Option<&'static str>> {
+    if Command::new("promtool").arg("--version").output().is_ok() {
+        return Ok(Some("promtool"));
+    }
+    let msg = "promtool not found (Debian package `prometheus`; .ci/run installs it)";
+    anyhow::ensure!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+    eprintln!("\n*** SKIPPED promtool checks: {msg} ***\n");
+    Ok(None)
+}
+
+/// `promtool check metrics` on a 0.0.4 text body: must exit 0 (lint problems included).
+fn promtool_check_metrics(body: &str) -> anyhow::Result<()> {
+    let Some(p) = promtool()? else {
+        return Ok(());
+    };
+    let mut child = Command::new(p)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "promtool check metrics failed ({}): {}{}\n--- body ---\n{body}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Parses an OpenMetrics body with Prometheus's own OpenMetrics parser (promtool's backfill,
+/// which wants a timestamp on every sample: one is appended).
+fn promtool_parse_openmetrics(body: &str) -> anyhow::Result<()> {
+    let Some(p) = promtool()? else {
+        return Ok(());
+    };
+    let dir = TempDir::new("openmetrics")?;
+    let input = dir.path().join("metrics.om");
+    let stamped: String = body
+        .lines()
+        .map(|l| {
+            if l.starts_with('#') {
+                format!("{l}\n")
+            } else {
+                format!("{l} 1700000000\n")
+            }
+        })
+        .collect();
+    std::fs::write(&input, stamped)?;
+    let out = Command::new(p)
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(dir.path().join("blocks"))
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "promtool could not parse the OpenMetrics body: {}{}\n--- body ---\n{body}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn full_listener_is_exported_in_both_formats_and_passes_promtool() {
+    in_netns("serve_full_listener", || {
+        let (_l, addr) = listen("127.0.0.1:0", 4)?;
+        let _held = connect_n(addr, 5)?;
+        wait_for_accept_queue(addr.port(), 5, Duration::from_secs(2))?;
+        // SYNs to a full queue are dropped: the listener's drop counter moves (and keeps moving
+        // with each retransmission while these live).
+        let _syns = syn_only_clients(addr, 3)?;
+
+        let server = Server::start("127.0.0.1:0", &["--interval", "200ms"])?;
+        let port = addr.port().to_string();
+        let me = [("address", "127.0.0.1"), ("port", port.as_str())];
+        let body = scrape_until(server.addr, Duration::from_secs(10), |b| {
+            sample(b, "sockq_listener_accept_queue_depth", &me) == Some(5.0)
+                && sample(b, "sockq_listener_drops_total", &me).is_some_and(|d| d > 0.0)
+        })?;
+        assert_eq!(sample(&body, "sockq_listener_backlog", &me), Some(4.0));
+        assert_eq!(
+            sample(&body, "sockq_listener_accept_queue_depth_peak", &me),
+            Some(5.0)
+        );
+        assert!(
+            sample(&body, "sockq_tcpext_listen_overflows_total", &[]).is_some_and(|v| v > 0.0),
+            "{body}"
+        );
+        assert_eq!(sample(&body, "sockq_build_info", &[]), Some(1.0), "{body}");
+        promtool_check_metrics(&body)?;
+
+        // The default format is 0.0.4 text.
+        let r = get(server.addr, "/metrics", None)?;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/plain; version=0.0.4; charset=utf-8")
+        );
+        assert!(!r.body.contains("# EOF"));
+
+        // OpenMetrics, as Prometheus asks for it and by query.
+        let prom_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        for (path, accept) in [
+            ("/metrics", Some(prom_accept)),
+            ("/metrics?format=openmetrics", None),
+        ] {
+            let r = get(server.addr, path, accept)?;
+            assert_eq!(r.status, 200, "{path}");
+            assert!(
+                r.header("content-type")
+                    .is_some_and(|c| c.starts_with("application/openmetrics-text")),
+                "{}",
+                r.head
+            );
+            assert!(r.body.ends_with("# EOF\n"), "{path}: {}", r.body);
+            assert!(r.body.contains("# TYPE sockq_listener_drops counter\n"));
+            assert!(r.body.contains(&format!(
+                "sockq_listener_accept_queue_depth{{namespace=\"current\",address=\"127.0.0.1\",port=\"{port}\","
+            )));
+            promtool_parse_openmetrics(&r.body)?;
+        }
+
+        // The index, and nothing else.
+        let r = get(server.addr, "/", None)?;
+        assert_eq!(r.status, 200);
+        assert!(r.body.contains("href=\"/metrics\""), "{}", r.body);
+        assert_eq!(get(server.addr, "/nope", None)?.status, 404);
+        let r = request(
+            server.addr,
+            "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(5),
+        )?;
+        assert_eq!(r.status, 405);
+        assert_eq!(r.header("allow"), Some("GET, HEAD"));
+
+        let stderr_before = server.stderr();
+        let status = server.stop()?;
+        assert!(
+            status.success(),
+            "exit on SIGTERM: {status}; stderr: {stderr_before}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn slow_loris_neither_blocks_scrapes_nor_collection() {
+    in_netns("serve_slow_loris", || {
+        let server = Server::start(
+            "127.0.0.1:0",
+            &["--interval", "200ms", "--header-timeout", "1s"],
+        )?;
+        scrape_until(server.addr, Duration::from_secs(10), |b| {
+            sample(b, "sockq_ticks_total", &[]).is_some()
+        })?;
+
+        let opened = Instant::now();
+        let mut idle: Vec<TcpStream> = (0..50)
+            .map(|_| TcpStream::connect(server.addr))
+            .collect::<Result<_, _>>()?;
+        for _ in 0..5 {
+            let mut s = TcpStream::connect(server.addr)?;
+            s.write_all(b"GET /metr")?;
+            idle.push(s);
+        }
+
+        // A normal scrape still answers promptly…
+        let t0 = Instant::now();
+        let r = request(
+            server.addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(2),
+        )?;
+        assert_eq!(r.status, 200);
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        // …and collection goes on.
+        let ticks = |b: &str| sample(b, "sockq_ticks_total", &[]).unwrap_or(0.0);
+        let stamp = |b: &str| sample(b, "sockq_last_sample_timestamp_seconds", &[]).unwrap_or(0.0);
+        let (ticks0, stamp0) = (ticks(&r.body), stamp(&r.body));
+        let later = scrape_until(server.addr, Duration::from_secs(3), |b| {
+            ticks(b) > ticks0 && stamp(b) > stamp0
+        })?;
+        assert!(ticks(&later) > ticks0);
+
+        // The server closes the silent and the half-request connections after the header
+        // timeout (1 s): EOF (or a reset), well before our own 5 s deadline.
+        for (i, s) in idle.iter_mut().enumerate() {
+            let left = Duration::from_secs(5).saturating_sub(opened.elapsed());
+            s.set_read_timeout(Some(left.max(Duration::from_millis(10))))?;
+            let mut buf = [0u8; 256];
+            let closed = loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break true,
+                    Ok(_) => continue, // e.g. an error response before the close
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                    Err(_) => break false,
+                }
+            };
+            assert!(
+                closed,
+                "connection {i} still open {:?} after it was opened",
+                opened.elapsed()
+            );
+            if i == 0 {
+                assert!(
+                    opened.elapsed() >= Duration::from_millis(900),
+                    "closed before the header timeout: {:?}",
+                    opened.elapsed()
+                );
+            }
+        }
+        assert_eq!(get(server.addr, "/metrics", None)?.status, 200);
+        let status = server.stop()?;
+        assert!(status.success(), "{status}");
+        Ok(())
+    });
+}
+
+#[test]
+fn connections_over_the_cap_are_closed_at_once() {
+    in_netns("serve_connection_cap", || {
+        let server = Server::start(
+            "127.0.0.1:0",
+            &["--max-connections", "10", "--header-timeout", "10s"],
+        )?;
+        scrape_until(server.addr, Duration::from_secs(10), |_| true)?;
+        let held: Vec<TcpStream> = (0..10)
+            .map(|_| TcpStream::connect(server.addr))
+            .collect::<Result<_, _>>()?;
+        std::thread::sleep(Duration::from_millis(500)); // all ten accepted
+        let mut extra = TcpStream::connect(server.addr)?;
+        extra.set_read_timeout(Some(Duration::from_secs(3)))?;
+        let t0 = Instant::now();
+        let mut buf = [0u8; 16];
+        let r = extra.read(&mut buf);
+        assert!(
+            matches!(&r, Ok(0))
+                || r.as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "the 11th connection was not closed: {r:?}"
+        );
+        // At once, not by the (10 s) header timeout.
+        assert!(t0.elapsed() < Duration::from_secs(3));
+        // Once the slots are free, scrapes work again.
+        drop(held);
+        scrape_until(server.addr, Duration::from_secs(5), |_| true)?;
+        assert!(
+            server.stderr_shows("--max-connections"),
+            "{}",
+            server.stderr()
+        );
+        server.stop()?;
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_and_busy_addresses_are_named() {
+    let out = run_sockq(&["serve", "--listen", "999.1.1.1:1"]).expect("run sockq");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(1 | 2)),
+        "{:?}: {err}",
+        out.status
+    );
+    assert!(err.contains("999.1.1.1:1"), "{err}");
+
+    in_netns("serve_busy_address", || {
+        let (_busy, addr) = listen("127.0.0.1:0", 8)?;
+        let out = run_sockq(&["serve", "--listen", &addr.to_string()])?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(&addr.to_string()), "{err}");
+        assert!(err.contains("in use"), "{err}");
+
+        // A non-loopback address is allowed when given, with a warning.
+        let server = Server::start("0.0.0.0:0", &[])?;
+        let err = server.stderr();
+        assert!(
+            err.contains("warning") && err.contains("non-loopback"),
+            "{err}"
+        );
+        server.stop()?;
+        let server = Server::start("127.0.0.1:0", &[])?;
+        assert!(!server.stderr().contains("warning"), "{}", server.stderr());
+        server.stop()?;
+        Ok(())
+    });
+}
+
+#[test]
+fn cardinality_is_bounded_by_max_listeners() {
+    in_netns("serve_cardinality", || {
+        // 694 idle listeners, 5 full ones; with sockq's own listener: 700.
+        let idle: Vec<_> = (0..694)
+            .map(|_| listen("127.0.0.1:0", 8))
+            .collect::<anyhow::Result<_>>()?;
+        let mut full = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..5 {
+            let (l, addr) = listen("127.0.0.1:0", 2)?;
+            clients.push(connect_n(addr, 3)?);
+            wait_for_accept_queue(addr.port(), 3, Duration::from_secs(2))?;
+            full.push((l, addr));
+        }
+        let server = Server::start(
+            "127.0.0.1:0",
+            &["--interval", "200ms", "--max-listeners", "100"],
+        )?;
+        let body = scrape_until(server.addr, Duration::from_secs(15), |b| {
+            sample(b, "sockq_listeners", &[]) == Some(700.0)
+        })?;
+        assert_eq!(sample(&body, "sockq_listeners_exported", &[]), Some(100.0));
+        let exported = body
+            .lines()
+            .filter(|l| l.starts_with("sockq_listener_accept_queue_depth{"))
+            .count();
+        assert_eq!(exported, 100, "per-listener series");
+        for (_, addr) in &full {
+            let port = addr.port().to_string();
+            assert_eq!(
+                sample(
+                    &body,
+                    "sockq_listener_accept_queue_depth",
+                    &[("port", port.as_str())]
+                ),
+                Some(3.0),
+                "full listener {addr} is exported"
+            );
+        }
+        promtool_check_metrics(&body)?;
+        drop((idle, clients));
+        server.stop()?;
+        Ok(())
+    });
+}
+
+/// Every `sockq_…` metric name mentioned in `text`.
+fn metric_names_in(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("sockq_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+            .unwrap_or(tail.len());
+        out.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+#[test]
+fn prometheus_docs_use_only_exported_metrics_and_pass_promtool() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/prometheus");
+    let alerts = std::fs::read_to_string(dir.join("alerts.yml")).expect("alerts.yml");
+    let dashboard = std::fs::read_to_string(dir.join("grafana-dashboard.json")).expect("dashboard");
+    let dash: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard is JSON");
+    let exprs: Vec<String> = dash["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_string))
+        .collect();
+    assert!(exprs.len() >= 10, "{exprs:?}");
+
+    in_netns("serve_docs", move || {
+        // What a real scrape exposes (kernel counters, tunables, an owner with an fd limit).
+        let (_l, addr) = listen("127.0.0.1:0", 4)?;
+        let _c = connect_n(addr, 1)?;
+        let server = Server::start("127.0.0.1:0", &["--interval", "200ms"])?;
+        let body = scrape_until(server.addr, Duration::from_secs(10), |b| {
+            b.contains("# TYPE sockq_listener_owner_max_fds gauge")
+        })?;
+        server.stop()?;
+        let exported: std::collections::BTreeSet<String> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect();
+        let used: std::collections::BTreeSet<String> = metric_names_in(&alerts)
+            .into_iter()
+            .chain(exprs.iter().flat_map(|e| metric_names_in(e)))
+            .collect();
+        let unknown: Vec<&String> = used.difference(&exported).collect();
+        assert!(
+            unknown.is_empty(),
+            "docs/prometheus uses metrics sockq does not export: {unknown:?}"
+        );
+
+        let Some(p) = promtool()? else {
+            return Ok(());
+        };
+        let run = |args: &[&str]| -> anyhow::Result<()> {
+            let out = Command::new(p).args(args).current_dir(&dir).output()?;
+            anyhow::ensure!(
+                out.status.success(),
+                "promtool {}: {}{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok(())
+        };
+        run(&["check", "config", "prometheus.yml"])?;
+        run(&["check", "rules", "alerts.yml"])?;
+        run(&["test", "rules", "alerts.test.yml"])?;
+        // The dashboard's PromQL, with Grafana's variables filled in, as recording rules.
+        let tmp = TempDir::new("dashboard-rules")?;
+        let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+        for (i, e) in exprs.iter().enumerate() {
+            let e = e
+                .replace("$__rate_interval", "1m")
+                .replace("$instance", ".*")
+                .replace("$namespace", ".*")
+                .replace("$port", ".*");
+            rules.push_str(&format!(
+                "      - record: dashboard:expr_{i}\n        expr: '{}'\n",
+                e.replace('\'', "''")
+            ));
+        }
+        let file = tmp.path().join("dashboard.rules.yml");
+        std::fs::write(&file, rules)?;
+        run(&["check", "rules", file.to_str().expect("utf-8 path")])?;
+        Ok(())
+    });
+}
