@@ -71,6 +71,10 @@ pub enum Command {
     /// Workshop lab: a private network namespace with a demo server and clients that reproduce
     /// one queue phenomenon, with the dashboard, a narration panel and knobs.
     Lab(LabArgs),
+    /// Record every sample to a compressed file (rotating at a size cap) for later replay.
+    Record(RecordArgs),
+    /// Replay a recording in the dashboard (or as JSON lines with --json).
+    Replay(ReplayArgs),
     /// (internal) the lab's demo server process.
     #[command(name = "__lab-server", hide = true)]
     LabServer(crate::lab::server::ServerArgs),
@@ -185,6 +189,133 @@ impl LiveArgs {
             ..EngineConfig::default()
         }
     }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let b: bytesize::ByteSize = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("{s:?} is not a size ({e}); use e.g. 64MiB, 1GB or 500000"))?;
+    if b.as_u64() < 4096 {
+        return Err(format!(
+            "{s:?} is too small: the size cap must be at least 4KiB"
+        ));
+    }
+    Ok(b.as_u64())
+}
+
+/// `sockq record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The file to write (gzip JSON lines; rotated to FILE.1, FILE.2, … at --max-size).
+    pub file: std::path::PathBuf,
+    /// Rotate when the file reaches this size.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, env = "SOCKQ_MAX_SIZE")]
+    pub max_size: u64,
+    /// How many rotated files to keep.
+    #[arg(long, default_value = "4", env = "SOCKQ_KEEP")]
+    pub keep: u32,
+    /// Stop after N samples.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// `sockq replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A file written by `sockq record`.
+    pub file: std::path::PathBuf,
+    /// Print one JSON object per tick (as `watch --json`) instead of the dashboard.
+    #[arg(long)]
+    pub json: bool,
+    /// No colours.
+    #[arg(long, env = "SOCKQ_NO_COLOR")]
+    pub no_color: bool,
+    /// History window kept in memory.
+    #[arg(long, default_value = "15m", value_parser = parse_window)]
+    pub window: Duration,
+}
+
+fn record(args: RecordArgs) -> anyhow::Result<()> {
+    let stop = stop_flag()?;
+    let live = &args.live;
+    let sampler = Sampler::start(live.netns.target(), live.sampler_config())?;
+    let header = crate::export::record::Header {
+        format: "sockq-recording".into(),
+        version: crate::export::record::RECORDING_VERSION,
+        sockq: env!("CARGO_PKG_VERSION").into(),
+        interval_s: live.interval.as_secs_f64(),
+        netns: live.netns.target().label(),
+    };
+    let mut rec =
+        crate::export::record::Recorder::create(&args.file, header, args.max_size, args.keep)?;
+    eprintln!(
+        "sockq: recording to {} every {} (rotating at {}, keeping {}); Ctrl-C stops",
+        args.file.display(),
+        humantime::format_duration(live.interval),
+        bytesize::ByteSize(args.max_size),
+        args.keep
+    );
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let Some(event) = sampler.recv_timeout(Duration::from_millis(100))? else {
+            continue;
+        };
+        match event {
+            SamplerEvent::Error(e) => {
+                eprintln!("sockq: sample failed (a gap in the recording): {e}")
+            }
+            SamplerEvent::Sample(s) => {
+                rec.write(&s)?;
+                n += 1;
+                if args.count.is_some_and(|c| n >= c) {
+                    break;
+                }
+            }
+        }
+    }
+    eprintln!("sockq: recorded {n} samples");
+    Ok(())
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let rec = crate::export::record::read(&args.file)?;
+    let engine_cfg = EngineConfig {
+        interval: Duration::from_secs_f64(rec.header.interval_s.clamp(0.1, 3600.0)),
+        window: args.window,
+        ..EngineConfig::default()
+    };
+    if args.json {
+        let mut engine = Engine::new(engine_cfg);
+        let mut out = std::io::stdout().lock();
+        for s in rec.samples {
+            serde_json::to_writer(&mut out, engine.ingest(s))?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        if let Some(d) = rec.damage {
+            anyhow::bail!(
+                "{}: {d}; every sample before it was replayed",
+                args.file.display()
+            );
+        }
+        return Ok(());
+    }
+    if rec.samples.is_empty() {
+        anyhow::bail!(
+            "{}: no samples to replay{}",
+            args.file.display(),
+            rec.damage.map(|d| format!(" ({d})")).unwrap_or_default()
+        );
+    }
+    let color = !(args.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()));
+    crate::tui::run_replay(
+        engine_cfg,
+        color,
+        crate::tui::source::Replay::new(rec.samples, rec.damage),
+    )
 }
 
 /// `sockq lab`.
@@ -465,6 +596,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Snapshot(args)) => snapshot(args),
         Some(Command::Watch(args)) => watch(args),
         Some(Command::Lab(args)) => lab(args),
+        Some(Command::Record(args)) => record(args),
+        Some(Command::Replay(args)) => replay(args),
         Some(Command::LabServer(args)) => crate::lab::server::run(args),
         Some(Command::Serve(args)) => crate::export::serve::run(args),
         Some(Command::Schema { which }) => {

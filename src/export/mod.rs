@@ -2,6 +2,7 @@
 
 pub mod json;
 pub mod prometheus;
+pub mod record;
 pub mod serve;
 pub mod table;
 pub mod watch;

@@ -162,6 +162,8 @@ pub struct App {
     pub ports: Vec<u16>,
     /// The lab's narration and client view, when the dashboard runs a workshop lab.
     pub lab: Option<crate::lab::LabStatus>,
+    /// A line from the sample source (e.g. the replay position).
+    pub source_status: Option<String>,
 }
 
 impl App {
@@ -182,6 +184,7 @@ impl App {
             scroll: 0,
             ports: Vec::new(),
             lab: None,
+            source_status: None,
         }
     }
 

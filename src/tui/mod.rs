@@ -2,6 +2,7 @@
 //! module owns the terminal and the event loop (the only I/O of the dashboard).
 
 pub mod app;
+pub mod source;
 pub mod ui;
 
 use std::io::{IsTerminal, Write};
@@ -17,9 +18,10 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
 use crate::collect::netns::NetnsTarget;
-use crate::collect::sampler::{Sampler, SamplerCommand, SamplerConfig, SamplerEvent};
+use crate::collect::sampler::{Sampler, SamplerConfig};
 use crate::model::engine::{Engine, EngineConfig};
 use app::{Action, App};
+use source::{Source, SourceEvent};
 
 /// Dashboard settings.
 #[derive(Debug, Clone)]
@@ -88,6 +90,33 @@ pub fn run(cfg: DashboardConfig) -> anyhow::Result<()> {
     run_with_lab(cfg, None)
 }
 
+/// Runs the dashboard over a recording (`sockq replay`): space pauses, `.`/`,` step, `<`/`>`
+/// seek a minute, `[`/`]` speed, `0` restarts.
+pub fn run_replay(
+    engine: EngineConfig,
+    color: bool,
+    mut replay: source::Replay,
+) -> anyhow::Result<()> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!(DashboardError::NotATerminal);
+    }
+    let stop = crate::cli::stop_flag()?;
+    let mut engine = Engine::new(engine.clone());
+    let mut app = App::new(engine.config().interval, color);
+    app.source_status = replay.status();
+    let (_guard, mut terminal) = setup_terminal()?;
+    let result = event_loop(
+        &mut terminal,
+        &mut replay,
+        &mut engine,
+        &mut app,
+        &stop,
+        None,
+    );
+    drop(_guard);
+    result
+}
+
 /// Runs the dashboard with a workshop lab: its narration panel and knobs.
 pub fn run_with_lab(cfg: DashboardConfig, mut lab: Option<crate::lab::Lab>) -> anyhow::Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -95,7 +124,7 @@ pub fn run_with_lab(cfg: DashboardConfig, mut lab: Option<crate::lab::Lab>) -> a
     }
     let stop = crate::cli::stop_flag()?;
     // Start sampling before touching the terminal: a bad namespace is a plain error message.
-    let sampler = Sampler::start(cfg.target.clone(), cfg.sampler.clone())?;
+    let mut sampler = Sampler::start(cfg.target.clone(), cfg.sampler.clone())?;
     let mut engine = Engine::new(cfg.engine.clone());
     let mut app = App::new(cfg.sampler.interval, cfg.color);
     app.filter = cfg.filter.clone();
@@ -106,7 +135,7 @@ pub fn run_with_lab(cfg: DashboardConfig, mut lab: Option<crate::lab::Lab>) -> a
     }
     let result = event_loop(
         &mut terminal,
-        &sampler,
+        &mut sampler,
         &mut engine,
         &mut app,
         &stop,
@@ -171,7 +200,7 @@ pub enum DashboardError {
 
 fn event_loop(
     terminal: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
-    sampler: &Sampler,
+    sampler: &mut dyn Source,
     engine: &mut Engine,
     app: &mut App,
     stop: &Arc<AtomicBool>,
@@ -200,13 +229,15 @@ fn event_loop(
                 return Ok(());
             }
         }
-        while let Some(ev) = sampler.try_recv() {
+        while let Some(ev) = sampler.poll() {
             match ev {
-                SamplerEvent::Sample(s) => {
+                SourceEvent::Sample(s) => {
                     engine.ingest(*s);
                 }
-                SamplerEvent::Error(_) => engine.record_gap(),
+                SourceEvent::Error(_) => engine.record_gap(),
+                SourceEvent::Reset => *engine = Engine::new(engine.config().clone()),
             }
+            app.source_status = sampler.status();
             if let Some(l) = lab.as_deref_mut() {
                 l.pump()?;
                 app.lab = Some(l.status(engine.latest()));
@@ -262,10 +293,13 @@ fn event_loop(
                     app.lab = Some(l.status(engine.latest()));
                 }
             }
+            Event::Key(k) if app.filter_input.is_none() && !app.help && sampler.on_key(&k) => {
+                app.source_status = sampler.status();
+            }
             Event::Key(k) => match app.on_key(k, &rows) {
                 Action::Quit => return Ok(()),
                 Action::SetInterval(d) => {
-                    sampler.command(SamplerCommand::SetInterval(d));
+                    sampler.set_interval(d);
                     engine.set_interval(d);
                 }
                 Action::None => {}

@@ -207,6 +207,12 @@ fn header_lines(app: &App, tick: Option<&Tick>, theme: Theme, width: u16) -> Vec
         };
         second.push(Span::styled(format!("{}{}  ", v(value), mark(bad)), style));
     }
+    if let Some(st) = &app.source_status {
+        second.insert(
+            0,
+            Span::styled(format!("{st}  "), theme.sev(Severity::Info)),
+        );
+    }
     vec![Line::from(first), Line::from(second)]
 }
 

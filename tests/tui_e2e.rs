@@ -1,0 +1,516 @@
+//! End-to-end: the real `sockq` binary drawing its dashboard in tmux, against a private network
+//! namespace holding a full accept queue. Keys go in with `send-keys`, the screen comes back with
+//! `capture-pane`. Checks that the terminal is restored (main screen, cursor visible) on every
+//! exit path: `q`, a panic inside the draw loop, SIGHUP and SIGTERM; and that sockq leaves when
+//! its terminal goes away (SSH hang-up) instead of spinning.
+//!
+//! Each test runs its own tmux server on a private socket (`tmux -L sockq-test-<pid>-<tag>`),
+//! killed when the test ends. The server is started from the namespace thread, so the pane and
+//! sockq live in that namespace.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use common::*;
+
+/// Generous: a loaded 2-core CI machine may be slow to start the debug binary.
+const STARTUP: Duration = Duration::from_secs(10);
+/// For the screen to react to a key.
+const REACT: Duration = Duration::from_secs(5);
+
+/// A private tmux server with one 100x30 session running a shell command; killed on drop.
+struct Tmux {
+    socket: String,
+    /// Path of the server's socket file (tmux leaves it behind; removed on drop).
+    socket_path: Option<String>,
+}
+
+impl Tmux {
+    /// Starts `command` (run by /bin/sh) in a new detached session. The environment is the
+    /// test's without `SOCKQ_*`, `NO_COLOR` and `TMUX`.
+    fn start(tag: &str, command: &str) -> anyhow::Result<Self> {
+        let mut t = Tmux {
+            socket: format!("sockq-test-{}-{tag}", std::process::id()),
+            socket_path: None,
+        };
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-f", "/dev/null", "-L", &t.socket])
+            .args(["new-session", "-d", "-x", "100", "-y", "30", "-s", "e2e"])
+            .arg(command)
+            .env("SHELL", "/bin/sh")
+            .env_remove("NO_COLOR")
+            .env_remove("TMUX")
+            // A backtrace would push the panic message off a 30-line pane.
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .stdin(Stdio::null());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SOCKQ_") {
+                cmd.env_remove(key);
+            }
+        }
+        let out = cmd
+            .output()
+            .context("running tmux (the end-to-end dashboard tests need tmux installed)")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t.socket_path = t.display("#{socket_path}").ok();
+        Ok(t)
+    }
+
+    fn tmux(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "tmux {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The visible screen as text.
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "e2e"])
+            .unwrap_or_else(|e| format!("<capture failed: {e:#}>"))
+    }
+
+    /// The visible screen with its SGR escape sequences.
+    fn screen_with_escapes(&self) -> anyhow::Result<String> {
+        self.tmux(&["capture-pane", "-p", "-e", "-t", "e2e"])
+    }
+
+    /// Sends tmux key names (`s`, `Enter`, `Escape`, …).
+    fn keys(&self, keys: &[&str]) -> anyhow::Result<()> {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        self.tmux(&args).map(drop)
+    }
+
+    fn display(&self, format: &str) -> anyhow::Result<String> {
+        Ok(self
+            .tmux(&["display-message", "-p", "-t", "e2e", format])?
+            .trim()
+            .to_string())
+    }
+
+    /// Polls the screen until `pred` holds; fails with the last screen after `timeout`.
+    fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<String> {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return Ok(s);
+            }
+            if start.elapsed() > timeout {
+                anyhow::bail!("waited {timeout:?} for {what}; the screen is:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_text(&self, text: &str, timeout: Duration) -> anyhow::Result<String> {
+        self.wait_for(&format!("`{text}`"), timeout, |s| s.contains(text))
+    }
+
+    /// `alternate_on cursor_flag` of the pane: `0 1` once the terminal is restored.
+    fn terminal_state(&self) -> anyhow::Result<String> {
+        self.display("#{alternate_on} #{cursor_flag}")
+    }
+
+    /// The pid of sockq: the child of the pane's shell.
+    fn sockq_pid(&self) -> anyhow::Result<i32> {
+        let shell = self.display("#{pane_pid}")?;
+        let children = run_ok("pgrep", &["-P", &shell])?;
+        let pids: Vec<i32> = children
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "sockq")
+            })
+            .collect();
+        match pids.as_slice() {
+            [pid] => Ok(*pid),
+            _ => anyhow::bail!("expected one sockq child of shell {shell}, found {children:?}"),
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // A sockq still running here (a failed test) must not outlive the test: with a
+        // crossterm that spins on a closed tty (crossterm issue #793) it would ignore signals.
+        if let Ok(shell) = self.display("#{pane_pid}") {
+            if let Ok(children) = run_ok("pgrep", &["-P", &shell]) {
+                for pid in children.split_whitespace().filter_map(|p| p.parse().ok()) {
+                    kill_if_sockq(pid);
+                }
+            }
+        }
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Some(path) = &self.socket_path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// SIGKILLs `pid` if it is (still) a sockq process.
+fn kill_if_sockq(pid: i32) {
+    let is_sockq =
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sockq");
+    if is_sockq {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Process state letter (`R`, `S`, `Z`, …) of `pid`, `None` once it is gone.
+fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// CPU time (user + system, clock ticks) of `pid`.
+fn cpu_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // After the command: state is field 3 of stat(5), utime 14, stime 15.
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// SIGKILLs a sockq pid on drop if it is still there.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        kill_if_sockq(self.0);
+    }
+}
+
+/// The shell command of a pane: sockq (with `env` assignments in front, if any), then its exit
+/// code, then a pause so the pane stays readable.
+fn pane_command(env: &str) -> String {
+    format!(
+        "{env} '{}'; echo EXITED rc=$?; sleep 60",
+        common::sockq_bin()
+    )
+}
+
+/// A listener with backlog 4 and 5 connected, never accepted clients (the accept queue is full
+/// at 5/4), plus a thread that keeps sending new SYNs at it so that drops keep moving. Lives in
+/// the calling thread's namespace; stops on drop.
+struct FullQueue {
+    _listener: socket2::Socket,
+    _clients: Vec<std::net::TcpStream>,
+    stop: Arc<AtomicBool>,
+    churn: Option<std::thread::JoinHandle<()>>,
+    addr: SocketAddr,
+}
+
+impl FullQueue {
+    fn new() -> anyhow::Result<Self> {
+        let (listener, addr) = listen("127.0.0.1:0", 4)?;
+        let clients = connect_n(addr, 5)?;
+        wait_for_accept_queue(addr.port(), 5, Duration::from_secs(5))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        // A thread spawned here shares this thread's network namespace.
+        let churn = std::thread::spawn(move || {
+            let mut pending = std::collections::VecDeque::new();
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok(mut s) = syn_only_clients(addr, 1) {
+                    pending.extend(s.drain(..));
+                }
+                while pending.len() > 20 {
+                    pending.pop_front();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Ok(Self {
+            _listener: listener,
+            _clients: clients,
+            stop,
+            churn: Some(churn),
+            addr,
+        })
+    }
+}
+
+impl Drop for FullQueue {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.churn.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Parameters of the SGR sequences (`ESC [ … m`) in `s`.
+fn sgr_params(s: &str) -> Vec<Vec<u32>> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("\x1b[") {
+        rest = &rest[i + 2..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(rest.len());
+        if rest[end..].starts_with('m') {
+            out.push(
+                rest[..end]
+                    .split(';')
+                    .map(|p| p.parse().unwrap_or(0))
+                    .collect(),
+            );
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// True when an SGR sequence sets a foreground or background colour (not the default).
+fn sets_colour(params: &[u32]) -> bool {
+    params
+        .iter()
+        .any(|p| matches!(p, 30..=37 | 38 | 40..=47 | 48 | 90..=97 | 100..=107))
+}
+
+#[test]
+fn dashboard_keys_and_clean_quit() {
+    in_netns("tui_e2e_keys", || {
+        let q = FullQueue::new()?;
+        let tmux = Tmux::start("keys", &pane_command(""))?;
+        let row = format!("127.0.0.1:{}", q.addr.port());
+        let s = tmux.wait_for("the listener row with 5/4", STARTUP, |s| {
+            s.lines().any(|l| l.contains(&row) && l.contains("5/4"))
+        })?;
+        assert!(s.contains("sort: fill"), "{s}");
+        // Drops move: the namespace counters and the findings say so.
+        tmux.wait_text("CRIT", REACT)?;
+        // Colours are on (the NO_COLOR test checks their absence against this).
+        let escapes = tmux.screen_with_escapes()?;
+        assert!(
+            sgr_params(&escapes).iter().any(|p| sets_colour(p)),
+            "no colour in:\n{escapes:?}"
+        );
+
+        tmux.keys(&["s"])?;
+        tmux.wait_text("sort: drops", REACT)?;
+
+        tmux.keys(&["Enter"])?;
+        let s = tmux.wait_text("accept queue 5/4", REACT)?;
+        assert!(s.contains(&row), "detail of the listener: {s}");
+        tmux.keys(&["Escape"])?;
+        tmux.wait_text("Listeners (", REACT)?;
+
+        // The pipeline view (its own footer). Its "Accept queue" box title is clipped at 100
+        // columns: see `pipeline_view_names_its_stages_at_100x30`.
+        tmux.keys(&["p"])?;
+        tmux.wait_for("the pipeline view", REACT, |s| {
+            s.contains("Esc/p back") && s.to_lowercase().contains("accept queue")
+        })?;
+        tmux.keys(&["p"])?;
+        tmux.wait_text("Listeners (", REACT)?;
+
+        tmux.keys(&["?"])?;
+        tmux.wait_text("sockq keys", REACT)?;
+        tmux.keys(&["x"])?;
+        tmux.wait_for("the help to close", REACT, |s| {
+            !s.contains("sockq keys") && s.contains("Listeners (")
+        })?;
+
+        tmux.keys(&["q"])?;
+        tmux.wait_text("EXITED rc=0", REACT)?;
+        assert_eq!(tmux.terminal_state()?, "0 1", "alternate_on cursor_flag");
+        Ok(())
+    });
+}
+
+#[test]
+#[ignore = "BUG: src/tui/ui.rs draw_pipeline: at 100 columns the stage boxes are too narrow \
+            for their titles and the centred titles are clipped at both ends \
+            (\"N queue · half-open\", \"ueue · established\"): \"Accept queue\" is not on screen"]
+fn pipeline_view_names_its_stages_at_100x30() {
+    in_netns("tui_e2e_pipeline", || {
+        let _q = FullQueue::new()?;
+        let tmux = Tmux::start("pipeline", &pane_command(""))?;
+        tmux.wait_text("5/4", STARTUP)?;
+        tmux.keys(&["p"])?;
+        tmux.wait_text("Esc/p back", REACT)?;
+        // The three box titles, on the lines that draw the boxes' top borders.
+        tmux.wait_for("the three stage titles", REACT, |s| {
+            let tops: String = s.lines().filter(|l| l.contains('┌')).collect();
+            ["SYN queue", "Accept queue", "Process"]
+                .iter()
+                .all(|t| tops.contains(t))
+        })?;
+        tmux.keys(&["q"])?;
+        tmux.wait_text("EXITED rc=0", REACT)?;
+        Ok(())
+    });
+}
+
+#[test]
+fn panic_in_the_draw_loop_restores_the_terminal() {
+    in_netns("tui_e2e_panic", || {
+        let tmux = Tmux::start("panic", &pane_command("SOCKQ_TEST_PANIC_AFTER_DRAWS=2"))?;
+        let s = tmux.wait_text("EXITED rc=101", STARTUP)?;
+        assert_eq!(tmux.terminal_state()?, "0 1", "alternate_on cursor_flag");
+        assert!(
+            s.contains("test panic inside the draw loop"),
+            "the panic message is readable on the main screen:\n{s}"
+        );
+        Ok(())
+    });
+}
+
+/// Starts the dashboard, waits for its first frame, sends `signal` to sockq, and checks that it
+/// leaves within 2 s with the terminal restored.
+fn signal_restores_the_terminal(tag: &str, signal: nix::sys::signal::Signal) {
+    let tag = tag.to_string();
+    in_netns(&format!("tui_e2e_{tag}"), move || {
+        let tmux = Tmux::start(&tag, &pane_command(""))?;
+        tmux.wait_text("Listeners (", STARTUP)?;
+        assert_eq!(
+            tmux.terminal_state()?,
+            "1 0",
+            "dashboard on the alternate screen"
+        );
+        let pid = tmux.sockq_pid()?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)?;
+        let s = tmux.wait_text("EXITED rc=", Duration::from_secs(2))?;
+        assert_eq!(tmux.terminal_state()?, "0 1", "alternate_on cursor_flag");
+        assert!(!s.contains("Listeners ("), "main screen is back:\n{s}");
+        Ok(())
+    });
+}
+
+#[test]
+fn sighup_restores_the_terminal() {
+    signal_restores_the_terminal("sighup", nix::sys::signal::Signal::SIGHUP);
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    signal_restores_the_terminal("sigterm", nix::sys::signal::Signal::SIGTERM);
+}
+
+#[test]
+fn terminal_hang_up_ends_sockq() {
+    in_netns("tui_e2e_hangup", || {
+        let tmux = Tmux::start("hangup", &pane_command(""))?;
+        tmux.wait_text("Listeners (", STARTUP)?;
+        let pid = tmux.sockq_pid()?;
+        let _reaper = KillOnDrop(pid);
+        // The pane's terminal goes away, as with an SSH hang-up: the pty closes and the pane's
+        // processes get SIGHUP.
+        tmux.tmux(&["kill-server"])?;
+        let start = Instant::now();
+        let cpu0 = cpu_ticks(pid);
+        loop {
+            match process_state(pid) {
+                None | Some('Z') | Some('X') => return Ok(()),
+                Some(state) if start.elapsed() > Duration::from_secs(3) => {
+                    let spent = cpu_ticks(pid).zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+                    anyhow::bail!(
+                        "sockq (pid {pid}) is still running 3 s after its terminal went away: \
+                         state {state}, {spent:?} clock ticks of CPU in those 3 s"
+                    );
+                }
+                Some(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    });
+}
+
+#[test]
+fn no_color_keeps_severity_labels() {
+    in_netns("tui_e2e_no_color", || {
+        let _q = FullQueue::new()?;
+        let tmux = Tmux::start("nocolor", &pane_command("NO_COLOR=1"))?;
+        tmux.wait_text("5/4", STARTUP)?;
+        tmux.wait_text("CRIT", REACT)?;
+        let escapes = tmux.screen_with_escapes()?;
+        let coloured: Vec<Vec<u32>> = sgr_params(&escapes)
+            .into_iter()
+            .filter(|p| sets_colour(p))
+            .collect();
+        assert!(
+            coloured.is_empty(),
+            "colour with NO_COLOR: {coloured:?} in\n{escapes:?}"
+        );
+        tmux.keys(&["q"])?;
+        tmux.wait_text("EXITED rc=0", REACT)?;
+        assert_eq!(tmux.terminal_state()?, "0 1");
+        Ok(())
+    });
+}
+
+#[test]
+fn stdout_not_a_terminal_exits_2_with_a_hint() {
+    // Both ends piped.
+    let out = sockq_command(&[])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run sockq");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("snapshot"), "{stderr}");
+    assert!(stderr.contains("watch"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+}
+
+#[test]
+fn stdout_redirected_from_a_terminal_exits_2_without_touching_it() {
+    in_netns("tui_e2e_redirect", || {
+        let dir = TempDir::new("tui-e2e")?;
+        let out = dir.path().join("out");
+        let err = dir.path().join("err");
+        // stdin is the pane's terminal; only stdout goes to a file.
+        let command = format!(
+            "'{}' >'{}' 2>'{}'; echo EXITED rc=$?; sleep 60",
+            common::sockq_bin(),
+            out.display(),
+            err.display()
+        );
+        let tmux = Tmux::start("redirect", &command)?;
+        tmux.wait_text("EXITED rc=2", STARTUP)?;
+        assert_eq!(tmux.terminal_state()?, "0 1");
+        let stdout = std::fs::read(&out)?;
+        assert!(stdout.is_empty(), "no escape sequences: {stdout:?}");
+        let stderr = std::fs::read_to_string(&err)?;
+        assert!(
+            stderr.contains("snapshot") && stderr.contains("watch"),
+            "{stderr}"
+        );
+        Ok(())
+    });
+}
