@@ -353,9 +353,6 @@ fn dashboard_keys_and_clean_quit() {
 }
 
 #[test]
-#[ignore = "BUG: src/tui/ui.rs draw_pipeline: at 100 columns the stage boxes are too narrow \
-            for their titles and the centred titles are clipped at both ends \
-            (\"N queue · half-open\", \"ueue · established\"): \"Accept queue\" is not on screen"]
 fn pipeline_view_names_its_stages_at_100x30() {
     in_netns("tui_e2e_pipeline", || {
         let _q = FullQueue::new()?;

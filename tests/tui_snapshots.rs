@@ -1109,9 +1109,6 @@ fn snapshot_pipeline_at_the_e2e_size() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "BUG: src/tui/ui.rs draw_pipeline: between 90 and ~130 columns the stage boxes are \
-            narrower than their titles and the centred titles are clipped at both ends: at 100x30 \
-            they read \"N queue · half-open\" and \"ueue · established\""]
 fn pipeline_names_its_three_stages_at_every_width() {
     let engine = overflowing().engine(TICKS);
     let key = key_of(&engine, "127.0.0.1:8080");
@@ -1129,8 +1126,6 @@ fn pipeline_names_its_three_stages_at_every_width() {
 }
 
 #[test]
-#[ignore = "BUG: src/tui/ui.rs never renders Snapshot::blind_spots (export/table.rs prints them as \
-            NOT SEEN IN THIS SAMPLE); the dashboard hides what sockq could not see"]
 fn blind_spots_are_on_screen() {
     let mut world = healthy();
     world.blind_spots =
@@ -1148,9 +1143,6 @@ fn blind_spots_are_on_screen() {
 }
 
 #[test]
-#[ignore = "BUG: src/tui/ui.rs draw_listeners/draw_findings: before the first sample the main \
-            screen says \"No listening sockets in this namespace.\" and \"Findings: all quiet \
-            / nothing is dropped\" although nothing has been read yet"]
 fn before_the_first_sample_nothing_is_claimed() {
     let engine = empty().engine(0);
     let text = render(80, 24, &mut new_app(true), &engine);

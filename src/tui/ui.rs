@@ -83,8 +83,9 @@ pub fn spark_text(values: &[Option<f64>], width: usize, max: f64) -> String {
             None => ' ',
             Some(v) if *v <= 0.0 || max <= 0.0 => '▁',
             Some(v) => {
+                // Anything above zero is visibly above the zero line.
                 let i = ((v / max).min(1.0) * 8.0).ceil() as usize;
-                SPARK[i.clamp(1, 8)]
+                SPARK[i.clamp(2, 8)]
             }
         })
         .collect();
@@ -157,10 +158,7 @@ fn header_lines(app: &App, tick: Option<&Tick>, theme: Theme, width: u16) -> Vec
         )),
     ];
     if app.paused {
-        first.push(Span::styled(
-            "  ‖ PAUSED (space resumes)",
-            theme.sev(Severity::Warning),
-        ));
+        first.push(Span::styled("  ‖ PAUSED", theme.sev(Severity::Warning)));
     }
     if t.collector.throttled {
         first.push(Span::styled(
@@ -244,7 +242,17 @@ fn draw_counters(f: &mut Frame, area: Rect, engine: &Engine, theme: Theme) {
         let rate_s = format!("{}/s ", rate_text(rate));
         let spark_w = w.saturating_sub(rate_s.chars().count());
         let mut lines = vec![
-            Line::styled(truncate(info.name, w), theme.dim()),
+            Line::styled(
+                truncate(
+                    if info.name.len() <= w {
+                        info.name
+                    } else {
+                        info.short
+                    },
+                    w,
+                ),
+                theme.dim(),
+            ),
             Line::from(vec![
                 Span::styled(rate_s, style),
                 Span::styled(spark_text(&history, spark_w, max.max(1.0)), style),
@@ -356,7 +364,7 @@ fn table_columns(width: u16, endpoint_w: u16) -> Vec<(usize, u16)> {
     let spare = width.saturating_sub(used);
     let target = out.iter().position(|(i, _)| *i == 7).unwrap_or(0);
     if let Some(c) = out.get_mut(target) {
-        c.1 += spare.min(60);
+        c.1 += spare.min(if target == 0 { 20 } else { 36 });
     }
     out
 }
@@ -384,11 +392,47 @@ fn depth_history(engine: &Engine, row: &Row) -> Vec<Option<f64>> {
         .unwrap_or_default()
 }
 
+/// An address shortened in the middle so the port stays visible.
+fn fit_endpoint(ep: &str, w: usize) -> String {
+    if ep.chars().count() <= w {
+        return ep.to_string();
+    }
+    let Some(colon) = ep.rfind(':') else {
+        return truncate(ep, w);
+    };
+    let (addr, port) = ep.split_at(colon);
+    let keep = w.saturating_sub(port.chars().count() + 1);
+    if keep == 0 {
+        return truncate(ep, w);
+    }
+    format!("{}…{port}", addr.chars().take(keep).collect::<String>())
+}
+
+/// `comm[pid]` shortened in the name so the pid stays visible.
+fn fit_process(owners: &Owners, w: usize) -> String {
+    let label = process_label(owners);
+    if label.chars().count() <= w {
+        return label;
+    }
+    match label.find('[') {
+        Some(i) => {
+            let (name, rest) = label.split_at(i);
+            let keep = w.saturating_sub(rest.chars().count() + 1);
+            if keep == 0 {
+                truncate(&label, w)
+            } else {
+                format!("{}…{rest}", name.chars().take(keep).collect::<String>())
+            }
+        }
+        None => truncate(&label, w),
+    }
+}
+
 fn cell_text(i: usize, row: &Row, width: u16, engine: &Engine) -> String {
     let w = usize::from(width);
     match i {
-        0 => truncate(&row.endpoint, w),
-        1 => truncate(&process_label(&row.owners), w),
+        0 => fit_endpoint(&row.endpoint, w),
+        1 => fit_process(&row.owners, w),
         2 => {
             let nums = format!(" {}/{}", row.depth, row.backlog);
             let bar_w = w.saturating_sub(nums.chars().count()).max(1);
@@ -426,8 +470,11 @@ fn draw_listeners(
     rows: &[Row],
     theme: Theme,
 ) {
+    let unknown = rows
+        .iter()
+        .any(|r| matches!(r.owners, Owners::Unknown { .. }) && !r.gone);
     let title = format!(
-        " Listeners ({}{}) sort: {}{} ",
+        " Listeners ({}{}) sort: {}{}{} ",
         rows.len(),
         if app.show_unix { " incl. UNIX" } else { "" },
         app.sort.label(),
@@ -435,6 +482,11 @@ fn draw_listeners(
             String::new()
         } else {
             format!("  filter: {}", app.filter)
+        },
+        if unknown {
+            "  ? = owner unknown (Enter: why)"
+        } else {
+            ""
         }
     );
     let block = Block::default()
@@ -443,7 +495,9 @@ fn draw_listeners(
     let inner = block.inner(area);
     f.render_widget(block, area);
     if rows.is_empty() {
-        let msg = if app.filter.is_empty() {
+        let msg = if engine.latest().is_none() {
+            "Waiting for the first sample…"
+        } else if app.filter.is_empty() {
             "No listening sockets in this namespace."
         } else {
             "No listener matches the filter (Esc clears it)."
@@ -456,7 +510,7 @@ fn draw_listeners(
         .map(|r| r.endpoint.chars().count())
         .max()
         .unwrap_or(7)
-        .clamp(12, 40) as u16;
+        .clamp(12, if inner.width < 100 { 24 } else { 40 }) as u16;
     let cols = table_columns(inner.width, endpoint_w);
     let visible = usize::from(inner.height.saturating_sub(1));
     let sel = app.selected_index(rows).unwrap_or(0);
@@ -516,14 +570,25 @@ fn finding_lines(findings: &[Finding], with_next: bool, theme: Theme) -> Vec<Lin
 }
 
 fn draw_findings(f: &mut Frame, area: Rect, engine: &Engine, theme: Theme) {
-    let findings = engine
-        .latest()
-        .map(|t| t.findings.as_slice())
-        .unwrap_or(&[]);
-    let title = if findings.is_empty() {
-        " Findings: all quiet ".to_string()
-    } else {
-        format!(" Findings ({}) ", findings.len())
+    let Some(tick) = engine.latest() else {
+        let block = Block::default()
+            .borders(Borders::TOP)
+            .title(Span::styled(" Findings ", theme.bold()));
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        f.render_widget(
+            Paragraph::new("Waiting for the first sample…").style(theme.dim()),
+            inner,
+        );
+        return;
+    };
+    let findings = tick.findings.as_slice();
+    let blind = &tick.snapshot.blind_spots;
+    let title = match (findings.len(), blind.len()) {
+        (0, 0) => " Findings: all quiet ".to_string(),
+        (0, b) => format!(" Findings: none · {b} thing(s) not seen "),
+        (n, 0) => format!(" Findings ({n}) "),
+        (n, b) => format!(" Findings ({n}) · {b} thing(s) not seen "),
     };
     let block = Block::default()
         .borders(Borders::TOP)
@@ -536,8 +601,9 @@ fn draw_findings(f: &mut Frame, area: Rect, engine: &Engine, theme: Theme) {
         >= findings
             .iter()
             .map(|f| wrapped(&f.message) + wrapped(&f.next))
-            .sum::<usize>();
-    let lines = if findings.is_empty() {
+            .sum::<usize>()
+            + blind.iter().map(|b| wrapped(b)).sum::<usize>();
+    let mut lines = if findings.is_empty() && blind.is_empty() {
         vec![Line::styled(
             "No queue is full, nothing is dropped, no limit is near.",
             theme.dim(),
@@ -545,6 +611,13 @@ fn draw_findings(f: &mut Frame, area: Rect, engine: &Engine, theme: Theme) {
     } else {
         finding_lines(findings, with_next, theme)
     };
+    // What sockq could not see is said on screen, never shown as a silent zero.
+    for b in blind {
+        lines.push(Line::from(vec![
+            Span::styled("NOT SEEN ", theme.sev(Severity::Info)),
+            Span::raw(b.clone()),
+        ]));
+    }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 
@@ -557,7 +630,9 @@ fn footer(app: &App, theme: Theme) -> Line<'static> {
         ]);
     }
     let keys = match app.screen {
-        Screen::Main => "q quit ? help ↑↓ select ⏎ detail p pipeline s sort / filter u unix ␣ pause +/- interval",
+        Screen::Main => {
+            "q quit ? help ↑↓ ⏎ detail p pipeline s sort / filter u unix ␣ pause +/- interval"
+        }
         Screen::Detail => "Esc back  ↑↓ other listener  p pipeline  space pause  ? help  q quit",
         Screen::Pipeline => "Esc/p back  ↑↓ other listener  space pause  ? help  q quit",
     };
@@ -584,7 +659,11 @@ fn draw_main(
         .iter()
         .map(|f| wrapped(&f.message) + wrapped(&f.next))
         .sum();
-    let bare: usize = findings.iter().map(|f| wrapped(&f.message)).sum();
+    let blind: usize = tick.map_or(0, |t| {
+        t.snapshot.blind_spots.iter().map(|b| wrapped(b)).sum()
+    });
+    let with_next = with_next + blind;
+    let bare: usize = findings.iter().map(|f| wrapped(&f.message)).sum::<usize>() + blind;
     let free = usize::from(area.height).saturating_sub(2 + usize::from(counters_h) + 1);
     let table_need = rows.len() + 2;
     let room = free.saturating_sub(table_need.min(free / 2)).max(free / 3);
@@ -640,6 +719,66 @@ fn series<F: Fn(&ListenerPoint) -> f64>(
         .collect()
 }
 
+fn detail_side_lines(
+    row: &Row,
+    tick: Option<&Tick>,
+    max_owners: usize,
+    theme: Theme,
+) -> Vec<Line<'static>> {
+    let max_depth = u64::from(row.backlog) + 1;
+    let mut lines: Vec<Line> = vec![Line::styled("Limits", theme.bold())];
+    let tun = tick
+        .map(|t| t.snapshot.tunables.clone())
+        .unwrap_or_default();
+    let v = |x: Option<i64>| x.map_or("?".to_string(), |v| v.to_string());
+    lines.push(Line::raw(format!(
+        "  backlog {} (queue holds {})",
+        row.backlog, max_depth
+    )));
+    lines.push(Line::raw(format!(
+        "  somaxconn {}  syncookies {}",
+        v(tun.somaxconn),
+        v(tun.tcp_syncookies)
+    )));
+    lines.push(Line::raw(format!(
+        "  tcp_max_syn_backlog {}  abort_on_overflow {}",
+        v(tun.tcp_max_syn_backlog),
+        v(tun.tcp_abort_on_overflow)
+    )));
+    if let Some(p) = tightest_owner(&row.owners) {
+        lines.push(Line::raw(format!(
+            "  RLIMIT_NOFILE {} ({})",
+            p.fd_limit.map_or("unlimited".into(), |n| n.to_string()),
+            p.comm
+        )));
+    }
+    lines.push(Line::styled("Owners", theme.bold()));
+    match &row.owners {
+        Owners::Known { processes } if !processes.is_empty() => {
+            for p in processes.iter().take(max_owners) {
+                lines.push(Line::raw(format!(
+                    "  {}[{}]  fds {} of {}",
+                    p.comm,
+                    p.pid,
+                    p.fds_open.map_or("?".into(), |n| n.to_string()),
+                    p.fd_limit.map_or("unlimited".into(), |n| n.to_string())
+                )));
+            }
+            if processes.len() > max_owners {
+                lines.push(Line::styled(
+                    format!("  … and {} more", processes.len() - max_owners),
+                    theme.dim(),
+                ));
+            }
+        }
+        Owners::Known { .. } => lines.push(Line::raw("  none")),
+        Owners::Unknown { reason } => {
+            lines.push(Line::styled(format!("  unknown: {reason}"), theme.dim()))
+        }
+    }
+    lines
+}
+
 fn draw_detail(
     f: &mut Frame,
     area: Rect,
@@ -668,10 +807,12 @@ fn draw_detail(
         return;
     };
     let wide = body.width >= 110;
+    let lines = detail_side_lines(row, tick, if wide { 12 } else { 3 }, theme);
+    let side_h = (lines.len() as u16 + 2).min(body.height / 2);
     let [charts, side] = if wide {
-        Layout::horizontal([Constraint::Min(40), Constraint::Length(48)]).areas(body)
+        Layout::horizontal([Constraint::Min(40), Constraint::Length(52)]).areas(body)
     } else {
-        Layout::vertical([Constraint::Min(9), Constraint::Length(9)]).areas(body)
+        Layout::vertical([Constraint::Min(6), Constraint::Length(side_h)]).areas(body)
     };
     let [c1, c2, c3] = Layout::vertical([Constraint::Ratio(1, 3); 3]).areas(charts);
     let width = usize::from(charts.width.saturating_sub(2));
@@ -731,56 +872,6 @@ fn draw_detail(
         c3,
     );
 
-    let mut lines: Vec<Line> = vec![Line::styled("Owners", theme.bold())];
-    match &row.owners {
-        Owners::Known { processes } if !processes.is_empty() => {
-            for p in processes.iter().take(6) {
-                lines.push(Line::raw(format!(
-                    "  {}[{}]  fds {} of {}",
-                    p.comm,
-                    p.pid,
-                    p.fds_open.map_or("?".into(), |n| n.to_string()),
-                    p.fd_limit.map_or("unlimited".into(), |n| n.to_string())
-                )));
-            }
-            if processes.len() > 6 {
-                lines.push(Line::styled(
-                    format!("  … and {} more", processes.len() - 6),
-                    theme.dim(),
-                ));
-            }
-        }
-        Owners::Known { .. } => lines.push(Line::raw("  none")),
-        Owners::Unknown { reason } => {
-            lines.push(Line::styled(format!("  unknown: {reason}"), theme.dim()))
-        }
-    }
-    lines.push(Line::styled("Limits", theme.bold()));
-    let tun = tick
-        .map(|t| t.snapshot.tunables.clone())
-        .unwrap_or_default();
-    let v = |x: Option<i64>| x.map_or("?".to_string(), |v| v.to_string());
-    lines.push(Line::raw(format!(
-        "  backlog {} (queue holds {})",
-        row.backlog, max_depth
-    )));
-    lines.push(Line::raw(format!(
-        "  somaxconn {}  syncookies {}",
-        v(tun.somaxconn),
-        v(tun.tcp_syncookies)
-    )));
-    lines.push(Line::raw(format!(
-        "  tcp_max_syn_backlog {}  abort_on_overflow {}",
-        v(tun.tcp_max_syn_backlog),
-        v(tun.tcp_abort_on_overflow)
-    )));
-    if let Some(p) = tightest_owner(&row.owners) {
-        lines.push(Line::raw(format!(
-            "  RLIMIT_NOFILE {} ({})",
-            p.fd_limit.map_or("unlimited".into(), |n| n.to_string()),
-            p.comm
-        )));
-    }
     f.render_widget(
         Paragraph::new(lines)
             .block(
@@ -985,13 +1076,14 @@ fn draw_pipeline(
         f,
         areas[0],
         Stage {
-            title: "SYN queue · half-open",
+            title: "SYN queue",
             value: syn,
             limit: syn_limit,
             big: format!("{syn}/{syn_limit}"),
             badge: (syn >= syn_limit).then_some("FULL"),
             notes: vec![
-                Line::raw(format!("SYN-RECV {syn}, holds backlog+1 = {syn_limit}")),
+                Line::raw("half-open requests (SYN-RECV)".to_string()),
+                Line::raw(format!("holds backlog+1 = {syn_limit}")),
                 Line::raw(cookies.to_string()),
                 Line::raw(format!(
                     "dropped {}/s · cookies {}/s",
@@ -1007,12 +1099,13 @@ fn draw_pipeline(
         f,
         areas[1],
         Stage {
-            title: "Accept queue · established",
+            title: "Accept queue",
             value: u64::from(row.peak.max(row.depth)),
-            limit: u64::from(row.backlog) + 1,
+            limit: u64::from(row.backlog),
             big: format!("{}/{}", row.depth, row.backlog),
             badge: full.then_some("FULL: new connections dropped"),
             notes: vec![
+                Line::raw("established, waiting for accept()".to_string()),
                 Line::raw(format!(
                     "backlog = min(listen(), somaxconn {}) = {}",
                     tun.somaxconn.map_or("?".into(), |v| v.to_string()),
@@ -1037,7 +1130,7 @@ fn draw_pipeline(
         f,
         areas[2],
         Stage {
-            title: "Process · accept()",
+            title: "Process",
             value: open,
             limit,
             big: if owner.is_some() {
@@ -1051,7 +1144,7 @@ fn draw_pipeline(
                     format!("{}[{}]: open fds / RLIMIT_NOFILE", p.comm, p.pid)
                 })),
                 Line::raw(format!(
-                    "{} process(es) hold the socket",
+                    "processes holding the socket: {}",
                     row.owners.processes().len()
                 )),
                 Line::raw("at the limit accept() fails; the queue fills".to_string()),
@@ -1139,13 +1232,13 @@ pub const HELP: [(&str, &str); 15] = [
     ("| in a gauge", "peak since the last tick (fast sampler)"),
     (
         "ListenDrops",
-        "every listen drop, incl. overflows; not \"SYN queue overflow\"",
+        "every listen drop incl. overflows (not SYN-queue overflow)",
     ),
 ];
 
 fn draw_help(f: &mut Frame, area: Rect, theme: Theme) {
     let w = area.width.min(84);
-    let h = area.height.min(HELP.len() as u16 + 4);
+    let h = area.height.min(HELP.len() as u16 + 2);
     let r = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
