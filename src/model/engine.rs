@@ -130,6 +130,8 @@ pub struct Engine {
     counter_history: BTreeMap<&'static str, Ring<Option<f64>>>,
     prev: Option<Snapshot>,
     latest: Option<Tick>,
+    /// Gaps already recorded (failed samples) since the previous ingested sample.
+    gaps_since_prev: u64,
 }
 
 impl Engine {
@@ -148,6 +150,7 @@ impl Engine {
             counter_history,
             prev: None,
             latest: None,
+            gaps_since_prev: 0,
         }
     }
 
@@ -196,6 +199,11 @@ impl Engine {
 
     /// Records that a tick's sample is missing (a failed sample): a gap in every series.
     pub fn record_gap(&mut self) {
+        self.gaps_since_prev += 1;
+        self.push_gap();
+    }
+
+    fn push_gap(&mut self) {
         self.seq += 1;
         for h in self.listeners.values_mut() {
             h.points.push(ListenerPoint::gap());
@@ -220,10 +228,15 @@ impl Engine {
         // More than 1.5 intervals since the previous sample: samples were missed.
         let expected = self.cfg.interval.as_secs_f64();
         let missed = dt.map_or(0, |d| ((d / expected) - 0.5).floor().max(0.0) as u64);
+        // Ticks already recorded as gaps (failed samples) are not counted twice.
+        let missed_now = missed.saturating_sub(std::mem::take(&mut self.gaps_since_prev));
         let gap_before = missed >= 1;
-        for _ in 0..missed.min(self.cap as u64) {
-            self.record_gap();
+        // The rings only need `capacity` gaps; the tick number counts every missed tick.
+        let pushed = missed_now.min(self.cap as u64);
+        for _ in 0..pushed {
+            self.push_gap();
         }
+        self.seq += missed_now - pushed;
         self.seq += 1;
 
         // Counter rates.
