@@ -314,3 +314,90 @@ fn an_aborted_dump_does_not_poison_the_next_one() {
         Ok(())
     });
 }
+
+/// A named namespace made with `ip netns add`, deleted on drop (also on failure).
+struct NamedNetns(String);
+
+impl NamedNetns {
+    fn new(tag: &str) -> anyhow::Result<Self> {
+        let name = format!("sockq-t-{tag}-{}", std::process::id());
+        run_ok("ip", &["netns", "add", &name])?;
+        let ns = Self(name);
+        run_ok("ip", &["-n", &ns.0, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+const PY_HOLD: &str = "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(3)\ncs=[socket.create_connection(s.getsockname()) for _ in range(2)]\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()\n";
+
+#[test]
+fn netns_by_name_and_by_pid_read_that_namespace() {
+    // Needs root like the other live tests; the namespace is named so `--netns` can find it.
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "needs root under CI"
+        );
+        eprintln!("\n*** SKIPPED: netns_by_name_and_by_pid_read_that_namespace needs root ***\n");
+        return;
+    }
+    let ns = NamedNetns::new("byname").expect("ip netns add");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "python3", "-c", PY_HOLD])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 in the namespace");
+    let mut line = String::new();
+    {
+        use std::io::BufRead;
+        let out = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("port");
+    }
+    let port: u16 = line.trim().parse().expect("port number");
+    let check = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(sockq_bin())
+            .args(["snapshot", "--json"])
+            .args(args)
+            .output()
+            .expect("run sockq");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let by_name = check(&["--netns", &ns.0]);
+    let by_pid = check(&["--netns-pid", &child.id().to_string()]);
+    for (snap, label) in [
+        (&by_name, format!("name:{}", ns.0)),
+        (&by_pid, format!("pid:{}", child.id())),
+    ] {
+        assert_eq!(snap["netns"]["label"], label);
+        let ls = snap["tcp_listeners"].as_array().expect("listeners");
+        assert_eq!(ls.len(), 1, "only the namespace's own listener: {ls:?}");
+        assert_eq!(ls[0]["port"], port);
+        assert_eq!(
+            (ls[0]["accept_queue"].as_u64(), ls[0]["backlog"].as_u64()),
+            (Some(2), Some(3))
+        );
+        assert_eq!(ls[0]["owners"]["processes"][0]["pid"], child.id());
+        // Counters and tunables are the namespace's (a fresh one: somaxconn default 4096).
+        assert_eq!(snap["tunables"]["net.core.somaxconn"], 4096);
+    }
+    assert_eq!(by_name["netns"]["inode"], by_pid["netns"]["inode"]);
+    let host =
+        std::fs::metadata("/proc/self/ns/net").map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+    assert_ne!(by_name["netns"]["inode"].as_u64(), host.ok());
+    let _ = child.kill();
+    let _ = child.wait();
+}
