@@ -301,7 +301,11 @@ impl Lab {
         if syn::in_initial_netns() {
             bail!("the lab must run in its own network namespace (call enter_private_namespace first)");
         }
-        syn::setup_sink().context("preparing the lab namespace")?;
+        if scenario == Scenario::SynFlood {
+            syn::setup_sink().context("preparing the lab namespace")?;
+        } else {
+            syn::setup_lo().context("preparing the lab namespace")?;
+        }
         sysctl("net/core/somaxconn", knobs.somaxconn)?;
         sysctl("net/ipv4/tcp_syncookies", knobs.syncookies)?;
         sysctl("net/ipv4/tcp_abort_on_overflow", knobs.abort_on_overflow)?;

@@ -62,15 +62,24 @@ pub fn in_initial_netns() -> bool {
     reference.is_none_or(|r| r == me)
 }
 
-/// Brings up `lo`, adds [`TARGET_ADDR`] to it, and routes 10.96.0.0/12 into an unattached tun
-/// device `sink0` in the calling thread's (private) namespace. Refuses the initial namespace.
-pub fn setup_sink() -> anyhow::Result<()> {
+/// Brings up `lo` and adds [`TARGET_ADDR`] to it in the calling thread's (private) namespace.
+/// Refuses the initial namespace.
+pub fn setup_lo() -> anyhow::Result<()> {
     if in_initial_netns() {
-        bail!("refusing to set up the SYN sink in the host's network namespace");
+        bail!("refusing to configure the host's network namespace");
     }
     ip(&["link", "set", "lo", "up"])?;
     ip(&["addr", "add", &format!("{TARGET_ADDR}/32"), "dev", "lo"])?;
-    ip(&["tuntap", "add", "dev", "sink0", "mode", "tun"])?;
+    Ok(())
+}
+
+/// [`setup_lo`], then routes 10.96.0.0/12 into an unattached tun device `sink0`, so SYN-ACKs to
+/// spoofed sources are discarded and their requests live their full retransmit schedule.
+pub fn setup_sink() -> anyhow::Result<()> {
+    setup_lo()?;
+    ip(&["tuntap", "add", "dev", "sink0", "mode", "tun"]).map_err(|e| {
+        e.context("spoofed SYNs need a tun device: /dev/net/tun must be usable (as root, or with write access to it)")
+    })?;
     ip(&["link", "set", "sink0", "up"])?;
     ip(&["route", "add", "10.96.0.0/12", "dev", "sink0"])?;
     Ok(())
