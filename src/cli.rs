@@ -28,8 +28,8 @@ pub mod exit {
 }
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 ok; 1 the kernel or /proc could not be read; 2 bad usage;
-3 the network namespace does not exist or cannot be entered.
+Exit codes: 0 ok; 1 the kernel or /proc could not be read; 2 bad usage, or the dashboard
+started without a terminal; 3 the network namespace does not exist or cannot be entered.
 
 Numbers: Accept Q is the kernel's sk_ack_backlog (ss Recv-Q), Backlog is sk_max_ack_backlog
 (ss Send-Q); the accept queue is full when Accept Q > Backlog. See docs/metrics.md.";
@@ -37,7 +37,13 @@ Numbers: Accept Q is the kernel's sk_ack_backlog (ss Recv-Q), Backlog is sk_max_
 /// sockq: a live monitor of Linux socket queues (SYN queue, accept queue, drops, and the
 /// process that calls accept()).
 #[derive(Debug, Parser)]
-#[command(name = "sockq", version, about, after_help = AFTER_HELP)]
+#[command(
+    name = "sockq",
+    version,
+    about,
+    after_help = AFTER_HELP,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// What to do; without one, the live dashboard.
     #[command(subcommand)]
