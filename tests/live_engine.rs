@@ -486,15 +486,17 @@ fn tiny_cpu_budget_under_20000_syn_recv_throttles_and_ages_the_syn_recv_numbers(
             assert_eq!(t.collector.budget_percent, 0.1);
             assert_eq!(t.collector.syn_recv_age_ms, t.snapshot.syn_recv.age_ms);
             assert_eq!(t.snapshot.syn_recv.total, 20_000);
-            if t.collector.syn_recv_age_ms > 0 {
+            // A fresh dump is a few ms old at most (attribution of 20,000 requests takes a
+            // moment); a reused one is about one interval old.
+            if t.collector.syn_recv_age_ms >= 500 {
                 aged = Some(t);
                 break;
             }
         }
         let t = aged.ok_or_else(|| anyhow::anyhow!("SYN-RECV was dumped on every tick"))?;
         assert!(
-            t.collector.syn_recv_age_ms >= 500,
-            "reused from an earlier tick: {:?}",
+            t.collector.syn_recv_age_ms < 3000,
+            "reused from one of the previous ticks: {:?}",
             t.collector
         );
         assert!(
@@ -549,14 +551,53 @@ fn default_cpu_budget_without_load_is_not_throttled() {
             }
             assert_eq!(t.collector.budget_percent, 2.0);
             assert_eq!(t.collector.fast_interval_ms, 100);
-            assert_eq!(t.collector.syn_recv_age_ms, 0);
-            assert_eq!(t.snapshot.syn_recv.age_ms, 0);
+            // Dumped on every tick, not reused (a fresh dump should read 0 ms; see
+            // fresh_syn_recv_dump_is_0_ms_old for why this is not asserted here).
+            assert!(t.collector.syn_recv_age_ms < 500, "{:?}", t.collector);
+            assert_eq!(t.collector.syn_recv_age_ms, t.snapshot.syn_recv.age_ms);
             assert!(
                 t.snapshot.blind_spots.is_empty(),
                 "{:?}",
                 t.snapshot.blind_spots
             );
         }
+        Ok(())
+    });
+}
+
+/// `syn_recv.age_ms` / `CollectorStats::syn_recv_age_ms` are documented as "0 when dumped for
+/// this sample", but the age is measured after the requests were matched to listeners. That
+/// matching is O(ports with requests × listeners): with 1,000 listeners that each have a
+/// request it takes several ms, so a fresh dump reads several ms old.
+#[test]
+fn fresh_syn_recv_dump_is_0_ms_old() {
+    in_netns("engine_fresh_syn_recv_age", || {
+        set_sysctl("net/ipv4/tcp_synack_retries", "1")?;
+        syn::setup_sink()?;
+        let listeners = (0..1000u16)
+            .map(|i| listen(&format!("10.88.0.1:{}", 20_000 + i), 16))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut sender = syn::SynSender::new()?;
+        for i in 0..1000u16 {
+            let dst = SocketAddrV4::new(syn::TARGET_ADDR, 20_000 + i);
+            sender.send(syn::source(u32::from(i)), dst, 1)?;
+        }
+        let mut live = Live::start(config(1000, 100, 2.0, false))?;
+        let t = live.next()?;
+        assert_eq!(t.snapshot.syn_recv.total, 1000);
+        assert_eq!(t.snapshot.syn_recv.unmatched, 0);
+        // What makes the fresh numbers look old: matching them to the listeners.
+        let (tally, _) = collector()?.syn_recv()?;
+        let mut copy = t.snapshot.tcp_listeners.clone();
+        let started = Instant::now();
+        sockq::collect::diag::attribute_syn_recv(&mut copy, &tally);
+        eprintln!(
+            "attributing 1,000 ports to {} listeners took {:?}",
+            listeners.len(),
+            started.elapsed()
+        );
+        assert_eq!(t.snapshot.syn_recv.age_ms, 0, "{:?}", t.collector);
+        assert_eq!(t.collector.syn_recv_age_ms, 0);
         Ok(())
     });
 }

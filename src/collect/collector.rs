@@ -191,7 +191,12 @@ impl Collector {
         if let Some((tally, at, interrupted)) = &self.last_syn {
             syn_recv.total = tally.total;
             syn_recv.unmatched = diag::attribute_syn_recv(&mut listeners, tally);
-            syn_recv.age_ms = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+            // 0 when dumped for this sample (matching it to listeners is not "age").
+            syn_recv.age_ms = if reuse {
+                u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX)
+            } else {
+                0
+            };
             if reuse {
                 blind.push(format!(
                     "SYN-RECV numbers are {:.1} s old: the dump was spaced out to keep the CPU budget",

@@ -210,31 +210,37 @@ pub fn attribute_syn_recv(listeners: &mut [TcpListener], tally: &SynRecvTally) -
         l.syn_recv_group = 1;
         l.syn_recv_max_retrans = None;
     }
+    // Listeners by port, so each request key looks only at its port's listeners.
+    let mut by_port: HashMap<u16, Vec<usize>> = HashMap::new();
+    for (i, l) in listeners.iter().enumerate() {
+        by_port.entry(l.port).or_default().push(i);
+    }
     let mut unmatched = 0;
     let mut group: Vec<usize> = Vec::new();
     for (&(family, addr, port), &(count, retrans)) in &tally.by_local {
         group.clear();
-        let on_port = |l: &TcpListener| l.port == port;
+        let candidates: &[usize] = by_port.get(&port).map_or(&[], Vec::as_slice);
         let mapped = v4_mapped(&addr);
         // 1. Exact local address (an IPv4 address also matches a listener bound to its v4-mapped
         //    form, and a v4-mapped request an IPv4-bound listener).
-        group.extend(listeners.iter().enumerate().filter_map(|(i, l)| {
-            let exact = l.address == addr
+        group.extend(candidates.iter().copied().filter(|&i| {
+            let l = &listeners[i];
+            l.address == addr
                 || mapped.is_some_and(|m| l.address == m)
-                || v4_mapped(&l.address).is_some_and(|m| m == addr);
-            (on_port(l) && exact).then_some(i)
+                || v4_mapped(&l.address).is_some_and(|m| m == addr)
         }));
         // 2. Wildcard listeners of the request's family.
         if group.is_empty() {
-            group.extend(listeners.iter().enumerate().filter_map(|(i, l)| {
-                (on_port(l) && l.family == family && l.address.is_unspecified()).then_some(i)
+            group.extend(candidates.iter().copied().filter(|&i| {
+                let l = &listeners[i];
+                l.family == family && l.address.is_unspecified()
             }));
         }
         // 3. An IPv4 request on a dual-stack [::] listener.
         if group.is_empty() && family == Family::Ipv4 {
-            group.extend(listeners.iter().enumerate().filter_map(|(i, l)| {
-                let dual = l.address == IpAddr::V6(Ipv6Addr::UNSPECIFIED) && l.v6only != Some(true);
-                (on_port(l) && dual).then_some(i)
+            group.extend(candidates.iter().copied().filter(|&i| {
+                let l = &listeners[i];
+                l.address == IpAddr::V6(Ipv6Addr::UNSPECIFIED) && l.v6only != Some(true)
             }));
         }
         if group.is_empty() {

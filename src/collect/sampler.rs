@@ -269,8 +269,15 @@ fn run(
             match tx.try_send(event) {
                 Ok(()) => {}
                 // The consumer is behind: this tick is lost and shows up as a gap in the
-                // history; never block (a blocked sampler could not be stopped).
-                Err(mpsc::TrySendError::Full(_)) => {}
+                // history; never block (a blocked sampler could not be stopped). Its depth
+                // ranges carry over to the next tick, so a burst is still not lost.
+                Err(mpsc::TrySendError::Full(SamplerEvent::Sample(lost))) => {
+                    for r in &lost.depth_ranges {
+                        peaks.see(r.key, r.high);
+                        peaks.see(r.key, r.low);
+                    }
+                }
+                Err(mpsc::TrySendError::Full(SamplerEvent::Error(_))) => {}
                 Err(mpsc::TrySendError::Disconnected(_)) => return, // nobody listens any more
             }
             next_full += interval;

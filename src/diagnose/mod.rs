@@ -118,12 +118,15 @@ fn listener_rules(t: &Tick, lt: &ListenerTick, l: &TcpListener, out: &mut Vec<Fi
     let backlog = lt.backlog;
     let full_now = lt.depth > backlog;
     let full_since = lt.depth_high > backlog;
-    let evidence = ev([
-        ("depth", Some(f64::from(lt.depth))),
-        ("backlog", Some(f64::from(backlog))),
-        ("peak", Some(f64::from(lt.depth_high))),
-        ("drops_per_s", lt.drops_per_s),
-    ]);
+    // Built only when a rule fires: this runs for every listener on every tick.
+    let evidence = || {
+        ev([
+            ("depth", Some(f64::from(lt.depth))),
+            ("backlog", Some(f64::from(backlog))),
+            ("peak", Some(f64::from(lt.depth_high))),
+            ("drops_per_s", lt.drops_per_s),
+        ])
+    };
     if full_now || full_since {
         let message = if full_now {
             format!(
@@ -141,7 +144,7 @@ fn listener_rules(t: &Tick, lt: &ListenerTick, l: &TcpListener, out: &mut Vec<Fi
             rule: "accept_queue_full".into(),
             listener: Some(ep.clone()),
             message,
-            evidence: evidence.clone(),
+            evidence: evidence(),
             next: format!(
                 "Check that {} calls accept() fast enough (free workers, CPU, fd limit); a larger listen() backlog (and net.core.somaxconn) absorbs bursts.",
                 who(l)
@@ -160,7 +163,7 @@ fn listener_rules(t: &Tick, lt: &ListenerTick, l: &TcpListener, out: &mut Vec<Fi
                 who(l)
             ),
             evidence: {
-                let mut e = evidence.clone();
+                let mut e = evidence();
                 e.insert("seconds".into(), lt.high_fill_s);
                 e
             },
