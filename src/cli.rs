@@ -103,34 +103,44 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn parse_interval(s: &str) -> Result<Duration, String> {
+/// A duration within `lo..=hi`; the error names the value and the accepted range.
+fn duration_within(s: &str, what: &str, lo: Duration, hi: Duration) -> Result<Duration, String> {
     let d = parse_duration(s)?;
-    if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+    if d < lo || d > hi {
         return Err(format!(
-            "{s:?} is out of range: the interval must be between 100ms and 1h"
+            "{s:?} is out of range: {what} must be between {} and {}",
+            humantime::format_duration(lo),
+            humantime::format_duration(hi)
         ));
     }
     Ok(d)
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    duration_within(
+        s,
+        "the interval",
+        Duration::from_millis(100),
+        Duration::from_secs(3600),
+    )
 }
 
 fn parse_fast_interval(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d < Duration::from_millis(10) || d > Duration::from_secs(60) {
-        return Err(format!(
-            "{s:?} is out of range: the fast interval must be between 10ms and 60s"
-        ));
-    }
-    Ok(d)
+    duration_within(
+        s,
+        "the fast interval",
+        Duration::from_millis(10),
+        Duration::from_secs(60),
+    )
 }
 
 fn parse_window(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d < Duration::from_secs(10) || d > Duration::from_secs(7 * 24 * 3600) {
-        return Err(format!(
-            "{s:?} is out of range: the window must be between 10s and 7d"
-        ));
-    }
-    Ok(d)
+    duration_within(
+        s,
+        "the window",
+        Duration::from_secs(10),
+        Duration::from_secs(7 * 24 * 3600),
+    )
 }
 
 fn parse_budget(s: &str) -> Result<f64, String> {

@@ -779,15 +779,8 @@ fn detail_side_lines(
     lines
 }
 
-fn draw_detail(
-    f: &mut Frame,
-    area: Rect,
-    app: &mut App,
-    engine: &Engine,
-    rows: &[Row],
-    theme: Theme,
-) {
-    let tick = engine.latest();
+/// Header and footer of the detail and pipeline screens; returns the body between them.
+fn chrome(f: &mut Frame, area: Rect, app: &App, tick: Option<&Tick>, theme: Theme) -> Rect {
     let [head, body, foot] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Min(6),
@@ -799,6 +792,19 @@ fn draw_detail(
         head,
     );
     f.render_widget(Paragraph::new(footer(app, theme)), foot);
+    body
+}
+
+fn draw_detail(
+    f: &mut Frame,
+    area: Rect,
+    app: &mut App,
+    engine: &Engine,
+    rows: &[Row],
+    theme: Theme,
+) {
+    let tick = engine.latest();
+    let body = chrome(f, area, app, tick, theme);
     let Some(row) = app.selected_row(rows) else {
         f.render_widget(
             Paragraph::new("No listener selected (Esc goes back)."),
@@ -988,17 +994,7 @@ fn draw_pipeline(
     theme: Theme,
 ) {
     let tick = engine.latest();
-    let [head, body, foot] = Layout::vertical([
-        Constraint::Length(2),
-        Constraint::Min(6),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    f.render_widget(
-        Paragraph::new(header_lines(app, tick, theme, area.width)),
-        head,
-    );
-    f.render_widget(Paragraph::new(footer(app, theme)), foot);
+    let body = chrome(f, area, app, tick, theme);
     let (Some(row), Some(t)) = (app.selected_row(rows), tick) else {
         f.render_widget(Paragraph::new("No listener to show."), body);
         return;
