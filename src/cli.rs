@@ -442,7 +442,7 @@ fn lab(args: LabArgs) -> anyhow::Result<()> {
     if !args.headless {
         return crate::tui::run_with_lab(
             crate::tui::DashboardConfig {
-                target: crate::collect::netns::NetnsTarget::Current,
+                target: crate::collect::netns::NetnsTarget::Lab,
                 sampler: sampler_cfg,
                 engine: engine_cfg,
                 color: !(args.no_color
@@ -456,12 +456,11 @@ fn lab(args: LabArgs) -> anyhow::Result<()> {
     let duration = args
         .duration
         .unwrap_or(Duration::from_secs(lab.script_secs()));
-    let sampler = Sampler::start(crate::collect::netns::NetnsTarget::Current, sampler_cfg)?;
+    let sampler = Sampler::start(crate::collect::netns::NetnsTarget::Lab, sampler_cfg)?;
     let mut engine = Engine::new(engine_cfg);
     let start = std::time::Instant::now();
     let mut out = std::io::stdout().lock();
     while !stop.load(Ordering::Relaxed) && start.elapsed() < duration {
-        lab.pump()?;
         if !args.no_steps {
             lab.advance_by_time()?;
         }

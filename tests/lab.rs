@@ -1201,7 +1201,6 @@ fn interactive_q_leaves_nothing_behind() {
 /// With tcp_abort_on_overflow 0 every round's deferred clients must time out (as they do
 /// headless). In the dashboard only the first round does; later rounds are "answered".
 #[test]
-#[ignore = "BUG: the dashboard forwards the lab's queued server commands (pause/resume) only when a sample arrives (src/tui/mod.rs event_loop calls Lab::pump inside `while let Some(ev) = sampler.poll()`), up to one interval late, so rounds after the first run against a server that still accepts"]
 fn interactive_abort_on_overflow_0_every_round_overflows() {
     if !can_run("interactive_abort_on_overflow_0_every_round_overflows") {
         return;
@@ -1223,7 +1222,6 @@ fn interactive_abort_on_overflow_0_every_round_overflows() {
 /// Pressing `n` through the somaxconn-trap script quickly (during the first burst) must still
 /// deliver the second burst and leave the server accepting.
 #[test]
-#[ignore = "BUG: src/lab/mod.rs enter_step (SomaxconnTrap, 1 | 3) sends `pause` to the server before run_in_background, which silently skips the burst while the previous one still runs: the server stays paused forever, the second burst never comes"]
 fn interactive_somaxconn_trap_next_step_during_a_burst() {
     if !can_run("interactive_somaxconn_trap_next_step_during_a_burst") {
         return;
@@ -1245,7 +1243,6 @@ fn interactive_somaxconn_trap_next_step_during_a_burst() {
 
 /// F raises the fd limit "at once": the server must go on and drain its queue.
 #[test]
-#[ignore = "BUG: the lab server sets soft = hard RLIMIT_NOFILE at start, so `fdlimit` above it needs CAP_SYS_RESOURCE (absent here and in every unprivileged lab): setrlimit fails with EPERM and src/lab/server.rs run() returns the error (`set_nofile(n)?`), so the demo server exits and its queued clients are reset"]
 fn interactive_fd_limit_raise_unblocks_the_server() {
     if !can_run("interactive_fd_limit_raise_unblocks_the_server") {
         return;

@@ -21,6 +21,8 @@ pub enum NetnsTarget {
     Named(String),
     /// The namespace of a process (e.g. a container's main process).
     Pid(u32),
+    /// The calling thread's namespace, which the workshop lab made private.
+    Lab,
 }
 
 /// Why a namespace could not be entered.
@@ -67,12 +69,13 @@ impl NetnsTarget {
             NetnsTarget::Current => "current".into(),
             NetnsTarget::Named(n) => format!("name:{n}"),
             NetnsTarget::Pid(p) => format!("pid:{p}"),
+            NetnsTarget::Lab => "lab (private)".into(),
         }
     }
 
     fn path(&self) -> Result<Option<PathBuf>, NetnsError> {
         match self {
-            NetnsTarget::Current => Ok(None),
+            NetnsTarget::Current | NetnsTarget::Lab => Ok(None),
             NetnsTarget::Named(n) => {
                 if n.is_empty() || n.contains('/') || n == "." || n == ".." {
                     return Err(NetnsError::BadName(n.clone()));

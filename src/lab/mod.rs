@@ -190,6 +190,8 @@ pub struct LabStatus {
     pub server_pid: u32,
     /// Outcomes of the last abort-on-overflow round (deferred clients), if any.
     pub last_round: Vec<String>,
+    /// The last change that could not be made, and why (a knob, or a server command).
+    pub problem: Option<String>,
 }
 
 /// Makes the process's private network namespace. Call first thing, while single-threaded.
@@ -290,9 +292,10 @@ pub struct Lab {
     flood_stop: Option<Arc<AtomicBool>>,
     last_round: Arc<Mutex<Vec<String>>>,
     busy: Arc<AtomicBool>,
-    /// Server commands queued by background threads, forwarded by [`Lab::pump`].
-    cmd_tx: std::sync::mpsc::Sender<String>,
-    cmd_rx: std::sync::mpsc::Receiver<String>,
+    /// A knob that could not be applied, and why (shown in the narration panel).
+    knob_error: Option<String>,
+    /// Steps asked for while a scripted action still ran; they start, one by one, when it ends.
+    pending_steps: usize,
 }
 
 impl Lab {
@@ -328,7 +331,6 @@ impl Lab {
         })?;
         let stats = Arc::new(ClientStats::default());
         let load = LoadGenerator::start(SocketAddr::V4(SERVICE), knobs.rate, stats.clone())?;
-        let (cmd_tx, cmd_rx) = std::sync::mpsc::channel();
         let mut lab = Self {
             scenario,
             knobs,
@@ -340,8 +342,8 @@ impl Lab {
             flood_stop: None,
             last_round: Arc::new(Mutex::new(Vec::new())),
             busy: Arc::new(AtomicBool::new(false)),
-            cmd_tx,
-            cmd_rx,
+            knob_error: None,
+            pending_steps: 0,
         };
         lab.enter_step(0)?;
         Ok(lab)
@@ -357,8 +359,21 @@ impl Lab {
         steps(self.scenario).iter().map(|s| s.secs).sum()
     }
 
-    /// Advances the script by time (headless mode).
+    /// Starts a step that waited for a running burst (call once per tick).
+    pub fn tick(&mut self) -> anyhow::Result<()> {
+        if self.pending_steps > 0 && !self.busy.load(Ordering::SeqCst) {
+            self.pending_steps -= 1;
+            self.enter_step(self.step + 1)?;
+        }
+        Ok(())
+    }
+
+    /// Advances the script by time (headless mode); a step waits for a running burst.
     pub fn advance_by_time(&mut self) -> anyhow::Result<()> {
+        self.tick()?;
+        if self.busy.load(Ordering::SeqCst) || self.pending_steps > 0 {
+            return Ok(());
+        }
         let all = steps(self.scenario);
         if let Some(s) = all.get(self.step) {
             if self.step + 1 < all.len()
@@ -425,15 +440,15 @@ impl Lab {
             }
             (Scenario::SomaxconnTrap, 1) | (Scenario::SomaxconnTrap, 3) => {
                 // The server is busy (not accepting) while 200 clients arrive at once.
-                self.server.send("pause")?;
                 let stats = self.stats.clone();
-                let mut resume = self.server_command_sender();
+                let server = self.server.handle();
                 self.run_in_background(move || {
+                    let _ = server.send("pause");
                     let t = std::thread::spawn(move || {
                         clients::burst(SocketAddr::V4(SERVICE), 200, &stats)
                     });
                     std::thread::sleep(Duration::from_millis(1500));
-                    resume("resume");
+                    let _ = server.send("resume");
                     let _ = t.join();
                 })?;
             }
@@ -450,19 +465,14 @@ impl Lab {
         Ok(())
     }
 
-    /// A closure that queues a command to the server from another thread.
-    fn server_command_sender(&self) -> impl FnMut(&str) + Send + 'static {
-        let tx = self.cmd_tx.clone();
-        move |c: &str| {
-            let _ = tx.send(c.to_string());
-        }
-    }
-
     fn start_rounds(&mut self) -> anyhow::Result<()> {
         let stats = self.stats.clone();
         let last = self.last_round.clone();
         let backlog = self.knobs.backlog;
-        let mut send = self.server_command_sender();
+        let server = self.server.handle();
+        let send = move |c: &str| {
+            let _ = server.send(c);
+        };
         std::thread::Builder::new()
             .name("lab-rounds".into())
             .spawn(move || loop {
@@ -488,12 +498,14 @@ impl Lab {
         Ok(())
     }
 
-    /// Forwards commands queued by background threads to the server (call every tick).
-    pub fn pump(&mut self) -> anyhow::Result<()> {
-        while let Ok(c) = self.cmd_rx.try_recv() {
-            self.server.send(&c)?;
-        }
-        Ok(())
+    /// Keeps a failure for the narration panel.
+    pub fn note_problem(&mut self, e: anyhow::Error) {
+        self.knob_error = Some(format!("{e:#}"));
+    }
+
+    /// Applies a change; a failure is kept for the narration panel instead of ending the lab.
+    pub fn try_apply(&mut self, k: Knob) {
+        self.knob_error = self.apply(k).err().map(|e| format!("{e:#}"));
     }
 
     /// Applies an instructor's change; the dashboard shows its effect within a tick.
@@ -560,8 +572,10 @@ impl Lab {
                 .send(&format!("backlog {}", self.knobs.backlog))?,
             Knob::NextStep => {
                 let n = steps(self.scenario).len();
-                if self.step + 1 < n {
-                    self.enter_step(self.step + 1)?;
+                if self.step + self.pending_steps + 1 < n {
+                    // While a burst still runs, steps queue up and start one by one after it.
+                    self.pending_steps += 1;
+                    self.tick()?;
                 }
             }
         }
@@ -573,7 +587,14 @@ impl Lab {
         let all = steps(self.scenario);
         let title = all.get(self.step).map_or("", |s| s.title).to_string();
         let clients = self.stats.view();
-        let (narration, try_next) = narrate(self.scenario, self.step, &self.knobs, tick, &clients);
+        let (mut narration, try_next) =
+            narrate(self.scenario, self.step, &self.knobs, tick, &clients);
+        if self.pending_steps > 0 {
+            narration.push(format!(
+                "Step {} starts as soon as the running burst of clients ends.",
+                self.step + 2
+            ));
+        }
         LabStatus {
             scenario: self.scenario,
             step: self.step,
@@ -590,6 +611,7 @@ impl Lab {
                 .lock()
                 .map(|l| l.clone())
                 .unwrap_or_default(),
+            problem: self.knob_error.clone().or_else(|| self.server.last_error()),
         }
     }
 }
@@ -634,6 +656,9 @@ pub fn narrate(
 ) -> (Vec<String>, String) {
     let (depth, backlog, peak, syn, drops) = listener_numbers(tick).unwrap_or((0, 0, 0, 0, None));
     let drops = drops.unwrap_or(0.0);
+    let overflows = tick
+        .and_then(|t| t.counter_rates.get("ListenOverflows").copied().flatten())
+        .unwrap_or(0.0);
     let rate = |n: &str| {
         tick.and_then(|t| t.counter_rates.get(n).copied().flatten())
             .unwrap_or(0.0)
@@ -648,7 +673,7 @@ pub fn narrate(
             ));
             if k.rate > cap {
                 n.push(format!(
-                    "Arrivals exceed capacity: the accept queue grows by about {:.0}/s until it holds backlog+1 = {} (now {depth}, peak {peak}); then the kernel drops SYNs ({drops:.0}/s) and clients wait for retransmits.",
+                    "Arrivals exceed capacity: the accept queue grows by about {:.0}/s until it holds backlog+1 = {} (now {depth}, peak {peak}); then the kernel drops connection attempts (ListenOverflows {overflows:.0}/s) and clients wait for retransmits.",
                     k.rate - cap,
                     backlog + 1
                 ));
@@ -673,6 +698,12 @@ pub fn narrate(
                 "Queue {depth}/{backlog} (peak {peak}); dropped {drops:.0}/s. Clients: {} ok, {} timed out.",
                 c.succeeded, c.timed_out
             ));
+            if backlog > 0 && backlog < k.backlog.min(k.somaxconn) {
+                n.push(format!(
+                    "somaxconn is now {} but this listener keeps backlog {backlog} until the server calls listen() again — press l.",
+                    k.somaxconn
+                ));
+            }
             if step >= 2 {
                 n.push("somaxconn was raised and the server called listen() again: only then does the new limit apply to this listener.".into());
             }

@@ -101,8 +101,15 @@ fn set_defer_accept(s: &Socket, secs: u32) -> std::io::Result<()> {
     }
 }
 
+/// Sets the RLIMIT_NOFILE soft limit (the hard limit stays, so the limit can be raised again
+/// without CAP_SYS_RESOURCE).
 fn set_nofile(limit: u64) -> anyhow::Result<()> {
-    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, limit, limit)
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).context("reading RLIMIT_NOFILE")?;
+    if limit > hard {
+        anyhow::bail!("cannot raise the fd limit to {limit}: above the hard limit {hard}");
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, limit, hard)
         .with_context(|| format!("setting RLIMIT_NOFILE to {limit}"))
 }
 
@@ -142,19 +149,37 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         let (Some(cmd), arg) = (it.next(), it.next().and_then(|a| a.parse::<u64>().ok())) else {
             continue;
         };
-        match (cmd, arg) {
+        let result: anyhow::Result<()> = match (cmd, arg) {
             ("workers", Some(n)) => {
                 let n = usize::try_from(n).unwrap_or(MAX_WORKERS).min(MAX_WORKERS);
                 shared.workers.store(n, Ordering::Relaxed);
-                ensure_workers(&listener, &shared)?;
+                ensure_workers(&listener, &shared)
             }
-            ("service", Some(ms)) => shared.service_ms.store(ms, Ordering::Relaxed),
-            ("backlog", Some(b)) => listener.listen(i32::try_from(b).unwrap_or(i32::MAX))?,
-            ("pause", _) => shared.paused.store(true, Ordering::Relaxed),
-            ("resume", _) => shared.paused.store(false, Ordering::Relaxed),
-            ("fdlimit", Some(n)) => set_nofile(n)?,
-            _ => eprintln!("lab-server: unknown command {line:?}"),
-        }
+            ("service", Some(ms)) => {
+                shared.service_ms.store(ms, Ordering::Relaxed);
+                Ok(())
+            }
+            ("backlog", Some(b)) => listener
+                .listen(i32::try_from(b).unwrap_or(i32::MAX))
+                .context("listen() again"),
+            ("pause", _) => {
+                shared.paused.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            ("resume", _) => {
+                shared.paused.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            ("fdlimit", Some(n)) => set_nofile(n),
+            _ => Err(anyhow::anyhow!("unknown command {line:?}")),
+        };
+        // A failed command is reported to the lab (on stdout) and the server keeps serving.
+        let mut out = std::io::stdout().lock();
+        let _ = match result {
+            Ok(()) => writeln!(out, "ok {line}"),
+            Err(e) => writeln!(out, "error {line}: {e:#}"),
+        };
+        let _ = out.flush();
     }
     // stdin closed: the lab is gone.
     Ok(())
@@ -204,7 +229,27 @@ fn serve(conn: Socket, s: &Shared) {
 /// The lab's handle on its server process.
 pub struct ServerProcess {
     child: Child,
-    stdin: ChildStdin,
+    handle: ServerHandle,
+    last_error: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// A cloneable way to send commands to the server, usable from background threads.
+#[derive(Clone)]
+pub struct ServerHandle {
+    stdin: Arc<std::sync::Mutex<ChildStdin>>,
+}
+
+impl ServerHandle {
+    /// Sends one command line.
+    pub fn send(&self, cmd: &str) -> anyhow::Result<()> {
+        let mut stdin = self
+            .stdin
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the lab server handle is poisoned"))?;
+        writeln!(stdin, "{cmd}").context("talking to the lab server")?;
+        stdin.flush()?;
+        Ok(())
+    }
 }
 
 impl ServerProcess {
@@ -236,19 +281,50 @@ impl ServerProcess {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            // Its stderr would draw over the dashboard; its errors come back on stdout.
+            .stderr(Stdio::null())
             .spawn()
             .context("starting the lab server")?;
         let stdin = child.stdin.take().context("lab server stdin")?;
         let stdout = child.stdout.take().context("lab server stdout")?;
+        let mut reader = std::io::BufReader::new(stdout);
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        reader.read_line(&mut line)?;
         if line.trim() != "ready" {
             let _ = child.kill();
             let _ = child.wait();
             bail!("the lab server did not start (said {:?})", line.trim());
         }
-        Ok(Self { child, stdin })
+        let last_error = Arc::new(std::sync::Mutex::new(None));
+        let le = last_error.clone();
+        std::thread::Builder::new()
+            .name("lab-server-out".into())
+            .spawn(move || {
+                for line in reader.lines().map_while(Result::ok) {
+                    if let Some(e) = line.strip_prefix("error ") {
+                        if let Ok(mut l) = le.lock() {
+                            *l = Some(e.to_string());
+                        }
+                    }
+                }
+            })?;
+        Ok(Self {
+            child,
+            handle: ServerHandle {
+                stdin: Arc::new(std::sync::Mutex::new(stdin)),
+            },
+            last_error,
+        })
+    }
+
+    /// A handle for background threads.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// The last command the server could not carry out, and why.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|l| l.clone())
     }
 
     /// Process id.
@@ -258,9 +334,7 @@ impl ServerProcess {
 
     /// Sends one command line.
     pub fn send(&mut self, cmd: &str) -> anyhow::Result<()> {
-        writeln!(self.stdin, "{cmd}").context("talking to the lab server")?;
-        self.stdin.flush()?;
-        Ok(())
+        self.handle.send(cmd)
     }
 }
 

@@ -239,7 +239,9 @@ fn event_loop(
             }
             app.source_status = sampler.status();
             if let Some(l) = lab.as_deref_mut() {
-                l.pump()?;
+                if let Err(e) = l.tick() {
+                    l.note_problem(e);
+                }
                 app.lab = Some(l.status(engine.latest()));
             }
             if !app.paused {
@@ -289,7 +291,7 @@ fn event_loop(
                     && app::lab_knob(&k).is_some() =>
             {
                 if let (Some(l), Some(knob)) = (lab.as_deref_mut(), app::lab_knob(&k)) {
-                    l.apply(knob)?;
+                    l.try_apply(knob);
                     app.lab = Some(l.status(engine.latest()));
                 }
             }

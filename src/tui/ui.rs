@@ -135,7 +135,7 @@ pub fn draw(f: &mut Frame, app: &mut App, engine: &Engine) {
         Screen::Pipeline => draw_pipeline(f, area, app, engine, &rows, theme),
     }
     if app.help {
-        draw_help(f, area, theme);
+        draw_help(f, area, app.lab.is_some(), theme);
     }
 }
 
@@ -647,6 +647,7 @@ fn draw_main(
     rows: &[Row],
     theme: Theme,
 ) {
+    let area = with_lab_panel(f, area, app, false, theme);
     let tick = engine.latest();
     let big = area.height >= 40;
     let counters_h = if big { 4 } else { 3 };
@@ -669,18 +670,6 @@ fn draw_main(
     let room = free.saturating_sub(table_need.min(free / 2)).max(free / 3);
     let need = if with_next <= room { with_next } else { bare };
     let findings_h = (need.max(1) + 1).min(room.max(2)) as u16;
-    let area = match app.lab.clone() {
-        Some(lab) => {
-            let [main, panel] = if area.width >= 150 {
-                Layout::horizontal([Constraint::Min(90), Constraint::Length(56)]).areas(area)
-            } else {
-                Layout::vertical([Constraint::Min(12), Constraint::Length(9)]).areas(area)
-            };
-            draw_lab(f, panel, &lab, theme);
-            main
-        }
-        None => area,
-    };
     let [head, counters, table, findings, foot] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(counters_h),
@@ -805,6 +794,7 @@ fn draw_detail(
 ) {
     let tick = engine.latest();
     let body = chrome(f, area, app, tick, theme);
+    let body = with_lab_panel(f, body, app, true, theme);
     let Some(row) = app.selected_row(rows) else {
         f.render_widget(
             Paragraph::new("No listener selected (Esc goes back)."),
@@ -995,6 +985,7 @@ fn draw_pipeline(
 ) {
     let tick = engine.latest();
     let body = chrome(f, area, app, tick, theme);
+    let body = with_lab_panel(f, body, app, true, theme);
     let (Some(row), Some(t)) = (app.selected_row(rows), tick) else {
         f.render_widget(Paragraph::new("No listener to show."), body);
         return;
@@ -1109,7 +1100,7 @@ fn draw_pipeline(
                 )),
                 Line::raw(format!("peak since last tick {}", row.peak)),
                 Line::raw(format!(
-                    "dropped {}/s (own counter) · abort_on_overflow {}",
+                    "listener drops {}/s (packets, any queue) · abort_on_overflow {}",
                     rate_text(row.drops_per_s),
                     tun.tcp_abort_on_overflow
                         .map_or("?".into(), |v| v.to_string())
@@ -1143,32 +1134,46 @@ fn draw_pipeline(
                     "processes holding the socket: {}",
                     row.owners.processes().len()
                 )),
-                Line::raw("at the limit accept() fails; the queue fills".to_string()),
+                Line::raw(if limit > 0 && open * 10 >= limit * 9 {
+                    "near the limit: accept() fails with EMFILE, the queue fills".to_string()
+                } else {
+                    "fds well below the limit".to_string()
+                }),
             ],
         },
         theme,
     );
 }
 
-fn draw_lab(f: &mut Frame, area: Rect, lab: &crate::lab::LabStatus, theme: Theme) {
-    let title = format!(
-        " Lab {} · step {}/{}: {} ",
-        lab.scenario.name(),
-        lab.step + 1,
-        lab.steps,
-        lab.title
-    );
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(Span::styled(title, theme.bold()));
+/// The narration panel's lines: the step, what is happening, what clients feel, the knobs,
+/// what to try. `compact` keeps the step, the first sentence and the clients (for the pipeline
+/// and detail screens, which a room watches).
+fn lab_lines(lab: &crate::lab::LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>> {
     let c = &lab.clients;
     let k = &lab.knobs;
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
-    let mut lines: Vec<Line> = lab.narration.iter().map(|n| Line::raw(n.clone())).collect();
+    let mut lines = vec![Line::from(vec![
+        Span::styled(
+            format!(
+                "Lab {} · step {}/{}: ",
+                lab.scenario.name(),
+                lab.step + 1,
+                lab.steps
+            ),
+            theme.bold(),
+        ),
+        Span::raw(lab.title.clone()),
+    ])];
+    let narration = if compact {
+        &lab.narration[..lab.narration.len().min(1)]
+    } else {
+        &lab.narration[..]
+    };
+    lines.extend(narration.iter().map(|n| Line::raw(n.clone())));
     lines.push(Line::from(vec![
         Span::styled("Clients ", theme.bold()),
         Span::raw(format!(
-            "{} tried · {} ok · {} timed out · {} reset · connect p50 {} ms p99 {} ms",
+            "{} tried · {} ok · {} timed out · {} reset · connect p50 {} ms, p99 {} ms (of those that connected)",
             c.attempted,
             c.succeeded,
             c.timed_out,
@@ -1182,6 +1187,15 @@ fn draw_lab(f: &mut Frame, area: Rect, lab: &crate::lab::LabStatus, theme: Theme
             "Last round: {}",
             lab.last_round.join(", ")
         )));
+    }
+    if let Some(p) = &lab.problem {
+        lines.push(Line::from(vec![
+            Span::styled("Could not: ", theme.sev(Severity::Warning)),
+            Span::raw(p.clone()),
+        ]));
+    }
+    if compact {
+        return lines;
     }
     lines.push(Line::from(vec![
         Span::styled("Knobs ", theme.bold()),
@@ -1201,10 +1215,42 @@ fn draw_lab(f: &mut Frame, area: Rect, lab: &crate::lab::LabStatus, theme: Theme
         format!("Try: {}", lab.try_next),
         theme.sev(Severity::Info),
     ));
+    lines
+}
+
+/// Height the lab lines need at `width` (wrapped), borders included.
+fn lab_height(lines: &[Line], width: u16) -> u16 {
+    let w = usize::from(width.saturating_sub(2).max(1));
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(w).max(1)).sum();
+    u16::try_from(rows + 2).unwrap_or(u16::MAX)
+}
+
+fn draw_lab(f: &mut Frame, area: Rect, lines: Vec<Line<'static>>, theme: Theme) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.sev(Severity::Info));
     f.render_widget(
         Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
         area,
     );
+}
+
+/// Splits off the lab panel (right on wide screens, bottom otherwise); returns the rest.
+fn with_lab_panel(f: &mut Frame, area: Rect, app: &App, compact: bool, theme: Theme) -> Rect {
+    let Some(lab) = app.lab.as_ref() else {
+        return area;
+    };
+    let lines = lab_lines(lab, compact, theme);
+    if area.width >= 150 && !compact {
+        let [main, panel] =
+            Layout::horizontal([Constraint::Min(90), Constraint::Length(56)]).areas(area);
+        draw_lab(f, panel, lines, theme);
+        return main;
+    }
+    let h = lab_height(&lines, area.width).min(area.height / 2);
+    let [main, panel] = Layout::vertical([Constraint::Min(6), Constraint::Length(h)]).areas(area);
+    draw_lab(f, panel, lines, theme);
+    main
 }
 
 /// Every key, for the help overlay and the README.
@@ -1232,9 +1278,28 @@ pub const HELP: [(&str, &str); 15] = [
     ),
 ];
 
-fn draw_help(f: &mut Frame, area: Rect, theme: Theme) {
+/// Keys of the workshop lab (shown in the help when a lab runs).
+pub const LAB_HELP: [(&str, &str); 10] = [
+    ("n", "lab: next step of the scenario"),
+    ("a / A", "lab: arrival rate down / up"),
+    ("w / W", "lab: server workers down / up"),
+    ("t / T", "lab: service time down / up"),
+    ("b / B", "lab: backlog down / up (listen() again)"),
+    ("m / M, l", "lab: somaxconn down / up; l: listen() again"),
+    ("c", "lab: tcp_syncookies 0 → 1 → 2"),
+    ("f / F", "lab: server fd limit down / up"),
+    ("o", "lab: tcp_abort_on_overflow 0 ↔ 1"),
+    ("x", "lab: SYN flood on / off"),
+];
+
+fn draw_help(f: &mut Frame, area: Rect, with_lab: bool, theme: Theme) {
     let w = area.width.min(84);
-    let h = area.height.min(HELP.len() as u16 + 2);
+    let entries: Vec<(&str, &str)> = HELP
+        .iter()
+        .chain(if with_lab { LAB_HELP.iter() } else { [].iter() })
+        .copied()
+        .collect();
+    let h = area.height.min(entries.len() as u16 + 2);
     let r = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
@@ -1242,7 +1307,7 @@ fn draw_help(f: &mut Frame, area: Rect, theme: Theme) {
         height: h,
     };
     f.render_widget(Clear, r);
-    let lines: Vec<Line> = HELP
+    let lines: Vec<Line> = entries
         .iter()
         .map(|(k, v)| {
             Line::from(vec![
