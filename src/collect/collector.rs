@@ -104,11 +104,37 @@ impl Collector {
         Ok(out)
     }
 
+    /// Accept-queue depths only (no SK_MEMINFO, no owners): what the fast poll needs.
+    pub fn listener_depths(
+        &mut self,
+        out: &mut Vec<(crate::model::ListenerKey, u32)>,
+    ) -> anyhow::Result<()> {
+        out.clear();
+        for family in [Family::Ipv4, Family::Ipv6] {
+            self.diag
+                .dump(diag::listen_depth_request(family), |payload| {
+                    if let Some(d) = diag::decode_listener_depth(payload)? {
+                        out.push(d);
+                    }
+                    Ok(())
+                })
+                .with_context(|| format!("dumping {family:?} TCP listener depths"))?;
+        }
+        Ok(())
+    }
+
     /// Counts SYN-RECV requests by local address and port (both families).
     pub fn syn_recv(&mut self) -> anyhow::Result<(SynRecvTally, bool)> {
+        self.syn_recv_for(&[Family::Ipv4, Family::Ipv6])
+    }
+
+    /// Counts SYN-RECV requests of the given families. A request only exists for a listener,
+    /// so a family without listeners need not be dumped (the dump walks the whole
+    /// established hash, the expensive part of a sample).
+    pub fn syn_recv_for(&mut self, families: &[Family]) -> anyhow::Result<(SynRecvTally, bool)> {
         let mut tally = SynRecvTally::default();
         let mut interrupted = false;
-        for family in [Family::Ipv4, Family::Ipv6] {
+        for &family in families {
             interrupted |= self
                 .diag
                 .dump(diag::syn_recv_request(family), |payload| {
@@ -177,7 +203,10 @@ impl Collector {
             .is_some_and(|(_, at, _)| at.elapsed() < max_age);
         if !reuse {
             let cpu0 = thread_cpu();
-            match self.syn_recv() {
+            let mut families: Vec<Family> = listeners.iter().map(|l| l.family).collect();
+            families.sort_unstable();
+            families.dedup();
+            match self.syn_recv_for(&families) {
                 Ok((tally, interrupted)) => {
                     self.last_syn = Some((tally, Instant::now(), interrupted))
                 }

@@ -8,19 +8,21 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 
-use netlink_packet_core::Parseable;
+use netlink_packet_core::{NlasIterator, Parseable};
 use netlink_packet_sock_diag::{
-    constants::{AF_INET, AF_INET6, IPPROTO_TCP, TCP_LISTEN, TCP_SYN_RECV},
+    constants::{
+        AF_INET, AF_INET6, INET_DIAG_SKMEMINFO, INET_DIAG_SKV6ONLY, IPPROTO_TCP, TCP_LISTEN,
+        TCP_SYN_RECV,
+    },
     inet::{
-        nlas::Nla, ExtensionFlags, InetRequest, InetResponse, InetResponseHeader, SocketId,
-        StateFlags, Timer,
+        nlas::MemInfo, ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags, Timer,
     },
     unix::{self, nlas::UnixDiagName, ShowFlags, UnixRequest, UnixResponse},
     SockDiagMessage,
 };
 
 use super::netlink::NetlinkError;
-use crate::model::{Family, Owners, TcpListener, UnixListener};
+use crate::model::{Family, ListenerKey, Owners, TcpListener, UnixListener};
 
 /// The dump request for TCP listeners of one family, with SK_MEMINFO (for the drop counter).
 pub fn listen_request(family: Family) -> SockDiagMessage {
@@ -77,22 +79,40 @@ pub fn cookie_u64(cookie: &[u8; 8]) -> u64 {
     (u64::from(hi) << 32) | u64::from(lo)
 }
 
+/// Size of `struct inet_diag_msg`, after which the attributes start.
+const INET_DIAG_MSG_LEN: usize = 72;
+
+/// The two attributes sockq reads from a listener's reply, found without building the crate's
+/// attribute list (this runs for every listener, up to 10 times a second).
+fn listener_attrs(payload: &[u8]) -> Result<(Option<u64>, Option<bool>), NetlinkError> {
+    let mut drops = None;
+    let mut v6only = None;
+    let Some(attrs) = payload.get(INET_DIAG_MSG_LEN..) else {
+        return Ok((None, None));
+    };
+    for nla in NlasIterator::new(attrs) {
+        let nla = nla.map_err(decode_err)?;
+        match nla.kind() {
+            INET_DIAG_SKMEMINFO => {
+                drops = Some(u64::from(
+                    MemInfo::parse(nla.value()).map_err(decode_err)?.drops,
+                ));
+            }
+            INET_DIAG_SKV6ONLY => v6only = nla.value().first().map(|b| *b != 0),
+            _ => {}
+        }
+    }
+    Ok((drops, v6only))
+}
+
 /// Decodes one inet_diag reply of a LISTEN dump. Non-LISTEN messages (which a correct kernel
 /// does not send) are skipped with `Ok(None)`. SYN-RECV and owners are filled in later.
 pub fn decode_listener(payload: &[u8]) -> Result<Option<TcpListener>, NetlinkError> {
-    let resp = InetResponse::parse(payload).map_err(decode_err)?;
-    let h = &resp.header;
+    let h = InetResponseHeader::parse(payload).map_err(decode_err)?;
     if h.state != TCP_LISTEN {
         return Ok(None);
     }
-    let drops = resp.nlas.iter().find_map(|nla| match nla {
-        Nla::MemInfo(m) => Some(u64::from(m.drops)),
-        _ => None,
-    });
-    let v6only = resp.nlas.iter().find_map(|nla| match nla {
-        Nla::SkV6Only(v) => Some(*v),
-        _ => None,
-    });
+    let (drops, v6only) = listener_attrs(payload)?;
     Ok(Some(TcpListener {
         family: family_of(h.family)?,
         address: h.socket_id.source_address,
@@ -111,6 +131,26 @@ pub fn decode_listener(payload: &[u8]) -> Result<Option<TcpListener>, NetlinkErr
             reason: "not looked up".into(),
         },
     }))
+}
+
+/// Decodes only a listener's identity and accept-queue depth (the fast poll's needs).
+pub fn decode_listener_depth(payload: &[u8]) -> Result<Option<(ListenerKey, u32)>, NetlinkError> {
+    let h = InetResponseHeader::parse(payload).map_err(decode_err)?;
+    if h.state != TCP_LISTEN {
+        return Ok(None);
+    }
+    Ok(Some((
+        ListenerKey {
+            inode: u64::from(h.inode),
+            cookie: cookie_u64(&h.socket_id.cookie),
+        },
+        h.recv_queue,
+    )))
+}
+
+/// The dump request for TCP listeners of one family without extensions (depths only).
+pub fn listen_depth_request(family: Family) -> SockDiagMessage {
+    inet_request(family, StateFlags::LISTEN, ExtensionFlags::empty())
 }
 
 /// One SYN-RECV request as far as sockq needs it.

@@ -220,6 +220,7 @@ fn run(
     let mut next_fast = start + plan.fast_interval;
     let mut tick_cpu0 = thread_cpu();
     let mut tick_wall0 = Instant::now();
+    let mut depths = Vec::new();
 
     while !stop.load(Ordering::Relaxed) {
         while let Ok(SamplerCommand::SetInterval(d)) = commands.try_recv() {
@@ -288,9 +289,9 @@ fn run(
         }
         if Instant::now() >= next_fast {
             let cpu0 = thread_cpu();
-            if let Ok(s) = collector.listeners() {
-                for l in &s.listeners {
-                    peaks.see(l.into(), l.accept_queue);
+            if collector.listener_depths(&mut depths).is_ok() {
+                for &(key, depth) in &depths {
+                    peaks.see(key, depth);
                 }
             }
             fast_cost = thread_cpu().saturating_sub(cpu0);

@@ -193,15 +193,19 @@ impl App {
         let Some(tick) = engine.latest() else {
             return Vec::new();
         };
+        let by_key: std::collections::HashMap<ListenerKey, &TcpListener> = tick
+            .snapshot
+            .tcp_listeners
+            .iter()
+            .map(|l| (ListenerKey::from(l), l))
+            .collect();
         let mut rows: Vec<Row> = tick
             .listeners
             .iter()
             .map(|lt| {
-                let l = tick
-                    .snapshot
-                    .tcp_listeners
-                    .iter()
-                    .find(|l| ListenerKey::from(*l) == lt.key)
+                let l = by_key
+                    .get(&lt.key)
+                    .copied()
                     .or_else(|| engine.listener(&lt.key).map(|h| &h.listener));
                 Row::from_tcp(lt, l)
             })

@@ -269,7 +269,7 @@ fn event_loop(
             dirty = false;
             last_draw = Instant::now();
         }
-        let event = match input.recv_timeout(Duration::from_millis(50)) {
+        let event = match input.recv_timeout(Duration::from_millis(200)) {
             Ok(Ok(ev)) => ev,
             Ok(Err(e)) => return Err(e).context("reading the terminal"),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
