@@ -1244,6 +1244,9 @@ fn phase_scale(
                 Ok(v)
             };
         let (mut s1, mut s2) = (DiagSocket::new()?, DiagSocket::new()?);
+        // The fast poll's own path (depths only), on a collector of its own.
+        let mut poll = collector(false)?;
+        let mut depths = Vec::with_capacity(10_000);
         {
             let mut a = fast.listeners()?.listeners;
             let mut b = lean(&mut s1, true)?;
@@ -1275,6 +1278,11 @@ fn phase_scale(
                 },
                 &mut || Ok(time_call(|| lean(&mut s1, true))?.0),
                 &mut || Ok(time_call(|| lean(&mut s2, false))?.0),
+                &mut || {
+                    let (t, ()) = time_call(|| poll.listener_depths(&mut depths))?;
+                    ensure!(depths.len() == 10_000, "listener_depths saw {}", depths.len());
+                    Ok(t)
+                },
             ],
         )?;
         let name = "listener sample, 10,000 TCP listeners (`Collector::listeners`)";
@@ -1305,6 +1313,13 @@ fn phase_scale(
         out.push(Comparison {
             name: "PROTOTYPE (not sockq): listener sample with a lean decoder, same request".into(),
             sockq: v[4].clone(),
+            reference_label: "`ss -ltn`".into(),
+            reference: v[1].clone(),
+            target: Some(1.0 / 3.0),
+        });
+        out.push(Comparison {
+            name: "fast poll, 10,000 TCP listeners (`Collector::listener_depths`, 10 Hz)".into(),
+            sockq: v[6].clone(),
             reference_label: "`ss -ltn`".into(),
             reference: v[1].clone(),
             target: Some(1.0 / 3.0),
