@@ -1280,7 +1280,11 @@ fn phase_scale(
                 &mut || Ok(time_call(|| lean(&mut s2, false))?.0),
                 &mut || {
                     let (t, ()) = time_call(|| poll.listener_depths(&mut depths))?;
-                    ensure!(depths.len() == 10_000, "listener_depths saw {}", depths.len());
+                    ensure!(
+                        depths.len() == 10_000,
+                        "listener_depths saw {}",
+                        depths.len()
+                    );
                     Ok(t)
                 },
             ],

@@ -148,9 +148,12 @@ impl OwnerResolver {
             self.scan(now);
         } else {
             let mut need_scan = false;
+            // One open /proc/PID/fd per process for all its re-checks (readlinkat), instead of a
+            // path walk per socket.
+            let mut fd_dirs: HashMap<u32, Option<File>> = HashMap::new();
             for &(inode, _) in sockets {
                 if let Some(entry) = self.entries.get_mut(&inode) {
-                    need_scan |= recheck(&self.proc_root, inode, &mut entry.lookup);
+                    need_scan |= recheck(&self.proc_root, inode, &mut entry.lookup, &mut fd_dirs);
                 }
             }
             if need_scan && since_scan.is_none_or(|d| d >= self.min_rescan) {
@@ -255,18 +258,28 @@ impl OwnerResolver {
 
 /// Re-checks a cached entry with one readlink per holder, dropping holders that no longer
 /// hold the socket (fd closed, process exited, pid reused). True when a scan is wanted.
-fn recheck(proc_root: &Path, inode: u64, lookup: &mut Lookup) -> bool {
+fn recheck(
+    proc_root: &Path,
+    inode: u64,
+    lookup: &mut Lookup,
+    fd_dirs: &mut HashMap<u32, Option<File>>,
+) -> bool {
     match lookup {
         Lookup::Pending => true,
         Lookup::NotFound => false,
         Lookup::Held { holders, stale } => {
             let before = holders.len();
             holders.retain(|h| {
-                let link = proc_root
-                    .join(h.pid.to_string())
-                    .join("fd")
-                    .join(h.fd.to_string());
-                fs::read_link(link).ok().and_then(|t| parse_socket_link(&t)) == Some(inode)
+                let dir = fd_dirs.entry(h.pid).or_insert_with(|| {
+                    File::open(proc_root.join(h.pid.to_string()).join("fd")).ok()
+                });
+                let Some(dir) = dir.as_ref() else {
+                    return false; // the process is gone (or no longer readable)
+                };
+                nix::fcntl::readlinkat(dir, h.fd.to_string().as_str())
+                    .ok()
+                    .and_then(|t| parse_socket_link(&t))
+                    == Some(inode)
             });
             *stale |= holders.len() != before;
             *stale
@@ -372,9 +385,7 @@ fn read_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
     let comm = String::from_utf8_lossy(&comm)
         .trim_end_matches('\n')
         .to_string();
-    let fds_open = fs::read_dir(dir.join("fd"))
-        .ok()
-        .map(|d| d.flatten().count() as u64);
+    let fds_open = count_fds(&dir.join("fd"));
     let fd_limit = fs::read_to_string(dir.join("limits"))
         .ok()
         .and_then(|text| parse_nofile_soft_limit(&text))
@@ -385,6 +396,22 @@ fn read_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
         fds_open,
         fd_limit,
     })
+}
+
+/// Open descriptors of a process. On procfs since Linux 6.2, `stat` of /proc/PID/fd gives the
+/// count as its size (no listing); older kernels report 0 there, and any other filesystem (a
+/// test's fake /proc) a directory size: then the directory is counted.
+fn count_fds(fd_dir: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let on_procfs = nix::sys::statfs::statfs(fd_dir)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
+    match fs::metadata(fd_dir) {
+        Ok(m) if on_procfs && m.size() > 0 => Some(m.size()),
+        Ok(_) => fs::read_dir(fd_dir)
+            .ok()
+            .map(|d| d.flatten().count() as u64),
+        Err(_) => None,
+    }
 }
 
 /// Why a socket that the last scan looked for has no known holder, in plain words.
