@@ -25,21 +25,11 @@ const REGENERATE: &str = "regenerate it with `cargo run -q -- schema > \
                           SCHEMA_VERSION if the change is incompatible";
 
 fn checked_in_schema() -> Value {
-    let text = std::fs::read_to_string(SCHEMA_PATH)
-        .unwrap_or_else(|e| panic!("cannot read {SCHEMA_PATH}: {e}; {REGENERATE}"));
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{SCHEMA_PATH} is not JSON: {e}; {REGENERATE}"))
+    common::checked_in_schema(SCHEMA_PATH, REGENERATE)
 }
 
-/// Every error of `doc` against the checked-in schema, one per line (empty when valid).
 fn schema_errors(doc: &Value) -> String {
-    let schema = checked_in_schema();
-    let validator = jsonschema::validator_for(&schema)
-        .unwrap_or_else(|e| panic!("{SCHEMA_PATH} is not a valid JSON Schema: {e}"));
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("  at {}: {e}\n", e.instance_path()))
-        .collect()
+    common::schema_errors(SCHEMA_PATH, REGENERATE, doc)
 }
 
 /// The scene of most tests: a full accept queue (backlog 2, three connected clients, so

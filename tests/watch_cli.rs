@@ -19,21 +19,11 @@ const REGENERATE: &str = "regenerate it with `cargo run -q -- schema tick > \
                           TICK_SCHEMA_VERSION if the change is incompatible";
 
 fn checked_in_schema() -> Value {
-    let text = std::fs::read_to_string(SCHEMA_PATH)
-        .unwrap_or_else(|e| panic!("cannot read {SCHEMA_PATH}: {e}; {REGENERATE}"));
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{SCHEMA_PATH} is not JSON: {e}; {REGENERATE}"))
+    common::checked_in_schema(SCHEMA_PATH, REGENERATE)
 }
 
-/// Every error of `doc` against the checked-in tick schema, one per line (empty when valid).
 fn schema_errors(doc: &Value) -> String {
-    let schema = checked_in_schema();
-    let validator = jsonschema::validator_for(&schema)
-        .unwrap_or_else(|e| panic!("{SCHEMA_PATH} is not a valid JSON Schema: {e}"));
-    validator
-        .iter_errors(doc)
-        .map(|e| format!("  at {}: {e}\n", e.instance_path()))
-        .collect()
+    common::schema_errors(SCHEMA_PATH, REGENERATE, doc)
 }
 
 /// A full accept queue: listen(2) with three connected clients (Accept Q 3 > Backlog 2).

@@ -230,3 +230,21 @@ pub fn wait_with_timeout(
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// A JSON schema file checked in under docs/schema, parsed (panics with how to regenerate it).
+pub fn checked_in_schema(path: &str, regenerate: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {path}: {e}; {regenerate}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}; {regenerate}"))
+}
+
+/// Every error of `doc` against the checked-in schema at `path`, one per line (empty when valid).
+pub fn schema_errors(path: &str, regenerate: &str, doc: &serde_json::Value) -> String {
+    let schema = checked_in_schema(path, regenerate);
+    let validator = jsonschema::validator_for(&schema)
+        .unwrap_or_else(|e| panic!("{path} is not a valid JSON Schema: {e}"));
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("  at {}: {e}\n", e.instance_path()))
+        .collect()
+}
