@@ -80,6 +80,8 @@ pub struct OwnerResolver {
     netns_inode: Option<u64>,
     min_rescan: Duration,
     euid: u32,
+    /// `proc_root` is procfs (not a test's fake tree): fd counts may come from `stat`.
+    on_procfs: bool,
     entries: HashMap<u64, Entry>,
     last_scan: Option<Instant>,
     last_stats: ScanStats,
@@ -94,11 +96,13 @@ impl OwnerResolver {
     /// still scanned). `min_rescan`: the shortest time between two full /proc scans.
     #[must_use]
     pub fn new(proc_root: PathBuf, netns_inode: Option<u64>, min_rescan: Duration) -> Self {
+        let on_procfs = is_procfs(&proc_root);
         OwnerResolver {
             proc_root,
             netns_inode,
             min_rescan,
             euid: nix::unistd::geteuid().as_raw(),
+            on_procfs,
             entries: HashMap::new(),
             last_scan: None,
             last_stats: ScanStats::default(),
@@ -194,9 +198,9 @@ impl OwnerResolver {
                         let mut processes = Vec::with_capacity(holders.len());
                         let before = holders.len();
                         holders.retain(|h| {
-                            let info = infos
-                                .entry(h.pid)
-                                .or_insert_with(|| read_process(&self.proc_root, h.pid));
+                            let info = infos.entry(h.pid).or_insert_with(|| {
+                                read_process(&self.proc_root, h.pid, self.on_procfs)
+                            });
                             match info {
                                 Some(info) => {
                                     processes.push(info.clone());
@@ -378,14 +382,20 @@ fn scan_pid(
 }
 
 /// Fresh facts about one process; `None` when it has exited.
-fn read_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
+/// True when `proc_root` is a procfs mount (checked once per resolver).
+fn is_procfs(proc_root: &Path) -> bool {
+    nix::sys::statfs::statfs(proc_root)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+}
+
+fn read_process(proc_root: &Path, pid: u32, on_procfs: bool) -> Option<ProcessInfo> {
     let dir = proc_root.join(pid.to_string());
     // /proc/PID/comm is world-readable: failing to read it means the process is gone.
     let comm = fs::read(dir.join("comm")).ok()?;
     let comm = String::from_utf8_lossy(&comm)
         .trim_end_matches('\n')
         .to_string();
-    let fds_open = count_fds(&dir.join("fd"));
+    let fds_open = count_fds(&dir.join("fd"), on_procfs);
     let fd_limit = fs::read_to_string(dir.join("limits"))
         .ok()
         .and_then(|text| parse_nofile_soft_limit(&text))
@@ -401,10 +411,8 @@ fn read_process(proc_root: &Path, pid: u32) -> Option<ProcessInfo> {
 /// Open descriptors of a process. On procfs since Linux 6.2, `stat` of /proc/PID/fd gives the
 /// count as its size (no listing); older kernels report 0 there, and any other filesystem (a
 /// test's fake /proc) a directory size: then the directory is counted.
-fn count_fds(fd_dir: &Path) -> Option<u64> {
+fn count_fds(fd_dir: &Path, on_procfs: bool) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    let on_procfs = nix::sys::statfs::statfs(fd_dir)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC);
     match fs::metadata(fd_dir) {
         Ok(m) if on_procfs && m.size() > 0 => Some(m.size()),
         Ok(_) => fs::read_dir(fd_dir)
