@@ -56,8 +56,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use clap::Parser;
-use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
-use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::SockDiagMessage;
 use nix::libc;
 use sockq::collect::netlink::DiagSocket;
@@ -811,81 +809,8 @@ mod proto {
     use std::collections::HashMap;
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-    use sockq::collect::diag::cookie_u64;
     use sockq::collect::netlink::NetlinkError;
-    use sockq::model::{Family, Owners, TcpListener};
-
-    const INET_DIAG_SKMEMINFO: u16 = 7;
-    const INET_DIAG_SKV6ONLY: u16 = 11;
-    const SK_MEMINFO_DROPS: usize = 8;
-    const TCP_LISTEN: u8 = 10;
-
-    fn u32_ne(b: &[u8], at: usize) -> Option<u32> {
-        Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-    }
-
-    /// `diag::decode_listener` without the generic NLA parser: the fixed 72-byte inet_diag_msg
-    /// header read in place, then a walk over the attributes that keeps only SKMEMINFO's drop
-    /// counter and SKV6ONLY. No allocation besides the listener's own fields.
-    pub fn decode_listener(p: &[u8]) -> Result<Option<TcpListener>, NetlinkError> {
-        let bad = || NetlinkError::Decode("short inet_diag_msg".into());
-        if p.len() < 72 {
-            return Err(bad());
-        }
-        if p[1] != TCP_LISTEN {
-            return Ok(None);
-        }
-        let family = match p[0] {
-            2 => Family::Ipv4,
-            10 => Family::Ipv6,
-            f => return Err(NetlinkError::Decode(format!("family {f}"))),
-        };
-        let port = u16::from_be_bytes([p[4], p[5]]);
-        let address = match family {
-            Family::Ipv4 => IpAddr::V4(Ipv4Addr::new(p[8], p[9], p[10], p[11])),
-            Family::Ipv6 => {
-                let a: [u8; 16] = p[8..24].try_into().map_err(|_| bad())?;
-                IpAddr::V6(Ipv6Addr::from(a))
-            }
-        };
-        let cookie: [u8; 8] = p[44..52].try_into().map_err(|_| bad())?;
-        let (mut drops, mut v6only) = (None, None);
-        let mut at = 72;
-        while at + 4 <= p.len() {
-            let len = usize::from(u16::from_ne_bytes([p[at], p[at + 1]]));
-            let ty = u16::from_ne_bytes([p[at + 2], p[at + 3]]) & 0x3fff;
-            if len < 4 || at + len > p.len() {
-                return Err(bad());
-            }
-            let body = &p[at + 4..at + len];
-            match ty {
-                INET_DIAG_SKMEMINFO => {
-                    drops = u32_ne(body, SK_MEMINFO_DROPS * 4).map(u64::from);
-                }
-                INET_DIAG_SKV6ONLY => v6only = body.first().map(|&b| b != 0),
-                _ => {}
-            }
-            at += (len + 3) & !3;
-        }
-        Ok(Some(TcpListener {
-            family,
-            address,
-            port,
-            v6only,
-            inode: u64::from(u32_ne(p, 68).ok_or_else(bad)?),
-            cookie: cookie_u64(&cookie),
-            uid: u32_ne(p, 64).ok_or_else(bad)?,
-            accept_queue: u32_ne(p, 56).ok_or_else(bad)?,
-            backlog: u32_ne(p, 60).ok_or_else(bad)?,
-            drops,
-            syn_recv: 0,
-            syn_recv_group: 1,
-            syn_recv_max_retrans: None,
-            owners: Owners::Unknown {
-                reason: "not looked up".into(),
-            },
-        }))
-    }
+    use sockq::model::Family;
 
     /// `Collector::syn_recv` with the header read in place and a run-length tally: the
     /// dump lists a listener's requests one after another, so the hash map is touched once
@@ -1224,39 +1149,14 @@ fn phase_scale(
                     if ext {
                         diag::listen_request(f)
                     } else {
-                        inet_request(f, StateFlags::LISTEN, ExtensionFlags::empty())
+                        diag::listen_depth_request(f)
                     }
                 })
                 .collect()
         };
-        // Same request, same result, another decoder (a prototype, checked against sockq's).
-        let lean =
-            |sock: &mut DiagSocket, ext: bool| -> anyhow::Result<Vec<sockq::model::TcpListener>> {
-                let mut v = Vec::with_capacity(10_000);
-                for r in listen_req(ext) {
-                    sock.dump(r, |p| {
-                        if let Some(l) = proto::decode_listener(p)? {
-                            v.push(l);
-                        }
-                        Ok(())
-                    })?;
-                }
-                Ok(v)
-            };
-        let (mut s1, mut s2) = (DiagSocket::new()?, DiagSocket::new()?);
         // The fast poll's own path (depths only), on a collector of its own.
         let mut poll = collector(false)?;
         let mut depths = Vec::with_capacity(10_000);
-        {
-            let mut a = fast.listeners()?.listeners;
-            let mut b = lean(&mut s1, true)?;
-            a.sort_by_key(|l| l.cookie);
-            b.sort_by_key(|l| l.cookie);
-            ensure!(
-                a == b,
-                "the prototype decoder disagrees with diag::decode_listener"
-            );
-        }
         let v = rotating(
             runs,
             &mut [
@@ -1276,8 +1176,6 @@ fn phase_scale(
                     ensure!(n == 10_000, "raw LISTEN dump counted {n}");
                     Ok(t)
                 },
-                &mut || Ok(time_call(|| lean(&mut s1, true))?.0),
-                &mut || Ok(time_call(|| lean(&mut s2, false))?.0),
                 &mut || {
                     let (t, ()) = time_call(|| poll.listener_depths(&mut depths))?;
                     ensure!(
@@ -1315,27 +1213,12 @@ fn phase_scale(
             target: None,
         });
         out.push(Comparison {
-            name: "PROTOTYPE (not sockq): listener sample with a lean decoder, same request".into(),
+            name: "fast poll, 10,000 TCP listeners (`Collector::listener_depths`, 10 Hz)".into(),
             sockq: v[4].clone(),
             reference_label: "`ss -ltn`".into(),
             reference: v[1].clone(),
             target: Some(1.0 / 3.0),
         });
-        out.push(Comparison {
-            name: "fast poll, 10,000 TCP listeners (`Collector::listener_depths`, 10 Hz)".into(),
-            sockq: v[6].clone(),
-            reference_label: "`ss -ltn`".into(),
-            reference: v[1].clone(),
-            target: Some(1.0 / 3.0),
-        });
-        out.push(Comparison {
-            name: "PROTOTYPE (not sockq): lean decoder, no SKMEMINFO (a fast-poll request)".into(),
-            sockq: v[5].clone(),
-            reference_label: "`ss -ltn`".into(),
-            reference: v[1].clone(),
-            target: Some(1.0 / 3.0),
-        });
-
         eprintln!("  timing: prototype warm owner refresh vs OwnerResolver::resolve");
         {
             // Owners: sockq's resolver on its warm path vs the prototype refresh.
@@ -1497,21 +1380,6 @@ fn syn_recv_total(c: &mut Collector) -> anyhow::Result<u64> {
 
 fn both_families() -> [Family; 2] {
     [Family::Ipv4, Family::Ipv6]
-}
-
-/// An inet_diag dump request for TCP sockets of `family` in `states`.
-fn inet_request(family: Family, states: StateFlags, extensions: ExtensionFlags) -> SockDiagMessage {
-    let (af, socket_id) = match family {
-        Family::Ipv4 => (AF_INET, SocketId::new_v4()),
-        Family::Ipv6 => (AF_INET6, SocketId::new_v6()),
-    };
-    SockDiagMessage::InetRequest(InetRequest {
-        family: af,
-        protocol: IPPROTO_TCP,
-        extensions,
-        states,
-        socket_id,
-    })
 }
 
 /// Runs the dumps and counts their messages, decoding nothing.
