@@ -768,7 +768,8 @@ fn detail_side_lines(
     lines
 }
 
-/// Header and footer of the detail and pipeline screens; returns the body between them.
+/// Header, footer and (during a lab) the short narration strip of the detail and pipeline
+/// screens; returns the body left for the screen itself.
 fn chrome(f: &mut Frame, area: Rect, app: &App, tick: Option<&Tick>, theme: Theme) -> Rect {
     let [head, body, foot] = Layout::vertical([
         Constraint::Length(2),
@@ -781,7 +782,7 @@ fn chrome(f: &mut Frame, area: Rect, app: &App, tick: Option<&Tick>, theme: Them
         head,
     );
     f.render_widget(Paragraph::new(footer(app, theme)), foot);
-    body
+    with_lab_panel(f, body, app, true, theme)
 }
 
 fn draw_detail(
@@ -794,7 +795,6 @@ fn draw_detail(
 ) {
     let tick = engine.latest();
     let body = chrome(f, area, app, tick, theme);
-    let body = with_lab_panel(f, body, app, true, theme);
     let Some(row) = app.selected_row(rows) else {
         f.render_widget(
             Paragraph::new("No listener selected (Esc goes back)."),
@@ -985,7 +985,6 @@ fn draw_pipeline(
 ) {
     let tick = engine.latest();
     let body = chrome(f, area, app, tick, theme);
-    let body = with_lab_panel(f, body, app, true, theme);
     let (Some(row), Some(t)) = (app.selected_row(rows), tick) else {
         f.render_widget(Paragraph::new("No listener to show."), body);
         return;
