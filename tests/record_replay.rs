@@ -43,6 +43,7 @@ fn listener(port: u16, backlog: u32, depth: u32, drops: u64, pid: u32) -> TcpLis
                 comm: format!("srv{port}"),
                 fds_open: Some(40 + u64::from(depth)),
                 fd_limit: Some(1024),
+                age_ms: 0,
             }],
         },
     }

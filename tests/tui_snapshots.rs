@@ -46,6 +46,7 @@ fn proc_info(pid: u32, comm: &str, fds: u64, limit: u64) -> ProcessInfo {
         comm: comm.into(),
         fds_open: Some(fds),
         fd_limit: Some(limit),
+        age_ms: 0,
     }
 }
 
@@ -597,6 +598,30 @@ fn snapshot_detail_of_a_prefork_server() {
         app.selected = Some(key);
         app.screen = Screen::Detail;
     });
+}
+
+/// With hundreds of owning processes sockq re-reads the roomy ones in turn: the detail view
+/// says how old a process's numbers are, and says nothing for fresh ones.
+#[test]
+fn detail_says_how_old_an_owners_numbers_are() {
+    let mut specs = healthy_specs();
+    let Owners::Known { processes } = &mut specs[1].listener.owners else {
+        panic!("nginx has known owners");
+    };
+    processes[2].age_ms = 999;
+    processes[3].age_ms = 7_400;
+    let engine = World::new(specs).engine(TICKS);
+    let mut app = new_app(true);
+    app.selected = Some(key_of(&engine, "*:80"));
+    app.screen = Screen::Detail;
+    let text = render(200, 50, &mut app, &engine);
+    assert!(
+        text.contains("nginx[1204]  fds 51 of 65536  (read 7 s ago)"),
+        "{text}"
+    );
+    // 999 ms is "this second": no age shown.
+    assert!(text.contains("nginx[1203]  fds 49 of 65536 "), "{text}");
+    assert_eq!(text.matches(" s ago)").count(), 1, "{text}");
 }
 
 #[test]

@@ -51,6 +51,7 @@ fn listener(i: u32) -> TcpListener {
                 comm: format!("worker-{}", i / 5 % 97),
                 fds_open: Some(40 + u64::from(i % 7)),
                 fd_limit: Some(1024),
+                age_ms: 0,
             }],
         },
     }
@@ -79,6 +80,7 @@ impl Synth {
                         comm: "php-fpm".into(),
                         fds_open: Some(12),
                         fd_limit: Some(1024),
+                        age_ms: 0,
                     }],
                 },
             })

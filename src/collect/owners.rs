@@ -3,14 +3,23 @@
 //! A socket shows up in the fd table of every process holding it as a `socket:[INODE]` link
 //! under /proc/PID/fd. Finding the holders of an inode needs a readlink of every fd of every
 //! process (a *scan*, a few microseconds per fd), so [`OwnerResolver`] caches inode → (pid, fd)
-//! and re-checks a cached holder with a single readlink of /proc/PID/fd/FD on each call. What
-//! changes from second to second — the holder's open-fd count and its `RLIMIT_NOFILE` soft limit,
-//! which tell how close a server is to EMFILE — is read fresh on every call.
+//! and, per holder process, its command name, open-fd count and `RLIMIT_NOFILE` soft limit.
+//!
+//! Each call *refreshes* holder processes: one open of /proc/PID/fd, a `readlinkat` per cached
+//! socket fd (is it still that socket?), the fd count from an `fstat` of that directory (Linux
+//! 6.2+; a listing before) and the limit from `prlimit(2)`. Which processes are refreshed:
+//!
+//! - all of them, on every call, while there are at most [`REFRESH_ALL_UP_TO`];
+//! - beyond that (thousands of processes holding sockets), every process with at least
+//!   [`HOT_FD_FRACTION`] of its fd limit open on every call (the ones that can hit EMFILE), and
+//!   of the others the least recently refreshed, enough that each is refreshed at least once
+//!   every [`REFRESH_ROUNDS`] calls. Each process's [`ProcessInfo::age_ms`] says how old its
+//!   numbers are.
 //!
 //! Nothing here fails as a whole: processes exit and fds close while /proc is read; whatever
 //! could not be read becomes an absent field or an [`Owners::Unknown`] with the reason.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
@@ -28,6 +37,17 @@ pub const FULL_RESCAN_INTERVAL: Duration = Duration::from_secs(30);
 /// Socket owner uid to pass to [`OwnerResolver::resolve`] when the kernel did not report one
 /// (UNIX sockets). `(uid_t)-1` is never a real uid.
 pub const UID_UNKNOWN: u32 = u32::MAX;
+
+/// Up to this many holder processes, every one is refreshed on every call.
+pub const REFRESH_ALL_UP_TO: usize = 256;
+
+/// With more holder processes than [`REFRESH_ALL_UP_TO`], each is still refreshed at least
+/// once every this many calls.
+pub const REFRESH_ROUNDS: usize = 10;
+
+/// A process with at least this fraction of its fd limit open is refreshed on every call,
+/// however many processes there are (the near-fd-limit finding fires at 90 %).
+pub const HOT_FD_FRACTION: f64 = 0.5;
 
 /// A process holding a socket, and one fd number under which it held it at the last check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +78,39 @@ struct Entry {
     last_asked: Instant,
 }
 
+/// What the resolver knows about one holder process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ProcState {
+    /// /proc/PID/comm, read when a scan found the process (it changes only on exec or
+    /// prctl(PR_SET_NAME); the next full scan reads it again).
+    comm: String,
+    fds_open: Option<u64>,
+    fd_limit: Option<u64>,
+    /// When `fds_open` and `fd_limit` were read and the process's cached sockets re-checked.
+    checked: Instant,
+}
+
+impl ProcState {
+    /// At least [`HOT_FD_FRACTION`] of its fd limit open: refreshed on every call.
+    fn hot(&self) -> bool {
+        match (self.fds_open, self.fd_limit) {
+            (Some(open), Some(limit)) => open as f64 >= HOT_FD_FRACTION * limit as f64,
+            _ => false,
+        }
+    }
+
+    fn info(&self, pid: u32, now: Instant) -> ProcessInfo {
+        let age = now.saturating_duration_since(self.checked);
+        ProcessInfo {
+            pid,
+            comm: self.comm.clone(),
+            fds_open: self.fds_open,
+            fd_limit: self.fd_limit,
+            age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
 /// What the last scan could and could not see; the basis of the "not found" reasons.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct ScanStats {
@@ -71,18 +124,130 @@ struct ScanStats {
     root_error: Option<String>,
 }
 
+/// How /proc is read: fixed per resolver.
+#[derive(Debug, Clone)]
+struct ProcAccess {
+    root: PathBuf,
+    /// `root` is procfs (not a test's fake tree): fd counts may come from `stat`.
+    on_procfs: bool,
+    /// `root` is procfs of sockq's own PID namespace (its `self` is our pid), so a pid under
+    /// it can be handed to `prlimit(2)`.
+    own_pid_ns: bool,
+}
+
+impl ProcAccess {
+    fn new(root: PathBuf) -> Self {
+        let on_procfs = is_procfs(&root);
+        let own_pid_ns = on_procfs
+            && fs::read_link(root.join("self"))
+                .ok()
+                .and_then(|t| parse_decimal_u32(t.as_os_str().as_bytes()))
+                == Some(std::process::id());
+        ProcAccess {
+            root,
+            on_procfs,
+            own_pid_ns,
+        }
+    }
+
+    fn fd_dir(&self, pid: u32) -> PathBuf {
+        self.root.join(pid.to_string()).join("fd")
+    }
+
+    /// Open descriptors of a process whose /proc/PID/fd is open as `dir`. On procfs since
+    /// Linux 6.2, `fstat` of that directory gives the count as its size (no listing); older
+    /// kernels report 0 there, and any other filesystem (a test's fake /proc) a directory
+    /// size: then the directory is listed.
+    fn count_fds(&self, pid: u32, dir: &File) -> Option<u64> {
+        if self.on_procfs {
+            if let Ok(st) = nix::sys::stat::fstat(dir) {
+                if st.st_size > 0 {
+                    let n = u64::try_from(st.st_size).ok()?;
+                    return Some(n.saturating_sub(self.own_reading_fds(pid, 1)));
+                }
+            }
+        }
+        fs::read_dir(self.fd_dir(pid))
+            .ok()
+            .map(|d| (d.flatten().count() as u64).saturating_sub(self.own_reading_fds(pid, 2)))
+    }
+
+    /// When sockq counts its own fds (its own `sockq serve` listener, say), the `open`
+    /// directories it reads them through are not part of the answer.
+    fn own_reading_fds(&self, pid: u32, open: u64) -> u64 {
+        if self.own_pid_ns && pid == std::process::id() {
+            open
+        } else {
+            0
+        }
+    }
+
+    /// RLIMIT_NOFILE soft limit (`None`: unlimited or unreadable): `prlimit(2)` where allowed
+    /// (root, or a process of sockq's own uid), else the text of /proc/PID/limits, which anyone
+    /// may read.
+    fn fd_limit(&self, pid: u32) -> Option<u64> {
+        if self.own_pid_ns {
+            if let Ok(limit) = nofile_soft_limit(pid) {
+                return limit;
+            }
+        }
+        fs::read_to_string(self.root.join(pid.to_string()).join("limits"))
+            .ok()
+            .and_then(|text| parse_nofile_soft_limit(&text))
+            .flatten()
+    }
+
+    /// Command name; `None` when the process is gone (/proc/PID/comm is world-readable).
+    fn comm(&self, pid: u32) -> Option<String> {
+        let comm = fs::read(self.root.join(pid.to_string()).join("comm")).ok()?;
+        Some(
+            String::from_utf8_lossy(&comm)
+                .trim_end_matches('\n')
+                .to_string(),
+        )
+    }
+}
+
+/// `prlimit(pid, RLIMIT_NOFILE, NULL, &old)`: the soft limit of another process in one system
+/// call (`Ok(None)`: unlimited). Fails with EPERM unless sockq is root (CAP_SYS_RESOURCE) or
+/// the process has sockq's uid and gid, and with ESRCH when it has exited. Neither nix nor
+/// rustix wraps a read-only prlimit (rustix's always sets a new limit), hence the FFI call.
+fn nofile_soft_limit(pid: u32) -> io::Result<Option<u64>> {
+    let pid = nix::libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut old = nix::libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: with a null `new_limit` the kernel changes no limit and only writes the current
+    // one into `old`, a live, exclusively borrowed `rlimit` of the right type for the call.
+    let rc = unsafe {
+        nix::libc::prlimit(
+            pid,
+            nix::libc::RLIMIT_NOFILE,
+            std::ptr::null(),
+            &raw mut old,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((old.rlim_cur != nix::libc::RLIM_INFINITY).then_some(old.rlim_cur))
+}
+
 /// Maps socket inodes to the processes holding them, with a cache that keeps /proc scans rare.
 ///
 /// Not thread-safe by design: one collector owns one resolver.
 #[derive(Debug)]
 pub struct OwnerResolver {
-    proc_root: PathBuf,
+    access: ProcAccess,
     netns_inode: Option<u64>,
     min_rescan: Duration,
     euid: u32,
-    /// `proc_root` is procfs (not a test's fake tree): fd counts may come from `stat`.
-    on_procfs: bool,
     entries: HashMap<u64, Entry>,
+    procs: HashMap<u32, ProcState>,
+    refresh_all_up_to: usize,
+    refresh_rounds: usize,
     last_scan: Option<Instant>,
     last_stats: ScanStats,
     scans: u64,
@@ -96,18 +261,28 @@ impl OwnerResolver {
     /// still scanned). `min_rescan`: the shortest time between two full /proc scans.
     #[must_use]
     pub fn new(proc_root: PathBuf, netns_inode: Option<u64>, min_rescan: Duration) -> Self {
-        let on_procfs = is_procfs(&proc_root);
         OwnerResolver {
-            proc_root,
+            access: ProcAccess::new(proc_root),
             netns_inode,
             min_rescan,
             euid: nix::unistd::geteuid().as_raw(),
-            on_procfs,
             entries: HashMap::new(),
+            procs: HashMap::new(),
+            refresh_all_up_to: REFRESH_ALL_UP_TO,
+            refresh_rounds: REFRESH_ROUNDS,
             last_scan: None,
             last_stats: ScanStats::default(),
             scans: 0,
         }
+    }
+
+    /// Another refresh policy than [`REFRESH_ALL_UP_TO`] / [`REFRESH_ROUNDS`]:
+    /// `usize::MAX` as `all_up_to` refreshes every process on every call.
+    #[must_use]
+    pub fn with_refresh_policy(mut self, all_up_to: usize, rounds: usize) -> Self {
+        self.refresh_all_up_to = all_up_to;
+        self.refresh_rounds = rounds.max(1);
+        self
     }
 
     /// Number of full /proc scans done so far.
@@ -126,10 +301,10 @@ impl OwnerResolver {
     ///
     /// Scans /proc only when needed: when [`FULL_RESCAN_INTERVAL`] has passed since the last
     /// scan, or when some inode is new (or one of its holders is gone) and at least
-    /// `min_rescan` has passed. Otherwise cached holders are re-checked (one readlink each).
-    /// An inode that a scan looked for and did not find is not looked for again before the
-    /// next full scan (another user's socket would otherwise cost a scan every `min_rescan`).
-    /// Open-fd count, fd limit and command name are read fresh for every owner on every call.
+    /// `min_rescan` has passed. Otherwise the holder processes due (see the module docs) are
+    /// refreshed. An inode that a scan looked for and did not find is not looked for again
+    /// before the next full scan (another user's socket would otherwise cost a scan every
+    /// `min_rescan`).
     pub fn resolve(&mut self, sockets: &[(u64, u32)], now: Instant) -> HashMap<u64, Owners> {
         let mut out = HashMap::with_capacity(sockets.len());
         if sockets.is_empty() {
@@ -151,15 +326,7 @@ impl OwnerResolver {
         if since_scan.is_none_or(|d| d >= self.full_interval()) {
             self.scan(now);
         } else {
-            let mut need_scan = false;
-            // One open /proc/PID/fd per process for all its re-checks (readlinkat), instead of a
-            // path walk per socket.
-            let mut fd_dirs: HashMap<u32, Option<File>> = HashMap::new();
-            for &(inode, _) in sockets {
-                if let Some(entry) = self.entries.get_mut(&inode) {
-                    need_scan |= recheck(&self.proc_root, inode, &mut entry.lookup, &mut fd_dirs);
-                }
-            }
+            let need_scan = self.refresh(sockets, now);
             if need_scan && since_scan.is_none_or(|d| d >= self.min_rescan) {
                 self.scan(now);
             }
@@ -173,7 +340,6 @@ impl OwnerResolver {
                     .saturating_sub(now.saturating_duration_since(t))
             })
             .unwrap_or_default();
-        let mut infos: HashMap<u32, Option<ProcessInfo>> = HashMap::new();
         for &(inode, uid) in sockets {
             if out.contains_key(&inode) {
                 continue;
@@ -195,21 +361,14 @@ impl OwnerResolver {
                         reason: not_found_reason(uid, self.euid, &self.last_stats),
                     },
                     Lookup::Held { holders, stale } => {
-                        let mut processes = Vec::with_capacity(holders.len());
+                        let procs = &self.procs;
                         let before = holders.len();
-                        holders.retain(|h| {
-                            let info = infos.entry(h.pid).or_insert_with(|| {
-                                read_process(&self.proc_root, h.pid, self.on_procfs)
-                            });
-                            match info {
-                                Some(info) => {
-                                    processes.push(info.clone());
-                                    true
-                                }
-                                None => false,
-                            }
-                        });
+                        holders.retain(|h| procs.contains_key(&h.pid));
                         *stale |= holders.len() != before;
+                        let processes: Vec<ProcessInfo> = holders
+                            .iter()
+                            .filter_map(|h| procs.get(&h.pid).map(|p| p.info(h.pid, now)))
+                            .collect();
                         if processes.is_empty() {
                             Owners::Unknown {
                                 reason: format!(
@@ -229,18 +388,93 @@ impl OwnerResolver {
         out
     }
 
+    /// Refreshes the holder processes that are due: re-checks their cached sockets, reads
+    /// their fd count and limit, forgets those that exited. True when a scan is wanted (a new
+    /// inode, or a holder that no longer holds its socket).
+    fn refresh(&mut self, sockets: &[(u64, u32)], now: Instant) -> bool {
+        let due = due_pids(
+            self.procs.iter().map(|(&pid, p)| (pid, p.checked, p.hot())),
+            self.refresh_all_up_to,
+            self.refresh_rounds,
+        );
+        // One open /proc/PID/fd per due process serves its re-checks (readlinkat), its fd
+        // count (fstat) and tells whether it still exists.
+        let mut dirs: HashMap<u32, Option<File>> = HashMap::with_capacity(due.len());
+        for &pid in &due {
+            dirs.insert(pid, File::open(self.access.fd_dir(pid)).ok());
+        }
+        let mut need_scan = false;
+        for &(inode, _) in sockets {
+            let Some(entry) = self.entries.get_mut(&inode) else {
+                continue;
+            };
+            need_scan |= match &mut entry.lookup {
+                Lookup::Pending => true,
+                Lookup::NotFound => false,
+                Lookup::Held { holders, stale } => {
+                    let before = holders.len();
+                    holders.retain(|h| match dirs.get(&h.pid) {
+                        // Not due this call: kept as last checked.
+                        None => self.procs.contains_key(&h.pid),
+                        // Gone (or no longer readable).
+                        Some(None) => false,
+                        Some(Some(dir)) => {
+                            nix::fcntl::readlinkat(dir, h.fd.to_string().as_str())
+                                .ok()
+                                .and_then(|t| parse_socket_link(&t))
+                                == Some(inode)
+                        }
+                    });
+                    *stale |= holders.len() != before;
+                    *stale
+                }
+            };
+        }
+        for (pid, dir) in dirs {
+            let Some(dir) = dir else {
+                self.procs.remove(&pid);
+                continue;
+            };
+            let fds_open = self.access.count_fds(pid, &dir);
+            let fd_limit = self.access.fd_limit(pid);
+            if let Some(p) = self.procs.get_mut(&pid) {
+                p.fds_open = fds_open;
+                p.fd_limit = fd_limit;
+                p.checked = now;
+            }
+        }
+        need_scan
+    }
+
     /// Full /proc scan for every inode asked for recently; rebuilds the cache.
     fn scan(&mut self, now: Instant) {
         let keep = self.full_interval();
         self.entries
             .retain(|_, e| now.saturating_duration_since(e.last_asked) < keep);
         let entries = &self.entries;
-        let (mut found, stats) = scan_proc(
-            &self.proc_root,
+        let (mut found, fd_counts, stats) = scan_proc(
+            &self.access,
             self.netns_inode,
             |ino| entries.contains_key(&ino),
             entries.len(),
         );
+        // Facts about each holder process, read once here; refreshes keep them current.
+        self.procs.clear();
+        for (pid, fds_open) in fd_counts {
+            let Some(comm) = self.access.comm(pid) else {
+                continue; // exited since its fds were read
+            };
+            let fd_limit = self.access.fd_limit(pid);
+            self.procs.insert(
+                pid,
+                ProcState {
+                    comm,
+                    fds_open: Some(fds_open),
+                    fd_limit,
+                    checked: now,
+                },
+            );
+        }
         for (inode, entry) in &mut self.entries {
             entry.lookup = match found.remove(inode) {
                 Some(mut holders) => {
@@ -260,51 +494,56 @@ impl OwnerResolver {
     }
 }
 
-/// Re-checks a cached entry with one readlink per holder, dropping holders that no longer
-/// hold the socket (fd closed, process exited, pid reused). True when a scan is wanted.
-fn recheck(
-    proc_root: &Path,
-    inode: u64,
-    lookup: &mut Lookup,
-    fd_dirs: &mut HashMap<u32, Option<File>>,
-) -> bool {
-    match lookup {
-        Lookup::Pending => true,
-        Lookup::NotFound => false,
-        Lookup::Held { holders, stale } => {
-            let before = holders.len();
-            holders.retain(|h| {
-                let dir = fd_dirs.entry(h.pid).or_insert_with(|| {
-                    File::open(proc_root.join(h.pid.to_string()).join("fd")).ok()
-                });
-                let Some(dir) = dir.as_ref() else {
-                    return false; // the process is gone (or no longer readable)
-                };
-                nix::fcntl::readlinkat(dir, h.fd.to_string().as_str())
-                    .ok()
-                    .and_then(|t| parse_socket_link(&t))
-                    == Some(inode)
-            });
-            *stale |= holders.len() != before;
-            *stale
-        }
+/// The processes to refresh on this call, from (pid, last refreshed, hot) of every known
+/// holder: all of them while there are at most `all_up_to`; else every hot one, plus the
+/// least recently refreshed others, `max(all_up_to, ⌈n / rounds⌉)` of them, so that each is
+/// refreshed at least once every `rounds` calls.
+fn due_pids(
+    procs: impl Iterator<Item = (u32, Instant, bool)>,
+    all_up_to: usize,
+    rounds: usize,
+) -> HashSet<u32> {
+    let procs: Vec<(u32, Instant, bool)> = procs.collect();
+    let n = procs.len();
+    if n <= all_up_to {
+        return procs.into_iter().map(|(pid, _, _)| pid).collect();
     }
+    let batch = all_up_to.max(n.div_ceil(rounds.max(1)));
+    let mut due: HashSet<u32> = procs
+        .iter()
+        .filter(|p| p.2)
+        .map(|&(pid, _, _)| pid)
+        .collect();
+    let mut cold: Vec<(Instant, u32)> = procs
+        .iter()
+        .filter(|p| !p.2)
+        .map(|&(pid, checked, _)| (checked, pid))
+        .collect();
+    if cold.len() > batch {
+        cold.select_nth_unstable(batch);
+        cold.truncate(batch);
+    }
+    due.extend(cold.into_iter().map(|(_, pid)| pid));
+    due
 }
 
-/// Reads /proc/PID/{fd,ns/net} of every process and returns the holders of the wanted inodes.
+/// Reads /proc/PID/{fd,ns/net} of every process; returns the holders of the wanted inodes and
+/// the open-fd count of every process holding one.
 fn scan_proc(
-    proc_root: &Path,
+    access: &ProcAccess,
     netns_inode: Option<u64>,
     wanted: impl Fn(u64) -> bool,
     wanted_count: usize,
-) -> (HashMap<u64, Vec<Holder>>, ScanStats) {
+) -> (HashMap<u64, Vec<Holder>>, HashMap<u32, u64>, ScanStats) {
     let mut found: HashMap<u64, Vec<Holder>> = HashMap::new();
+    let mut fd_counts: HashMap<u32, u64> = HashMap::new();
     let mut stats = ScanStats::default();
+    let proc_root = &access.root;
     let dir = match fs::read_dir(proc_root) {
         Ok(dir) => dir,
         Err(e) => {
             stats.root_error = Some(format!("cannot list {}: {e}", proc_root.display()));
-            return (found, stats);
+            return (found, fd_counts, stats);
         }
     };
     // Processes of other network namespaces are searched last, and only if some socket is still
@@ -329,97 +568,79 @@ fn scan_proc(
                 continue;
             }
         }
-        scan_pid(proc_root, pid, &wanted, &mut found, &mut stats);
+        scan_pid(access, pid, &wanted, &mut found, &mut fd_counts, &mut stats);
     }
     if found.len() < wanted_count {
         for pid in deferred {
-            scan_pid(proc_root, pid, &wanted, &mut found, &mut stats);
+            scan_pid(access, pid, &wanted, &mut found, &mut fd_counts, &mut stats);
         }
     } else {
         stats.other_netns = u32::try_from(deferred.len()).unwrap_or(u32::MAX);
     }
-    (found, stats)
+    (found, fd_counts, stats)
 }
 
-/// Reads the fd table of one process, recording the wanted socket inodes it holds.
+/// Reads the fd table of one process, recording the wanted socket inodes it holds and, if it
+/// holds one, how many fds it has open.
 fn scan_pid(
-    proc_root: &Path,
+    access: &ProcAccess,
     pid: u32,
     wanted: &impl Fn(u64) -> bool,
     found: &mut HashMap<u64, Vec<Holder>>,
+    fd_counts: &mut HashMap<u32, u64>,
     stats: &mut ScanStats,
 ) {
-    let fd_dir = proc_root.join(pid.to_string()).join("fd");
-    // The fd directory is opened twice: std's iterator does not lend its fd, and a
-    // readlinkat relative to a directory fd spares the kernel the walk of /proc/PID/fd for
-    // every fd (measured: ~15% less time per fd than a readlink of the full path).
-    let (dir_fd, fds) = match File::open(&fd_dir).and_then(|f| Ok((f, fs::read_dir(&fd_dir)?))) {
-        Ok(pair) => pair,
-        Err(e) => {
-            if e.kind() == io::ErrorKind::PermissionDenied {
-                stats.unreadable += 1;
+    use nix::errno::Errno;
+    use nix::fcntl::OFlag;
+    use std::fmt::Write as _;
+    // One descriptor serves the listing and, as the base of every readlinkat, spares the
+    // kernel a walk of /proc/PID/fd per fd.
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let mut dir =
+        match nix::dir::Dir::open(&access.fd_dir(pid), flags, nix::sys::stat::Mode::empty()) {
+            Ok(dir) => dir,
+            Err(e) => {
+                if matches!(e, Errno::EACCES | Errno::EPERM) {
+                    stats.unreadable += 1;
+                }
+                // Otherwise the process exited meanwhile: nothing to count.
+                return;
             }
-            // Otherwise the process exited meanwhile: nothing to count.
-            return;
-        }
-    };
-    for fd_entry in fds.flatten() {
-        let fd_name = fd_entry.file_name();
-        // An fd closed between readdir and readlink simply fails here.
-        let Ok(target) = nix::fcntl::readlinkat(&dir_fd, fd_name.as_os_str()) else {
+        };
+    // "." and ".." are not fds; every other entry is one.
+    let fds: Vec<u32> = dir
+        .iter()
+        .flatten()
+        .filter_map(|e| parse_decimal_u32(e.file_name().to_bytes()))
+        .collect();
+    let open = fds.len() as u64;
+    let mut holds = false;
+    let mut name = String::with_capacity(10);
+    for fd in fds {
+        name.clear();
+        let _ = write!(name, "{fd}");
+        // An fd closed between the listing and the readlink simply fails here.
+        let Ok(target) = nix::fcntl::readlinkat(&dir, name.as_str()) else {
             continue;
         };
         let Some(inode) = parse_bracketed(target.as_bytes(), b"socket:[") else {
             continue;
         };
-        if !wanted(inode) {
-            continue;
-        }
-        if let Some(fd) = parse_decimal_u32(fd_name.as_bytes()) {
+        if wanted(inode) {
             found.entry(inode).or_default().push(Holder { pid, fd });
+            holds = true;
         }
+    }
+    if holds {
+        // The descriptor of the listing, when the process is sockq itself.
+        fd_counts.insert(pid, open.saturating_sub(access.own_reading_fds(pid, 1)));
     }
 }
 
-/// Fresh facts about one process; `None` when it has exited.
 /// True when `proc_root` is a procfs mount (checked once per resolver).
 fn is_procfs(proc_root: &Path) -> bool {
     nix::sys::statfs::statfs(proc_root)
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
-}
-
-fn read_process(proc_root: &Path, pid: u32, on_procfs: bool) -> Option<ProcessInfo> {
-    let dir = proc_root.join(pid.to_string());
-    // /proc/PID/comm is world-readable: failing to read it means the process is gone.
-    let comm = fs::read(dir.join("comm")).ok()?;
-    let comm = String::from_utf8_lossy(&comm)
-        .trim_end_matches('\n')
-        .to_string();
-    let fds_open = count_fds(&dir.join("fd"), on_procfs);
-    let fd_limit = fs::read_to_string(dir.join("limits"))
-        .ok()
-        .and_then(|text| parse_nofile_soft_limit(&text))
-        .flatten();
-    Some(ProcessInfo {
-        pid,
-        comm,
-        fds_open,
-        fd_limit,
-    })
-}
-
-/// Open descriptors of a process. On procfs since Linux 6.2, `stat` of /proc/PID/fd gives the
-/// count as its size (no listing); older kernels report 0 there, and any other filesystem (a
-/// test's fake /proc) a directory size: then the directory is counted.
-fn count_fds(fd_dir: &Path, on_procfs: bool) -> Option<u64> {
-    use std::os::unix::fs::MetadataExt;
-    match fs::metadata(fd_dir) {
-        Ok(m) if on_procfs && m.size() > 0 => Some(m.size()),
-        Ok(_) => fs::read_dir(fd_dir)
-            .ok()
-            .map(|d| d.flatten().count() as u64),
-        Err(_) => None,
-    }
 }
 
 /// Why a socket that the last scan looked for has no known holder, in plain words.
@@ -861,18 +1082,21 @@ mod tests {
                     comm: "nginx: worker".into(),
                     fds_open: Some(1),
                     fd_limit: None,
+                    age_ms: 0,
                 },
                 ProcessInfo {
                     pid: 300,
                     comm: "nginx".into(),
                     fds_open: Some(6),
                     fd_limit: Some(1024),
+                    age_ms: 0,
                 },
                 ProcessInfo {
                     pid: 1000,
                     comm: "nginx".into(),
                     fds_open: Some(1),
                     fd_limit: Some(20000),
+                    age_ms: 0,
                 },
             ]
         );
@@ -998,5 +1222,160 @@ mod tests {
         let owners = resolver.resolve(&[(42, me())], Instant::now());
         assert!(reason(&owners[&42]).starts_with("cannot list /nonexistent/sockq-proc"));
         assert!(resolver.resolve(&[], Instant::now()).is_empty());
+    }
+
+    // ---- the refresh policy ----
+
+    #[test]
+    fn due_pids_all_while_few() {
+        let t0 = Instant::now();
+        let procs = [(1, t0, false), (2, t0, true), (3, t0, false)];
+        let due = due_pids(procs.into_iter(), 3, 10);
+        assert_eq!(due, HashSet::from([1, 2, 3]));
+        assert!(due_pids(std::iter::empty(), 0, 10).is_empty());
+    }
+
+    #[test]
+    fn due_pids_hot_always_and_oldest_others_in_turn() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // 10 processes, 2 hot; batch = max(2, ceil(10 / 4)) = 3 of the 8 others per call.
+        let mut checked: HashMap<u32, Instant> = (1..=10).map(|pid| (pid, at(0))).collect();
+        let hot = |pid: u32| pid == 4 || pid == 7;
+        let mut last_due: HashMap<u32, u32> = HashMap::new();
+        for call in 1..=12u32 {
+            let now = at(u64::from(call) * 1000);
+            let due = due_pids(checked.iter().map(|(&pid, &c)| (pid, c, hot(pid))), 2, 4);
+            assert!(due.contains(&4) && due.contains(&7), "call {call}: {due:?}");
+            assert_eq!(due.len(), 2 + 3, "call {call}: {due:?}");
+            for &pid in &due {
+                checked.insert(pid, now);
+                last_due.insert(pid, call);
+            }
+            // Every process was refreshed within the last `rounds` (4) calls.
+            if call >= 4 {
+                for pid in 1..=10 {
+                    let ago = call - last_due.get(&pid).copied().unwrap_or(0);
+                    assert!(
+                        ago < 4,
+                        "call {call}: pid {pid} last refreshed {ago} calls ago"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fake_proc_many_holders_refreshed_in_turn_hot_every_call() {
+        let fake = FakeProc::new("turns");
+        // A fd limit of 4 with 3 fds open: at least half, so refreshed on every call.
+        let tight = LIMITS_1024.replace(
+            "Max open files            1024                 4096",
+            "Max open files            4                    4096",
+        );
+        assert_ne!(tight, LIMITS_1024);
+        fake.add(
+            100,
+            "tight",
+            &tight,
+            None,
+            &[(0, "/dev/null"), (1, "/dev/null"), (3, "socket:[1100]")],
+        );
+        for pid in 101..=105 {
+            let sock = format!("socket:[{}]", 1000 + pid);
+            fake.add(pid, "roomy", LIMITS, None, &[(3, sock.as_str())]);
+        }
+        let sockets: Vec<(u64, u32)> = (100..=105).map(|pid| (1000 + pid, me())).collect();
+        // 6 processes, all-up-to 2, rounds 3: batch = max(2, ceil(6 / 3)) = 2 per call.
+        let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5))
+            .with_refresh_policy(2, 3);
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        let owners = resolver.resolve(&sockets, t0);
+        let info = |o: &HashMap<u64, Owners>, pid: u64| o[&(1000 + pid)].processes()[0].clone();
+        assert_eq!(info(&owners, 100).fds_open, Some(3));
+        assert_eq!(info(&owners, 100).fd_limit, Some(4));
+        assert!((100..=105).all(|pid| info(&owners, pid).age_ms == 0));
+
+        // Every process opens one more fd; each call shows it for the hot one and for the two
+        // least recently refreshed others, and every process within three calls.
+        for pid in 100..=105 {
+            fake.link(pid, 9, "/dev/null");
+        }
+        let mut seen_fresh: HashSet<u64> = HashSet::new();
+        for call in 1..=3 {
+            let owners = resolver.resolve(&sockets, at(call));
+            assert_eq!(resolver.scans(), 1);
+            let hot = info(&owners, 100);
+            assert_eq!((hot.fds_open, hot.age_ms), (Some(4), 0), "call {call}");
+            let fresh: Vec<u64> = (101..=105)
+                .filter(|&pid| info(&owners, pid).age_ms == 0)
+                .collect();
+            assert_eq!(fresh.len(), 2, "call {call}: {fresh:?}");
+            for pid in 101..=105 {
+                let p = info(&owners, pid);
+                if p.age_ms == 0 {
+                    assert_eq!(p.fds_open, Some(2), "call {call} pid {pid}");
+                } else {
+                    // Not due: the numbers of its last refresh, with their age.
+                    assert_eq!(
+                        p.fds_open,
+                        Some(if seen_fresh.contains(&pid) { 2 } else { 1 })
+                    );
+                    assert!(p.age_ms >= 1000 && p.age_ms % 1000 == 0, "{p:?}");
+                }
+            }
+            seen_fresh.extend(fresh);
+        }
+        assert_eq!(seen_fresh, (101..=105).collect::<HashSet<u64>>());
+
+        // A process that exits is forgotten when its turn comes (or at once if hot); its socket
+        // then asks for a rescan.
+        fake.remove(100);
+        let owners = resolver.resolve(&sockets, at(4));
+        assert!(reason(&owners[&1100]).starts_with("the process that held it"));
+        let owners = resolver.resolve(&sockets, at(10));
+        assert_eq!(resolver.scans(), 2);
+        assert!(reason(&owners[&1100]).starts_with("no process in sockq's PID namespace"));
+    }
+
+    #[test]
+    fn prlimit_reads_own_and_another_process_limit() {
+        let (soft, _) =
+            nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+        let want = (soft != nix::sys::resource::RLIM_INFINITY).then_some(soft);
+        assert_eq!(nofile_soft_limit(std::process::id()).unwrap(), want);
+
+        // A child of ours (same uid, so prlimit is allowed without root) with its own limit.
+        let mut child = std::process::Command::new("prlimit")
+            .args(["--nofile=77:99", "sleep", "30"])
+            .spawn()
+            .expect("util-linux prlimit (apt-get install util-linux)");
+        let pid = child.id();
+        // prlimit sets the limit, then execs sleep: wait for the exec.
+        let mut comm = String::new();
+        for _ in 0..500 {
+            comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim_end() == "sleep" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let got = nofile_soft_limit(pid);
+        let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(comm.trim_end(), "sleep");
+        assert_eq!(got.unwrap(), Some(77));
+        assert_eq!(parse_nofile_soft_limit(&limits), Some(Some(77)));
+        // Reaped: no such process.
+        let gone = nofile_soft_limit(pid).unwrap_err();
+        assert_eq!(gone.raw_os_error(), Some(nix::libc::ESRCH), "{gone}");
+
+        let access = ProcAccess::new(PathBuf::from("/proc"));
+        assert!(access.on_procfs && access.own_pid_ns, "{access:?}");
+        assert_eq!(access.fd_limit(std::process::id()), want);
+        let fake = ProcAccess::new(std::env::temp_dir());
+        assert!(!fake.on_procfs && !fake.own_pid_ns, "{fake:?}");
     }
 }

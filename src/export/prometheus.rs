@@ -316,8 +316,15 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
     );
     let mut max_fds = Family::new(
         "sockq_listener_owner_max_fds",
-        "RLIMIT_NOFILE soft limit of the listener's first owning process (/proc/PID/limits Max \
-         open files); absent when unlimited or unreadable.",
+        "RLIMIT_NOFILE soft limit of the listener's first owning process (prlimit(2) or \
+         /proc/PID/limits Max open files); absent when unlimited or unreadable.",
+        Kind::Gauge,
+    );
+    let mut fds_age = Family::new(
+        "sockq_listener_owner_fds_age_seconds",
+        "Age of sockq_listener_owner_open_fds and _max_fds: 0 when read for the latest sample; \
+         with more than 256 owning processes, one below half its limit is re-read in turn (at \
+         least every 10th sample).",
         Kind::Gauge,
     );
     for &i in &chosen {
@@ -339,9 +346,10 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
             if let Some(n) = p.fd_limit {
                 max_fds.push(lab.clone(), Value::Int(n));
             }
+            fds_age.push(lab.clone(), Value::Float(p.age_ms as f64 / 1000.0));
         }
     }
-    out.extend([depth, peak, backlog, syn_recv, drops, fds, max_fds]);
+    out.extend([depth, peak, backlog, syn_recv, drops, fds, max_fds, fds_age]);
 
     let mut total = Family::new(
         "sockq_listeners",
@@ -644,6 +652,7 @@ mod tests {
                     comm: comm.into(),
                     fds_open: Some(10),
                     fd_limit: Some(1024),
+                    age_ms: 0,
                 }],
             },
         }
@@ -777,5 +786,20 @@ mod tests {
                 f.name
             );
         }
+    }
+
+    #[test]
+    fn every_family_is_in_the_metrics_reference() {
+        const METRICS_MD: &str = include_str!("../../docs/metrics.md");
+        let t = tick(vec![listener(80, 5, 4, 1, "nginx")]);
+        let missing: Vec<String> = families(&t, &ExportOptions::default(), &Default::default())
+            .into_iter()
+            .map(|f| f.name)
+            .filter(|name| {
+                !METRICS_MD.contains(&format!("`{name}`"))
+                    && !METRICS_MD.contains(&format!("`{name}{{"))
+            })
+            .collect();
+        assert!(missing.is_empty(), "not in docs/metrics.md: {missing:?}");
     }
 }

@@ -156,9 +156,14 @@ pub struct ProcessInfo {
     pub comm: String,
     /// Number of open file descriptors (entries of /proc/PID/fd). Absent when unreadable.
     pub fds_open: Option<u64>,
-    /// RLIMIT_NOFILE soft limit (/proc/PID/limits "Max open files"); absent when unreadable or
-    /// unlimited.
+    /// RLIMIT_NOFILE soft limit (prlimit(2), or /proc/PID/limits "Max open files"); absent when
+    /// unreadable or unlimited.
     pub fd_limit: Option<u64>,
+    /// Age of `fds_open` and `fd_limit` in milliseconds: 0 when read for this sample. With more
+    /// than 256 processes holding sockets, a process below half its fd limit is re-read in
+    /// turn (at least every 10th sample) instead of on every sample.
+    #[serde(default)]
+    pub age_ms: u64,
 }
 
 /// SYN-RECV requests of the namespace.

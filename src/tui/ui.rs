@@ -745,8 +745,14 @@ fn detail_side_lines(
     match &row.owners {
         Owners::Known { processes } if !processes.is_empty() => {
             for p in processes.iter().take(max_owners) {
+                // With hundreds of owning processes, sockq re-reads the roomy ones in turn.
+                let age = if p.age_ms >= 1000 {
+                    format!("  (read {} s ago)", p.age_ms / 1000)
+                } else {
+                    String::new()
+                };
                 lines.push(Line::raw(format!(
-                    "  {}[{}]  fds {} of {}",
+                    "  {}[{}]  fds {} of {}{age}",
                     p.comm,
                     p.pid,
                     p.fds_open.map_or("?".into(), |n| n.to_string()),
