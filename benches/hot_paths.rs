@@ -1,7 +1,7 @@
 //! Criterion benchmarks of sockq's hot paths (no root needed; see docs/perf.md):
 //!
 //! - `netlink/*`: parsing captured sock_diag datagrams (tests/fixtures/netlink) with
-//!   `parse_datagram` and decoding each message (`decode_listener`, `decode_syn_recv` + tally,
+//!   `parse_datagram` and decoding each message (`decode_listener`, `decode_syn_recv` + `SynRecvRuns`,
 //!   `decode_unix_listener`);
 //! - `procnet/parse_counters`: /proc/net/netstat + snmp of the 6.18 fixture;
 //! - `owners/*`: `OwnerResolver::resolve` on the real /proc for sockets this process holds, the
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use sockq::collect::diag::{decode_listener, decode_syn_recv, decode_unix_listener, SynRecvTally};
+use sockq::collect::diag::{decode_listener, decode_syn_recv, decode_unix_listener, SynRecvRuns};
 use sockq::collect::netlink::parse_datagram;
 use sockq::collect::owners::OwnerResolver;
 use sockq::collect::procnet;
@@ -76,15 +76,15 @@ fn netlink(c: &mut Criterion) {
     g.throughput(Throughput::Elements(messages(&syn, SEQ_SYN_RECV_V4)));
     g.bench_function("syn_recv_v4_datagram_decode_and_tally", |b| {
         b.iter(|| {
-            let mut tally = SynRecvTally::default();
+            let mut runs = SynRecvRuns::default();
             parse_datagram(black_box(&syn), SEQ_SYN_RECV_V4, None, |p| {
                 if let Some(e) = decode_syn_recv(p)? {
-                    tally.add(e);
+                    runs.add(e);
                 }
                 Ok(())
             })
             .unwrap();
-            tally.total
+            runs.finish().total
         })
     });
     // The framing alone: what a dump that only counts messages costs in user space.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use sockq::collect::diag::{
     attribute_syn_recv, decode_listener, decode_syn_recv, decode_unix_listener, SynRecvEntry,
-    SynRecvTally,
+    SynRecvRuns, SynRecvTally,
 };
 use sockq::collect::netlink::{parse_datagram, DatagramEnd, NetlinkError};
 use sockq::model::{Family, TcpListener, UnixListener};
@@ -296,8 +296,14 @@ fn syn_recv_dump_has_300_requests_on_10_88_0_1_port_80() {
     assert!(syn_recv("tcp-syn-recv-v6", SEQ_SYN_RECV_V6).is_empty());
 
     let mut tally = SynRecvTally::default();
-    reqs.into_iter().for_each(|r| tally.add(r));
+    let mut runs = SynRecvRuns::default();
+    for r in reqs {
+        tally.add(r);
+        runs.add(r);
+    }
     assert_eq!(tally.total, 300);
+    let runs = runs.finish();
+    assert_eq!((runs.total, &runs.by_local), (300, &tally.by_local));
     let mut all = listeners("tcp-listen-v4", SEQ_LISTEN_V4);
     all.extend(listeners("tcp-listen-v6", SEQ_LISTEN_V6));
     assert_eq!(attribute_syn_recv(&mut all, &tally), 0, "unmatched");

@@ -132,20 +132,20 @@ impl Collector {
     /// so a family without listeners need not be dumped (the dump walks the whole
     /// established hash, the expensive part of a sample).
     pub fn syn_recv_for(&mut self, families: &[Family]) -> anyhow::Result<(SynRecvTally, bool)> {
-        let mut tally = SynRecvTally::default();
+        let mut runs = diag::SynRecvRuns::default();
         let mut interrupted = false;
         for &family in families {
             interrupted |= self
                 .diag
                 .dump(diag::syn_recv_request(family), |payload| {
                     if let Some(e) = diag::decode_syn_recv(payload)? {
-                        tally.add(e);
+                        runs.add(e);
                     }
                     Ok(())
                 })
                 .with_context(|| format!("dumping {family:?} SYN-RECV requests"))?;
         }
-        Ok((tally, interrupted))
+        Ok((runs.finish(), interrupted))
     }
 
     /// UNIX stream listeners.
