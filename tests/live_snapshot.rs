@@ -199,6 +199,147 @@ fn owner_of_a_child_with_rlimit_nofile_64() {
     });
 }
 
+/// 300 forked children each listening on one port, and the parent listening too with its fd
+/// limit lowered to a few fds above what it has open (≥ 50 %: "hot"). Prints the parent's pid
+/// when all are listening; on EOF on stdin kills the children. Children die with the parent
+/// (PR_SET_PDEATHSIG), so a killed parent leaves nothing behind.
+const PY_MANY_OWNERS: &str = r#"
+import ctypes, os, resource, signal, socket, sys
+N = int(sys.argv[1])
+libc = ctypes.CDLL(None)
+r, w = os.pipe()
+kids = []
+for i in range(N):
+    pid = os.fork()
+    if pid == 0:
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        os.close(r)
+        s = socket.socket()
+        s.bind(('127.0.0.1', 0))
+        s.listen(8)
+        os.write(w, b'x')
+        os.close(w)
+        signal.pause()
+        os._exit(0)
+    kids.append(pid)
+os.close(w)
+got = 0
+while got < N:
+    b = os.read(r, N - got)
+    if not b:
+        break
+    got += len(b)
+os.close(r)
+s = socket.socket()
+s.bind(('127.0.0.1', 0))
+s.listen(8)
+open_now = len(os.listdir('/proc/self/fd')) - 1
+resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 3, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+print(os.getpid(), got, flush=True)
+sys.stdin.read()
+for k in kids:
+    os.kill(k, signal.SIGKILL)
+for k in kids:
+    os.waitpid(k, 0)
+"#;
+
+/// Beyond 256 owning processes, a sample re-reads the processes near their fd limit every time
+/// and the others in turn, oldest first; every number says its age, and every number read is
+/// exact.
+#[test]
+fn owners_beyond_256_processes_are_refreshed_in_turn_and_hot_ones_every_sample() {
+    const KIDS: usize = 300;
+    in_netns("owners_in_turn", || {
+        let mut parent = Command::new("python3")
+            .args(["-c", PY_MANY_OWNERS, &KIDS.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        {
+            use std::io::BufRead;
+            let out = parent
+                .stdout
+                .take()
+                .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+            std::io::BufReader::new(out).read_line(&mut line)?;
+        }
+        let result = (|| -> anyhow::Result<()> {
+            let fields: Vec<u32> = line
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()?;
+            let [hot_pid, listening] = fields[..] else {
+                anyhow::bail!("python said {line:?}");
+            };
+            assert_eq!(listening as usize, KIDS);
+            let owner = |l: &TcpListener| -> anyhow::Result<sockq::model::ProcessInfo> {
+                match l.owners.processes() {
+                    [p] => Ok(p.clone()),
+                    other => anyhow::bail!("port {}: owners {other:?} ({:?})", l.port, l.owners),
+                }
+            };
+            let mut c = collector()?;
+            // The scan: every process found and read now.
+            let s1 = c.sample()?;
+            assert_eq!(s1.tcp_listeners.len(), KIDS + 1);
+            for l in &s1.tcp_listeners {
+                let p = owner(l)?;
+                assert_eq!(p.age_ms, 0, "{p:?}");
+                let listed = std::fs::read_dir(format!("/proc/{}/fd", p.pid))?.count() as u64;
+                assert_eq!(p.fds_open, Some(listed), "{p:?}");
+                let limits = std::fs::read_to_string(format!("/proc/{}/limits", p.pid))?;
+                assert_eq!(
+                    Some(p.fd_limit),
+                    sockq::collect::owners::parse_nofile_soft_limit(&limits),
+                    "{p:?}"
+                );
+                if p.pid == hot_pid {
+                    let (open, limit) = (p.fds_open.unwrap_or(0), p.fd_limit.unwrap_or(0));
+                    assert!(2 * open >= limit && limit > open, "{p:?} is not hot");
+                }
+            }
+            // Then in turn: 301 processes, 1 hot; 256 of the other 300 per sample.
+            let stale = |s: &Snapshot| -> anyhow::Result<BTreeSet<u32>> {
+                let mut out = BTreeSet::new();
+                for l in &s.tcp_listeners {
+                    let p = owner(l)?;
+                    if p.pid == hot_pid {
+                        assert_eq!(p.age_ms, 0, "the hot process is read every sample: {p:?}");
+                    } else if p.age_ms > 0 {
+                        out.insert(p.pid);
+                    }
+                }
+                Ok(out)
+            };
+            std::thread::sleep(Duration::from_millis(20));
+            let s2 = c.sample()?;
+            let stale2 = stale(&s2)?;
+            assert_eq!(stale2.len(), KIDS - 256, "{stale2:?}");
+            std::thread::sleep(Duration::from_millis(20));
+            let s3 = c.sample()?;
+            let stale3 = stale(&s3)?;
+            assert_eq!(stale3.len(), KIDS - 256, "{stale3:?}");
+            assert!(
+                stale2.is_disjoint(&stale3),
+                "the oldest go first: {:?}",
+                stale2.intersection(&stale3).collect::<Vec<_>>()
+            );
+            // What was read is exact.
+            for l in &s3.tcp_listeners {
+                let p = owner(l)?;
+                let listed = std::fs::read_dir(format!("/proc/{}/fd", p.pid))?.count() as u64;
+                assert_eq!(p.fds_open, Some(listed), "{p:?}");
+            }
+            Ok(())
+        })();
+        drop(parent.stdin.take());
+        // Killed there if it does not end (its children die with it).
+        let ended = wait_with_timeout(&mut parent, Duration::from_secs(10));
+        result.and(ended.map(drop))
+    });
+}
+
 fn ss_listeners(v: &str) -> BTreeSet<(String, u32, u32)> {
     v.lines()
         .filter_map(|line| {
