@@ -18,6 +18,18 @@ fn find(s: &Snapshot, port: u16) -> anyhow::Result<&TcpListener> {
         .ok_or_else(|| anyhow::anyhow!("no listener on port {port} in {:#?}", s.tcp_listeners))
 }
 
+/// The first line a child writes on its piped stdout (a helper's "ready" line).
+fn first_line(child: &mut std::process::Child) -> anyhow::Result<String> {
+    use std::io::BufRead;
+    let out = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    std::io::BufReader::new(out).read_line(&mut line)?;
+    Ok(line)
+}
+
 fn counter(s: &Snapshot, name: &str) -> u64 {
     s.counters
         .tcp_ext(name)
@@ -168,15 +180,7 @@ fn owner_of_a_child_with_rlimit_nofile_64() {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
-        let mut line = String::new();
-        {
-            use std::io::BufRead;
-            let out = child
-                .stdout
-                .take()
-                .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-            std::io::BufReader::new(out).read_line(&mut line)?;
-        }
+        let line = first_line(&mut child)?;
         let port: u16 = line.trim().parse()?;
         let s = collector()?.sample()?;
         let result = (|| -> anyhow::Result<()> {
@@ -255,15 +259,7 @@ fn owners_beyond_256_processes_are_refreshed_in_turn_and_hot_ones_every_sample()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
-        let mut line = String::new();
-        {
-            use std::io::BufRead;
-            let out = parent
-                .stdout
-                .take()
-                .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-            std::io::BufReader::new(out).read_line(&mut line)?;
-        }
+        let line = first_line(&mut parent)?;
         let result = (|| -> anyhow::Result<()> {
             let fields: Vec<u32> = line
                 .split_whitespace()
