@@ -327,6 +327,48 @@ fn owners_beyond_256_processes_are_refreshed_in_turn_and_hot_ones_every_sample()
                 let listed = std::fs::read_dir(format!("/proc/{}/fd", p.pid))?.count() as u64;
                 assert_eq!(p.fds_open, Some(listed), "{p:?}");
             }
+
+            // sockq itself with a soft fd limit of 64 reads its 257 due processes a sample
+            // (one descriptor at a time): every owner stays known, tick after tick.
+            let mut watch = sockq_command(&["watch", "--json", "--interval", "200ms"]);
+            let mut watch = Command::new("prlimit")
+                .arg("--nofile=64:64")
+                .arg(watch.get_program())
+                .args(watch.get_args())
+                .stdout(Stdio::piped())
+                .spawn()?;
+            let ticks = (|| -> anyhow::Result<Vec<serde_json::Value>> {
+                use std::io::BufRead;
+                let out = watch
+                    .stdout
+                    .take()
+                    .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+                let mut lines = std::io::BufReader::new(out).lines();
+                let mut ticks = Vec::new();
+                while ticks.len() < 3 {
+                    let line = lines
+                        .next()
+                        .ok_or_else(|| anyhow::anyhow!("sockq watch ended"))??;
+                    ticks.push(serde_json::from_str(&line)?);
+                }
+                Ok(ticks)
+            })();
+            let _ = watch.kill();
+            let _ = watch.wait();
+            for (i, t) in ticks?.iter().enumerate() {
+                let listeners = t["snapshot"]["tcp_listeners"]
+                    .as_array()
+                    .ok_or_else(|| anyhow::anyhow!("tick {i}: {t}"))?;
+                assert_eq!(listeners.len(), KIDS + 1);
+                let stale = listeners
+                    .iter()
+                    .filter(|l| {
+                        assert_eq!(l["owners"]["status"], "known", "tick {i}: {l}");
+                        l["owners"]["processes"][0]["age_ms"].as_u64() != Some(0)
+                    })
+                    .count();
+                assert_eq!(stale, if i == 0 { 0 } else { KIDS - 256 }, "tick {i}");
+            }
             Ok(())
         })();
         drop(parent.stdin.take());

@@ -397,44 +397,50 @@ impl OwnerResolver {
             self.refresh_all_up_to,
             self.refresh_rounds,
         );
-        // One open /proc/PID/fd per due process serves its re-checks (readlinkat), its fd
-        // count (fstat) and tells whether it still exists.
-        let mut dirs: HashMap<u32, Option<File>> = HashMap::with_capacity(due.len());
-        for &pid in &due {
-            dirs.insert(pid, File::open(self.access.fd_dir(pid)).ok());
-        }
+        // The cached (socket, fd) pairs of each due process, among the sockets asked for.
+        let mut work: HashMap<u32, Vec<(u64, u32)>> =
+            due.iter().map(|&pid| (pid, Vec::new())).collect();
         let mut need_scan = false;
         for &(inode, _) in sockets {
-            let Some(entry) = self.entries.get_mut(&inode) else {
-                continue;
-            };
-            need_scan |= match &mut entry.lookup {
-                Lookup::Pending => true,
-                Lookup::NotFound => false,
-                Lookup::Held { holders, stale } => {
-                    let before = holders.len();
-                    holders.retain(|h| match dirs.get(&h.pid) {
-                        // Not due this call: kept as last checked.
-                        None => self.procs.contains_key(&h.pid),
-                        // Gone (or no longer readable).
-                        Some(None) => false,
-                        Some(Some(dir)) => {
-                            nix::fcntl::readlinkat(dir, h.fd.to_string().as_str())
-                                .ok()
-                                .and_then(|t| parse_socket_link(&t))
-                                == Some(inode)
+            match self.entries.get(&inode).map(|e| &e.lookup) {
+                Some(Lookup::Pending) => need_scan = true,
+                Some(Lookup::Held { holders, .. }) => {
+                    for h in holders {
+                        if let Some(held) = work.get_mut(&h.pid) {
+                            held.push((inode, h.fd));
                         }
-                    });
-                    *stale |= holders.len() != before;
-                    *stale
+                    }
                 }
-            };
+                Some(Lookup::NotFound) | None => {}
+            }
         }
-        for (pid, dir) in dirs {
-            let Some(dir) = dir else {
-                self.procs.remove(&pid);
-                continue;
+        // One process at a time (one descriptor open, however many are due): its
+        // /proc/PID/fd serves the re-checks (readlinkat), the fd count (fstat) and says
+        // whether the process still exists.
+        let mut lost: HashSet<(u64, u32)> = HashSet::new();
+        let mut name = String::with_capacity(10);
+        for (pid, held) in work {
+            let dir = match File::open(self.access.fd_dir(pid)) {
+                Ok(dir) => dir,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.procs.remove(&pid); // exited
+                    continue;
+                }
+                // Unreadable for now (sockq short of fds, say): its numbers keep their age.
+                Err(_) => continue,
             };
+            for (inode, fd) in held {
+                use std::fmt::Write as _;
+                name.clear();
+                let _ = write!(name, "{fd}");
+                let still = nix::fcntl::readlinkat(&dir, name.as_str())
+                    .ok()
+                    .and_then(|t| parse_socket_link(&t))
+                    == Some(inode);
+                if !still {
+                    lost.insert((inode, pid));
+                }
+            }
             let fds_open = self.access.count_fds(pid, &dir);
             let fd_limit = self.access.fd_limit(pid);
             if let Some(p) = self.procs.get_mut(&pid) {
@@ -442,6 +448,20 @@ impl OwnerResolver {
                 p.fd_limit = fd_limit;
                 p.checked = now;
             }
+        }
+        for &(inode, _) in sockets {
+            let Some(Entry {
+                lookup: Lookup::Held { holders, stale },
+                ..
+            }) = self.entries.get_mut(&inode)
+            else {
+                continue;
+            };
+            let before = holders.len();
+            let procs = &self.procs;
+            holders.retain(|h| procs.contains_key(&h.pid) && !lost.contains(&(inode, h.pid)));
+            *stale |= holders.len() != before;
+            need_scan |= *stale;
         }
         need_scan
     }
