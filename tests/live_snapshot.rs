@@ -330,11 +330,11 @@ fn owners_beyond_256_processes_are_refreshed_in_turn_and_hot_ones_every_sample()
 
             // sockq itself with a soft fd limit of 64 reads its 257 due processes a sample
             // (one descriptor at a time): every owner stays known, tick after tick.
-            let mut watch = sockq_command(&["watch", "--json", "--interval", "200ms"]);
+            let sockq = sockq_command(&["watch", "--json", "--interval", "200ms"]);
             let mut watch = Command::new("prlimit")
                 .arg("--nofile=64:64")
-                .arg(watch.get_program())
-                .args(watch.get_args())
+                .arg(sockq.get_program())
+                .args(sockq.get_args())
                 .stdout(Stdio::piped())
                 .spawn()?;
             let ticks = (|| -> anyhow::Result<Vec<serde_json::Value>> {
