@@ -331,12 +331,19 @@ fn owners_beyond_256_processes_are_refreshed_in_turn_and_hot_ones_every_sample()
             // sockq itself with a soft fd limit of 64 reads its 257 due processes a sample
             // (one descriptor at a time): every owner stays known, tick after tick.
             let sockq = sockq_command(&["watch", "--json", "--interval", "200ms"]);
-            let mut watch = Command::new("prlimit")
+            let mut watch = Command::new("prlimit");
+            watch
                 .arg("--nofile=64:64")
                 .arg(sockq.get_program())
                 .args(sockq.get_args())
-                .stdout(Stdio::piped())
-                .spawn()?;
+                .stdout(Stdio::piped());
+            for (key, value) in sockq.get_envs() {
+                match value {
+                    Some(v) => watch.env(key, v),
+                    None => watch.env_remove(key),
+                };
+            }
+            let mut watch = watch.spawn()?;
             let ticks = (|| -> anyhow::Result<Vec<serde_json::Value>> {
                 use std::io::BufRead;
                 let out = watch
