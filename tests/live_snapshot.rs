@@ -203,6 +203,54 @@ fn owner_of_a_child_with_rlimit_nofile_64() {
     });
 }
 
+/// On a small namespace a /proc scan is cheap, so a listener that appears between two samples
+/// has its owner at the next sample (not up to 2 s later).
+#[test]
+fn a_new_listeners_owner_is_known_at_the_next_sample() {
+    in_netns("owner_next_sample", || {
+        let spawn = || -> anyhow::Result<(std::process::Child, u16)> {
+            let mut child = Command::new("python3")
+                .args(["-c", PY_SERVER])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()?;
+            let port = first_line(&mut child)?.trim().parse()?;
+            Ok((child, port))
+        };
+        let (mut first, first_port) = spawn()?;
+        let mut c = collector()?;
+        let s1 = c.sample()?;
+        let known = |s: &Snapshot, port: u16| -> anyhow::Result<Vec<u32>> {
+            Ok(find(s, port)?
+                .owners
+                .processes()
+                .iter()
+                .map(|p| p.pid)
+                .collect())
+        };
+        let result = (|| -> anyhow::Result<()> {
+            assert_eq!(known(&s1, first_port)?, [first.id()]);
+            std::thread::sleep(sockq::collect::OWNER_RESCAN_FLOOR);
+            let (mut second, second_port) = spawn()?;
+            let s2 = c.sample();
+            let _ = second.kill();
+            let _ = second.wait();
+            let s2 = s2?;
+            assert_eq!(
+                known(&s2, second_port)?,
+                [second.id()],
+                "{:?}",
+                find(&s2, second_port)?.owners
+            );
+            assert_eq!(known(&s2, first_port)?, [first.id()]);
+            Ok(())
+        })();
+        let _ = first.kill();
+        let _ = first.wait();
+        result
+    });
+}
+
 /// 300 forked children each listening on one port, and the parent listening too with its fd
 /// limit lowered to a few fds above what it has open (≥ 50 %: "hot"). Prints the parent's pid
 /// when all are listening; on EOF on stdin kills the children. Children die with the parent

@@ -15,13 +15,17 @@ use crate::model::{
 };
 
 /// What a collector reads besides TCP listeners.
+/// Shortest wait between two /proc scans for new sockets, however cheap the scan.
+pub const OWNER_RESCAN_FLOOR: Duration = Duration::from_millis(250);
+
 #[derive(Debug, Clone)]
 pub struct CollectorOptions {
     /// Dump UNIX stream listeners too.
     pub unix: bool,
     /// Attribute sockets to processes (reads /proc/PID/fd).
     pub owners: bool,
-    /// Shortest time between two full scans of /proc for unknown socket owners.
+    /// Longest wait between a scan of /proc and one for a socket whose owner is not known yet;
+    /// cheaper scans may come sooner (50 × their duration, at least [`OWNER_RESCAN_FLOOR`]).
     pub owner_rescan: Duration,
     /// Where procfs is mounted (for tests).
     pub proc_root: PathBuf,
@@ -65,9 +69,10 @@ impl Collector {
     pub fn new(label: String, opts: CollectorOptions) -> anyhow::Result<Self> {
         let diag = DiagSocket::new().context("opening a NETLINK_SOCK_DIAG socket")?;
         let inode = netns::current_netns_inode();
-        let owners = opts
-            .owners
-            .then(|| OwnerResolver::new(opts.proc_root.clone(), inode, opts.owner_rescan));
+        let owners = opts.owners.then(|| {
+            OwnerResolver::new(opts.proc_root.clone(), inode, opts.owner_rescan)
+                .with_adaptive_rescan(OWNER_RESCAN_FLOOR)
+        });
         Ok(Self {
             diag,
             owners,

@@ -15,4 +15,6 @@ pub mod tunables;
 
 mod collector;
 
-pub use collector::{monotonic_ns, thread_cpu, Collector, CollectorOptions, ListenerSample};
+pub use collector::{
+    monotonic_ns, thread_cpu, Collector, CollectorOptions, ListenerSample, OWNER_RESCAN_FLOOR,
+};

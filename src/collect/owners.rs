@@ -45,6 +45,12 @@ pub const REFRESH_ALL_UP_TO: usize = 256;
 /// once every this many calls.
 pub const REFRESH_ROUNDS: usize = 10;
 
+/// With [`OwnerResolver::with_adaptive_rescan`], a scan for a new socket may follow the last scan
+/// after this many times that scan's duration: scans for new sockets then take at most 1/50 of
+/// the time (2 %, the sampler's CPU budget), and a small host finds a new listener's owner at the
+/// next sample instead of up to `min_rescan` later.
+pub const RESCAN_COST_FACTOR: u32 = 50;
+
 /// A process with at least this fraction of its fd limit open is refreshed on every call,
 /// however many processes there are (the near-fd-limit finding fires at 90 %).
 pub const HOT_FD_FRACTION: f64 = 0.5;
@@ -243,6 +249,11 @@ pub struct OwnerResolver {
     access: ProcAccess,
     netns_inode: Option<u64>,
     min_rescan: Duration,
+    /// `Some(floor)`: rescans for new sockets are spaced by [`RESCAN_COST_FACTOR`] × the last
+    /// scan's duration, at least `floor`, at most `min_rescan`.
+    adaptive_floor: Option<Duration>,
+    /// Wall time the last scan took.
+    last_scan_cost: Duration,
     euid: u32,
     entries: HashMap<u64, Entry>,
     procs: HashMap<u32, ProcState>,
@@ -265,6 +276,8 @@ impl OwnerResolver {
             access: ProcAccess::new(proc_root),
             netns_inode,
             min_rescan,
+            adaptive_floor: None,
+            last_scan_cost: Duration::ZERO,
             euid: nix::unistd::geteuid().as_raw(),
             entries: HashMap::new(),
             procs: HashMap::new(),
@@ -285,6 +298,27 @@ impl OwnerResolver {
         self
     }
 
+    /// Spaces the scans for new sockets by their cost instead of always `min_rescan`:
+    /// [`RESCAN_COST_FACTOR`] × the last scan's duration, at least `floor`, at most `min_rescan`
+    /// (the forced 30 s full rescan is unchanged).
+    #[must_use]
+    pub fn with_adaptive_rescan(mut self, floor: Duration) -> Self {
+        self.adaptive_floor = Some(floor);
+        self
+    }
+
+    /// Shortest time between a scan and a scan for new (or lost) sockets.
+    fn rescan_gap(&self) -> Duration {
+        match self.adaptive_floor {
+            None => self.min_rescan,
+            Some(floor) => self
+                .last_scan_cost
+                .saturating_mul(RESCAN_COST_FACTOR)
+                .max(floor)
+                .min(self.min_rescan),
+        }
+    }
+
     /// Number of full /proc scans done so far.
     #[must_use]
     pub fn scans(&self) -> u64 {
@@ -301,7 +335,8 @@ impl OwnerResolver {
     ///
     /// Scans /proc only when needed: when [`FULL_RESCAN_INTERVAL`] has passed since the last
     /// scan, or when some inode is new (or one of its holders is gone) and at least
-    /// `min_rescan` has passed. Otherwise the holder processes due (see the module docs) are
+    /// the rescan gap has passed (`min_rescan`, or less with
+    /// [`OwnerResolver::with_adaptive_rescan`]). Otherwise the holder processes due (see the module docs) are
     /// refreshed. An inode that a scan looked for and did not find is not looked for again
     /// before the next full scan (another user's socket would otherwise cost a scan every
     /// `min_rescan`).
@@ -327,7 +362,7 @@ impl OwnerResolver {
             self.scan(now);
         } else {
             let need_scan = self.refresh(sockets, now);
-            if need_scan && since_scan.is_none_or(|d| d >= self.min_rescan) {
+            if need_scan && since_scan.is_none_or(|d| d >= self.rescan_gap()) {
                 self.scan(now);
             }
         }
@@ -336,7 +371,7 @@ impl OwnerResolver {
         let next_scan = self
             .last_scan
             .map(|t| {
-                self.min_rescan
+                self.rescan_gap()
                     .saturating_sub(now.saturating_duration_since(t))
             })
             .unwrap_or_default();
@@ -471,6 +506,7 @@ impl OwnerResolver {
         let keep = self.full_interval();
         self.entries
             .retain(|_, e| now.saturating_duration_since(e.last_asked) < keep);
+        let started = Instant::now();
         let entries = &self.entries;
         let (mut found, fd_counts, stats) = scan_proc(
             &self.access,
@@ -509,6 +545,7 @@ impl OwnerResolver {
             };
         }
         self.last_scan = Some(now);
+        self.last_scan_cost = started.elapsed();
         self.last_stats = stats;
         self.scans += 1;
     }
@@ -1176,6 +1213,53 @@ mod tests {
         let owners = resolver.resolve(&[(42, me()), (44, me())], at(35));
         assert_eq!(resolver.scans(), 3);
         assert_eq!(pids(&owners[&42]), [100, 102]);
+    }
+
+    #[test]
+    fn fake_proc_adaptive_rescan_spaces_scans_by_their_cost() {
+        let fake = FakeProc::new("adaptive");
+        fake.add(100, "server", LIMITS, None, &[(3, "socket:[42]")]);
+        let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5))
+            .with_adaptive_rescan(Duration::from_secs(1));
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        resolver.resolve(&[(42, me())], at(0));
+        assert_eq!(resolver.scans(), 1);
+
+        // A scan that took 60 ms: the next one for a new socket may come 50 × 60 ms = 3 s later.
+        resolver.last_scan_cost = Duration::from_millis(60);
+        fake.add(101, "server", LIMITS, None, &[(3, "socket:[43]")]);
+        let owners = resolver.resolve(&[(42, me()), (43, me())], at(2000));
+        assert_eq!(resolver.scans(), 1);
+        assert_eq!(
+            reason(&owners[&43]),
+            "not looked up yet (next /proc scan in 1s)"
+        );
+        let owners = resolver.resolve(&[(42, me()), (43, me())], at(3000));
+        assert_eq!(resolver.scans(), 2);
+        assert_eq!(pids(&owners[&43]), [101]);
+
+        // A cheap scan (0.1 ms): the floor, 1 s, spaces them.
+        resolver.last_scan_cost = Duration::from_micros(100);
+        fake.add(102, "server", LIMITS, None, &[(3, "socket:[44]")]);
+        resolver.resolve(&[(42, me()), (44, me())], at(3500));
+        assert_eq!(resolver.scans(), 2);
+        let owners = resolver.resolve(&[(42, me()), (44, me())], at(4000));
+        assert_eq!(resolver.scans(), 3);
+        assert_eq!(pids(&owners[&44]), [102]);
+
+        // A costly scan (1 s, 50 s by the factor): never later than min_rescan.
+        resolver.last_scan_cost = Duration::from_secs(1);
+        fake.add(103, "server", LIMITS, None, &[(3, "socket:[45]")]);
+        resolver.resolve(&[(42, me()), (45, me())], at(8900));
+        assert_eq!(resolver.scans(), 3);
+        let owners = resolver.resolve(&[(42, me()), (45, me())], at(9000));
+        assert_eq!(resolver.scans(), 4);
+        assert_eq!(pids(&owners[&45]), [103]);
+
+        // Without it, min_rescan it is.
+        let plain = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5));
+        assert_eq!(plain.rescan_gap(), Duration::from_secs(5));
     }
 
     #[test]
