@@ -253,7 +253,8 @@ fn a_new_listeners_owner_is_known_at_the_next_sample() {
 
 /// 300 forked children each listening on one port, and the parent listening too with its fd
 /// limit lowered to a few fds above what it has open (≥ 50 %: "hot"). Prints the parent's pid
-/// when all are listening; on EOF on stdin kills the children. Children die with the parent
+/// when all are listening; opens one more fd for each "open" line on stdin (and prints how
+/// many); on EOF on stdin kills the children. Children die with the parent
 /// (PR_SET_PDEATHSIG), so a killed parent leaves nothing behind.
 const PY_MANY_OWNERS: &str = r#"
 import ctypes, os, resource, signal, socket, sys
@@ -288,7 +289,11 @@ s.listen(8)
 open_now = len(os.listdir('/proc/self/fd')) - 1
 resource.setrlimit(resource.RLIMIT_NOFILE, (open_now + 3, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 print(os.getpid(), got, flush=True)
-sys.stdin.read()
+held = []
+for cmd in sys.stdin:
+    if cmd.strip() == 'open':
+        held.append(open('/dev/null'))
+        print(len(held), flush=True)
 for k in kids:
     os.kill(k, signal.SIGKILL)
 for k in kids:
@@ -307,7 +312,18 @@ fn owners_beyond_256_processes_are_refreshed_in_turn_and_hot_ones_every_sample()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
-        let line = first_line(&mut parent)?;
+        let mut from_parent = std::io::BufReader::new(
+            parent
+                .stdout
+                .take()
+                .ok_or_else(|| anyhow::anyhow!("no stdout"))?,
+        );
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut from_parent, &mut line)?;
+        let mut to_parent = parent
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdin"))?;
         let result = (|| -> anyhow::Result<()> {
             let fields: Vec<u32> = line
                 .split_whitespace()
@@ -375,6 +391,24 @@ fn owners_beyond_256_processes_are_refreshed_in_turn_and_hot_ones_every_sample()
                 let listed = std::fs::read_dir(format!("/proc/{}/fd", p.pid))?.count() as u64;
                 assert_eq!(p.fds_open, Some(listed), "{p:?}");
             }
+            // The hot process opens one more fd: the very next sample shows it.
+            let hot_fds = |s: &Snapshot| -> anyhow::Result<Option<u64>> {
+                for l in &s.tcp_listeners {
+                    let p = owner(l)?;
+                    if p.pid == hot_pid {
+                        return Ok(p.fds_open);
+                    }
+                }
+                anyhow::bail!("no listener of the hot process")
+            };
+            let before = hot_fds(&s3)?.unwrap_or(0);
+            std::io::Write::write_all(&mut to_parent, b"open\n")?;
+            let mut reply = String::new();
+            std::io::BufRead::read_line(&mut from_parent, &mut reply)?;
+            assert_eq!(reply.trim(), "1");
+            let s4 = c.sample()?;
+            assert_eq!(hot_fds(&s4)?, Some(before + 1));
+            assert_eq!(stale(&s4)?.len(), KIDS - 256);
 
             // sockq itself with a soft fd limit of 64 reads its 257 due processes a sample
             // (one descriptor at a time): every owner stays known, tick after tick.
@@ -426,7 +460,7 @@ fn owners_beyond_256_processes_are_refreshed_in_turn_and_hot_ones_every_sample()
             }
             Ok(())
         })();
-        drop(parent.stdin.take());
+        drop(to_parent);
         // Killed there if it does not end (its children die with it).
         let ended = wait_with_timeout(&mut parent, Duration::from_secs(10));
         result.and(ended.map(drop))

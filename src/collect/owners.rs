@@ -144,11 +144,16 @@ struct ProcAccess {
 impl ProcAccess {
     fn new(root: PathBuf) -> Self {
         let on_procfs = is_procfs(&root);
+        // `self` names our pid as this procfs counts pids; and its status's NSpid (pids from the
+        // procfs's PID namespace down to ours) has one field only when that namespace is ours:
+        // a parent namespace's /proc could give an unrelated process our number.
         let own_pid_ns = on_procfs
             && fs::read_link(root.join("self"))
                 .ok()
                 .and_then(|t| parse_decimal_u32(t.as_os_str().as_bytes()))
-                == Some(std::process::id());
+                == Some(std::process::id())
+            && fs::read_to_string(root.join("self/status"))
+                .is_ok_and(|status| nspid_is_single(&status));
         ProcAccess {
             root,
             on_procfs,
@@ -212,6 +217,16 @@ impl ProcAccess {
                 .to_string(),
         )
     }
+}
+
+/// True when the `NSpid:` line of a /proc/PID/status text has exactly one pid (the procfs
+/// belongs to the process's own PID namespace), or when there is no such line (Linux before
+/// 4.1, which had no way to tell; the pid check stands alone then).
+fn nspid_is_single(status: &str) -> bool {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .is_none_or(|pids| pids.split_whitespace().count() == 1)
 }
 
 /// `prlimit(pid, RLIMIT_NOFILE, NULL, &old)`: the soft limit of another process in one system
@@ -457,12 +472,22 @@ impl OwnerResolver {
         for (pid, held) in work {
             let dir = match File::open(self.access.fd_dir(pid)) {
                 Ok(dir) => dir,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    self.procs.remove(&pid); // exited
+                // sockq itself short of descriptors: the process's numbers keep their age
+                // until a later call can read them.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(nix::libc::EMFILE | nix::libc::ENFILE | nix::libc::ENOMEM)
+                    ) =>
+                {
                     continue;
                 }
-                // Unreadable for now (sockq short of fds, say): its numbers keep their age.
-                Err(_) => continue,
+                // Exited, or no longer readable (another uid, made non-dumpable): what it held
+                // can no longer be vouched for; a rescan looks again.
+                Err(_) => {
+                    self.procs.remove(&pid);
+                    continue;
+                }
             };
             for (inode, fd) in held {
                 use std::fmt::Write as _;
@@ -596,8 +621,15 @@ fn scan_proc(
     let mut fd_counts: HashMap<u32, u64> = HashMap::new();
     let mut stats = ScanStats::default();
     let proc_root = &access.root;
-    let dir = match fs::read_dir(proc_root) {
-        Ok(dir) => dir,
+    // /proc lists thread-group leaders only (threads live under /proc/PID/task), so each
+    // process is read once however many threads it has. The listing is closed before any
+    // process is read, so sockq's own fd count (when it holds a socket asked about) has only
+    // the one descriptor of its /proc/PID/fd listing to discount.
+    let pids: Vec<u32> = match fs::read_dir(proc_root) {
+        Ok(dir) => dir
+            .flatten()
+            .filter_map(|e| parse_decimal_u32(e.file_name().as_bytes()))
+            .collect(),
         Err(e) => {
             stats.root_error = Some(format!("cannot list {}: {e}", proc_root.display()));
             return (found, fd_counts, stats);
@@ -608,16 +640,10 @@ fn scan_proc(
     // UNIX socket, or made by a thread that entered the namespace with setns, since
     // /proc/PID/ns/net shows the main thread's namespace only).
     let mut deferred: Vec<u32> = Vec::new();
-    // /proc lists thread-group leaders only (threads live under /proc/PID/task), so each
-    // process is read once however many threads it has.
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = parse_decimal_u32(name.as_bytes()) else {
-            continue;
-        };
+    for pid in pids {
         stats.processes += 1;
         if let Some(want) = netns_inode {
-            let ns = fs::read_link(proc_root.join(&name).join("ns/net"))
+            let ns = fs::read_link(proc_root.join(pid.to_string()).join("ns/net"))
                 .ok()
                 .and_then(|t| parse_bracketed(t.as_os_str().as_bytes(), b"net:["));
             if ns.is_some_and(|ns| ns != want) {
@@ -867,6 +893,18 @@ mod tests {
     }
 
     #[test]
+    fn nspid_single_only_in_the_procfs_own_namespace() {
+        let status = |nspid: &str| format!("Name:\tsockq\nPid:\t42\n{nspid}PPid:\t1\n");
+        assert!(nspid_is_single(&status("NSpid:\t42\n")));
+        assert!(!nspid_is_single(&status("NSpid:\t9042\t42\n")));
+        assert!(!nspid_is_single(&status("NSpid:\t9042\t300\t42\n")));
+        // Before Linux 4.1: no NSpid line, nothing to tell by.
+        assert!(nspid_is_single(&status("")));
+        let real = fs::read_to_string("/proc/self/status").unwrap();
+        assert!(real.contains("NSpid:"), "{real}");
+    }
+
+    #[test]
     fn whole_seconds_rounds_up() {
         assert_eq!(whole_seconds(Duration::ZERO), "1s");
         assert_eq!(whole_seconds(Duration::from_millis(300)), "1s");
@@ -956,11 +994,6 @@ mod tests {
     fn real_proc_finds_own_listener() {
         let (_listener, inode) = own_listener();
         let euid = nix::unistd::geteuid().as_raw();
-        let mut resolver = OwnerResolver::new(
-            PathBuf::from("/proc"),
-            Some(own_netns()),
-            Duration::from_secs(1),
-        );
         let (soft, _) =
             nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
         let want_limit = (soft != nix::sys::resource::RLIM_INFINITY).then_some(soft);
@@ -971,12 +1004,11 @@ mod tests {
         assert!(exe_name.starts_with(want_comm), "{exe_name} vs {want_comm}");
 
         // Other tests of this binary open and close fds concurrently: retry until the count is
-        // steady around the call, then demand an exact match (both counts hold one directory fd
-        // open while counting).
-        let mut last = None;
-        for _ in 0..50 {
+        // steady around the call, then demand an exact match. First from a scan (a new resolver
+        // each try), then from a refresh of the cached entry (a second call, no scan).
+        let check = |resolver: &mut OwnerResolver, now: Instant| -> Result<(), String> {
             let before = count_own_fds();
-            let owners = resolver.resolve(&[(inode, euid)], Instant::now());
+            let owners = resolver.resolve(&[(inode, euid)], now);
             let after = count_own_fds();
             let processes = owners[&inode].processes().to_vec();
             assert_eq!(processes.len(), 1, "{owners:?}");
@@ -984,13 +1016,41 @@ mod tests {
             assert_eq!(me.pid, std::process::id());
             assert_eq!(me.comm, want_comm);
             assert_eq!(me.fd_limit, want_limit);
+            assert_eq!(me.age_ms, 0);
             if before == after && me.fds_open == Some(before) {
-                assert_eq!(resolver.scans(), 1);
-                return;
+                Ok(())
+            } else {
+                Err(format!(
+                    "(before, fds_open, after) = ({before}, {:?}, {after})",
+                    me.fds_open
+                ))
             }
-            last = Some((before, me.fds_open, after));
+        };
+        let mut last = String::new();
+        for _ in 0..50 {
+            let mut resolver = OwnerResolver::new(
+                PathBuf::from("/proc"),
+                Some(own_netns()),
+                Duration::from_secs(1),
+            );
+            let t0 = Instant::now();
+            match check(&mut resolver, t0) {
+                Ok(()) => {}
+                Err(e) => {
+                    last = format!("scan: {e}");
+                    continue;
+                }
+            }
+            assert_eq!(resolver.scans(), 1);
+            match check(&mut resolver, t0 + Duration::from_millis(500)) {
+                Ok(()) => {
+                    assert_eq!(resolver.scans(), 1, "the second call rescanned");
+                    return;
+                }
+                Err(e) => last = format!("refresh: {e}"),
+            }
         }
-        panic!("fds_open never matched /proc/self/fd: (before, fds_open, after) = {last:?}");
+        panic!("fds_open never matched /proc/self/fd: {last}");
     }
 
     #[test]
@@ -1337,6 +1397,9 @@ mod tests {
         let due = due_pids(procs.into_iter(), 3, 10);
         assert_eq!(due, HashSet::from([1, 2, 3]));
         assert!(due_pids(std::iter::empty(), 0, 10).is_empty());
+        // Just over `all_up_to`: the batch is `all_up_to` (4), not ⌈5 / 10⌉ = 1.
+        let procs = (1..=5).map(|pid| (pid, t0 + Duration::from_millis(u64::from(pid)), false));
+        assert_eq!(due_pids(procs, 4, 10), HashSet::from([1, 2, 3, 4]));
     }
 
     #[test]
@@ -1391,7 +1454,7 @@ mod tests {
         }
         let sockets: Vec<(u64, u32)> = (100..=105).map(|pid| (1000 + pid, me())).collect();
         // 6 processes, all-up-to 2, rounds 3: batch = max(2, ceil(6 / 3)) = 2 per call.
-        let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5))
+        let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(20))
             .with_refresh_policy(2, 3);
         let t0 = Instant::now();
         let at = |secs: u64| t0 + Duration::from_secs(secs);
@@ -1433,14 +1496,34 @@ mod tests {
         }
         assert_eq!(seen_fresh, (101..=105).collect::<HashSet<u64>>());
 
-        // A process that exits is forgotten when its turn comes (or at once if hot); its socket
-        // then asks for a rescan.
+        // A process that exits is forgotten at once if hot, else when its turn comes (within 3
+        // calls); one whose /proc/PID/fd can no longer be read (here: not a directory) too.
         fake.remove(100);
+        fake.remove(101);
+        let fd_dir = fake.root.join("102/fd");
+        fs::remove_dir_all(&fd_dir).unwrap();
+        fs::write(&fd_dir, "").unwrap();
         let owners = resolver.resolve(&sockets, at(4));
         assert!(reason(&owners[&1100]).starts_with("the process that held it"));
-        let owners = resolver.resolve(&sockets, at(10));
+        let mut gone_at = HashMap::new();
+        for call in 4..=6 {
+            let owners = resolver.resolve(&sockets, at(call));
+            for pid in [101u64, 102] {
+                if matches!(owners[&(1000 + pid)], Owners::Unknown { .. }) {
+                    gone_at.entry(pid).or_insert(call);
+                }
+            }
+            for pid in 103..=105 {
+                assert_eq!(pids(&owners[&(1000 + pid)]), [pid as u32], "call {call}");
+            }
+        }
+        assert_eq!(gone_at.len(), 2, "{gone_at:?}");
+        assert_eq!(resolver.scans(), 1, "min_rescan holds the rescan back");
+        let owners = resolver.resolve(&sockets, at(20));
         assert_eq!(resolver.scans(), 2);
-        assert!(reason(&owners[&1100]).starts_with("no process in sockq's PID namespace"));
+        for sock in [1100, 1101] {
+            assert!(reason(&owners[&sock]).starts_with("no process in sockq's PID namespace"));
+        }
     }
 
     #[test]
