@@ -1286,36 +1286,28 @@ mod tests {
         resolver.resolve(&[(42, me())], at(0));
         assert_eq!(resolver.scans(), 1);
 
-        // A scan that took 60 ms: the next one for a new socket may come 50 × 60 ms = 3 s later.
-        resolver.last_scan_cost = Duration::from_millis(60);
-        fake.add(101, "server", LIMITS, None, &[(3, "socket:[43]")]);
-        let owners = resolver.resolve(&[(42, me()), (43, me())], at(2000));
-        assert_eq!(resolver.scans(), 1);
-        assert_eq!(
-            reason(&owners[&43]),
-            "not looked up yet (next /proc scan in 1s)"
-        );
-        let owners = resolver.resolve(&[(42, me()), (43, me())], at(3000));
-        assert_eq!(resolver.scans(), 2);
-        assert_eq!(pids(&owners[&43]), [101]);
-
-        // A cheap scan (0.1 ms): the floor, 1 s, spaces them.
-        resolver.last_scan_cost = Duration::from_micros(100);
-        fake.add(102, "server", LIMITS, None, &[(3, "socket:[44]")]);
-        resolver.resolve(&[(42, me()), (44, me())], at(3500));
-        assert_eq!(resolver.scans(), 2);
-        let owners = resolver.resolve(&[(42, me()), (44, me())], at(4000));
-        assert_eq!(resolver.scans(), 3);
-        assert_eq!(pids(&owners[&44]), [102]);
-
-        // A costly scan (1 s, 50 s by the factor): never later than min_rescan.
-        resolver.last_scan_cost = Duration::from_secs(1);
-        fake.add(103, "server", LIMITS, None, &[(3, "socket:[45]")]);
-        resolver.resolve(&[(42, me()), (45, me())], at(8900));
-        assert_eq!(resolver.scans(), 3);
-        let owners = resolver.resolve(&[(42, me()), (45, me())], at(9000));
-        assert_eq!(resolver.scans(), 4);
-        assert_eq!(pids(&owners[&45]), [103]);
+        // (the last scan's duration, a process with a new socket, a call too early for a scan,
+        // the call that scans): 50 × 60 ms = 3 s; 50 × 0.1 ms is under the 1 s floor; 50 × 1 s
+        // is over min_rescan, 5 s.
+        let cases = [
+            (Duration::from_millis(60), 101, 43, 2000, 3000),
+            (Duration::from_micros(100), 102, 44, 3500, 4000),
+            (Duration::from_secs(1), 103, 45, 8900, 9000),
+        ];
+        for (n, (cost, pid, sock, early, on_time)) in cases.into_iter().enumerate() {
+            resolver.last_scan_cost = cost;
+            let link = format!("socket:[{sock}]");
+            fake.add(pid, "server", LIMITS, None, &[(3, link.as_str())]);
+            let owners = resolver.resolve(&[(42, me()), (sock, me())], at(early));
+            assert_eq!(resolver.scans(), 1 + n as u64, "{cost:?}");
+            assert_eq!(
+                reason(&owners[&sock]),
+                "not looked up yet (next /proc scan in 1s)"
+            );
+            let owners = resolver.resolve(&[(42, me()), (sock, me())], at(on_time));
+            assert_eq!(resolver.scans(), 2 + n as u64, "{cost:?}");
+            assert_eq!(pids(&owners[&sock]), [pid]);
+        }
 
         // Without it, min_rescan it is.
         let plain = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5));
