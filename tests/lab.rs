@@ -971,12 +971,15 @@ fn sigkill_leaves_nothing_behind() {
 /// A private tmux server (its own `-L` socket) with one 160x45 session; killed on drop.
 struct Tmux {
     socket: String,
+    /// The server's socket file, removed after kill-server (tmux 3.3 leaves it in /tmp).
+    socket_path: Option<String>,
 }
 
 impl Tmux {
     fn start(tag: &str, command: &str) -> Self {
-        let t = Tmux {
+        let mut t = Tmux {
             socket: format!("sockq-lab-test-{}-{tag}", std::process::id()),
+            socket_path: None,
         };
         let mut cmd = Command::new("tmux");
         cmd.args(["-f", "/dev/null", "-L", &t.socket])
@@ -999,6 +1002,11 @@ impl Tmux {
             "tmux new-session: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        t.socket_path = t
+            .tmux(&["display-message", "-p", "#{socket_path}"])
+            .ok()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty());
         t
     }
 
@@ -1046,6 +1054,9 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
+        if let Some(path) = &self.socket_path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
