@@ -968,95 +968,40 @@ fn sigkill_leaves_nothing_behind() {
     headless_signal(nix::sys::signal::Signal::SIGKILL);
 }
 
-/// A private tmux server (its own `-L` socket) with one 160x45 session; killed on drop.
-struct Tmux {
-    socket: String,
-    /// The server's socket file, removed after kill-server (tmux 3.3 leaves it in /tmp).
-    socket_path: Option<String>,
-}
+/// A private tmux server (its own `-L` socket) with one 160x45 session; killed on drop. The lab
+/// tests panic on a failed tmux command or wait.
+struct Tmux(common::tmux::Tmux);
 
 impl Tmux {
     fn start(tag: &str, command: &str) -> Self {
-        let mut t = Tmux {
-            socket: format!("sockq-lab-test-{}-{tag}", std::process::id()),
-            socket_path: None,
-        };
-        let mut cmd = Command::new("tmux");
-        cmd.args(["-f", "/dev/null", "-L", &t.socket])
-            .args(["new-session", "-d", "-x", "160", "-y", "45", "-s", "lab"])
-            .arg(command)
-            .env("SHELL", "/bin/sh")
-            .env_remove("NO_COLOR")
-            .env_remove("TMUX")
-            .stdin(Stdio::null());
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("SOCKQ_") {
-                cmd.env_remove(key);
-            }
-        }
-        let out = cmd
-            .output()
-            .expect("running tmux (the interactive lab tests need tmux)");
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t.socket_path = t
-            .tmux(&["display-message", "-p", "#{socket_path}"])
-            .ok()
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty());
-        t
-    }
-
-    fn tmux(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        Tmux(
+            common::tmux::Tmux::start(
+                format!("sockq-lab-test-{}-{tag}", std::process::id()),
+                "lab",
+                (160, 45),
+                command,
+                &[],
+            )
+            .expect("tmux new-session (the interactive lab tests need tmux)"),
+        )
     }
 
     fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "lab"])
-            .unwrap_or_else(|e| format!("<capture failed: {e}>"))
+        self.0.screen()
     }
 
     fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "lab"];
-        args.extend_from_slice(keys);
-        self.tmux(&args).expect("tmux send-keys");
+        self.0.keys(keys).expect("tmux send-keys");
+    }
+
+    fn display(&self, format: &str) -> anyhow::Result<String> {
+        self.0.display(format)
     }
 
     fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "waited {timeout:?} for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-        if let Some(path) = &self.socket_path {
-            let _ = std::fs::remove_file(path);
-        }
+        self.0
+            .wait_for(what, timeout, pred)
+            .unwrap_or_else(|e| panic!("{e:#}"))
     }
 }
 
@@ -1112,9 +1057,8 @@ impl Session {
             s.contains(&title) && s.contains(ENDPOINT)
         });
         let shell: u32 = t
-            .tmux(&["display-message", "-p", "-t", "lab", "#{pane_pid}"])
+            .display("#{pane_pid}")
             .expect("pane pid")
-            .trim()
             .parse()
             .expect("a pid");
         let lab_pid = *children(shell)

@@ -11,12 +11,11 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use common::*;
 
 /// Generous: a loaded 2-core CI machine may be slow to start the debug binary.
@@ -24,107 +23,29 @@ const STARTUP: Duration = Duration::from_secs(10);
 /// For the screen to react to a key.
 const REACT: Duration = Duration::from_secs(5);
 
-/// A private tmux server with one 100x30 session running a shell command; killed on drop.
-struct Tmux {
-    socket: String,
-    /// Path of the server's socket file (tmux leaves it behind; removed on drop).
-    socket_path: Option<String>,
+/// The dashboard's tmux server: one 100x30 session running a shell command; on drop, a sockq
+/// still running in it is killed first, then the server.
+struct Tmux(common::tmux::Tmux);
+
+impl std::ops::Deref for Tmux {
+    type Target = common::tmux::Tmux;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Tmux {
-    /// Starts `command` (run by /bin/sh) in a new detached session. The environment is the
-    /// test's without `SOCKQ_*`, `NO_COLOR` and `TMUX`.
+    /// Starts `command` (run by /bin/sh) in a new detached session, without the test's
+    /// backtrace variables (a backtrace would push the panic message off a 30-line pane).
     fn start(tag: &str, command: &str) -> anyhow::Result<Self> {
-        let mut t = Tmux {
-            socket: format!("sockq-test-{}-{tag}", std::process::id()),
-            socket_path: None,
-        };
-        let mut cmd = Command::new("tmux");
-        cmd.args(["-f", "/dev/null", "-L", &t.socket])
-            .args(["new-session", "-d", "-x", "100", "-y", "30", "-s", "e2e"])
-            .arg(command)
-            .env("SHELL", "/bin/sh")
-            .env_remove("NO_COLOR")
-            .env_remove("TMUX")
-            // A backtrace would push the panic message off a 30-line pane.
-            .env_remove("RUST_BACKTRACE")
-            .env_remove("RUST_LIB_BACKTRACE")
-            .stdin(Stdio::null());
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("SOCKQ_") {
-                cmd.env_remove(key);
-            }
-        }
-        let out = cmd
-            .output()
-            .context("running tmux (the end-to-end dashboard tests need tmux installed)")?;
-        anyhow::ensure!(
-            out.status.success(),
-            "tmux new-session failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t.socket_path = t.display("#{socket_path}").ok();
-        Ok(t)
-    }
-
-    fn tmux(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "tmux {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    /// The visible screen as text.
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p", "-t", "e2e"])
-            .unwrap_or_else(|e| format!("<capture failed: {e:#}>"))
-    }
-
-    /// The visible screen with its SGR escape sequences.
-    fn screen_with_escapes(&self) -> anyhow::Result<String> {
-        self.tmux(&["capture-pane", "-p", "-e", "-t", "e2e"])
-    }
-
-    /// Sends tmux key names (`s`, `Enter`, `Escape`, …).
-    fn keys(&self, keys: &[&str]) -> anyhow::Result<()> {
-        let mut args = vec!["send-keys", "-t", "e2e"];
-        args.extend_from_slice(keys);
-        self.tmux(&args).map(drop)
-    }
-
-    fn display(&self, format: &str) -> anyhow::Result<String> {
-        Ok(self
-            .tmux(&["display-message", "-p", "-t", "e2e", format])?
-            .trim()
-            .to_string())
-    }
-
-    /// Polls the screen until `pred` holds; fails with the last screen after `timeout`.
-    fn wait_for(
-        &self,
-        what: &str,
-        timeout: Duration,
-        pred: impl Fn(&str) -> bool,
-    ) -> anyhow::Result<String> {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return Ok(s);
-            }
-            if start.elapsed() > timeout {
-                anyhow::bail!("waited {timeout:?} for {what}; the screen is:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        common::tmux::Tmux::start(
+            format!("sockq-test-{}-{tag}", std::process::id()),
+            "e2e",
+            (100, 30),
+            command,
+            &["RUST_BACKTRACE", "RUST_LIB_BACKTRACE"],
+        )
+        .map(Tmux)
     }
 
     fn wait_text(&self, text: &str, timeout: Duration) -> anyhow::Result<String> {
@@ -166,15 +87,7 @@ impl Drop for Tmux {
                 }
             }
         }
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if let Some(path) = &self.socket_path {
-            let _ = std::fs::remove_file(path);
-        }
+        // The server itself goes with the inner `common::tmux::Tmux`.
     }
 }
 

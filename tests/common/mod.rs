@@ -10,6 +10,8 @@ use socket2::{Domain, Socket, Type};
 use sockq::collect::{Collector, CollectorOptions};
 use sockq::model::Snapshot;
 
+pub mod tmux;
+
 /// Runs `f` on a fresh thread inside a new, private network namespace with `lo` up.
 ///
 /// Without the privilege to make one: under CI (CI=true) the test fails; elsewhere it says
