@@ -56,11 +56,7 @@ fn known(processes: Vec<ProcessInfo>) -> Owners {
 
 fn tcp(addr: IpAddr, port: u16, v6only: Option<bool>, id: u64, backlog: u32) -> TcpListener {
     TcpListener {
-        family: if addr.is_ipv4() {
-            Family::Ipv4
-        } else {
-            Family::Ipv6
-        },
+        family: Family::of(&addr),
         address: addr,
         port,
         v6only,

@@ -349,11 +349,7 @@ mod tests {
 
     fn listener(addr: IpAddr, port: u16) -> TcpListener {
         TcpListener {
-            family: if addr.is_ipv4() {
-                Family::Ipv4
-            } else {
-                Family::Ipv6
-            },
+            family: Family::of(&addr),
             address: addr,
             port,
             v6only: addr.is_ipv6().then_some(false),
@@ -374,11 +370,7 @@ mod tests {
 
     fn req(addr: IpAddr, port: u16, retrans: u8) -> SynRecvEntry {
         SynRecvEntry {
-            family: if addr.is_ipv4() {
-                Family::Ipv4
-            } else {
-                Family::Ipv6
-            },
+            family: Family::of(&addr),
             address: addr,
             port,
             retrans,

@@ -79,6 +79,18 @@ pub enum Family {
     Ipv6,
 }
 
+impl Family {
+    /// The family of an address.
+    #[must_use]
+    pub fn of(addr: &std::net::IpAddr) -> Self {
+        if addr.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+}
+
 /// A TCP listening socket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TcpListener {
