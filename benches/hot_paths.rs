@@ -27,7 +27,7 @@ use sockq::collect::diag::{decode_listener, decode_syn_recv, decode_unix_listene
 use sockq::collect::netlink::parse_datagram;
 use sockq::collect::owners::OwnerResolver;
 use sockq::collect::procnet;
-use sockq::model::engine::{Engine, EngineConfig};
+use sockq::engine::{Engine, EngineConfig};
 use sockq::tui::app::App;
 use sockq::tui::ui;
 

@@ -2025,7 +2025,7 @@ fn phase_rss(opts: &Opts, sockq: PathBuf, report: &mut Report) -> anyhow::Result
 fn rss_synthetic() -> anyhow::Result<()> {
     use ratatui::backend::TestBackend;
     use ratatui::Terminal;
-    use sockq::model::engine::{Engine, EngineConfig};
+    use sockq::engine::{Engine, EngineConfig};
     let me = std::process::id();
     let base = proc_status_kb(me, "VmRSS")?;
     let mut synth = synth::Synth::new(1_000, 0);

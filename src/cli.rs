@@ -11,8 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::collect::netns::{NetnsError, NetnsTarget};
 use crate::collect::sampler::{Sampler, SamplerConfig, SamplerEvent};
 use crate::collect::{Collector, CollectorOptions};
+use crate::engine::{Engine, EngineConfig};
 use crate::export;
-use crate::model::engine::{Engine, EngineConfig};
 use crate::model::Filter;
 
 /// Exit codes (documented in README.md and `sockq --help`).
@@ -258,15 +258,14 @@ fn record(args: RecordArgs) -> anyhow::Result<()> {
     let stop = stop_flag()?;
     let live = &args.live;
     let sampler = Sampler::start(live.netns.target(), live.sampler_config())?;
-    let header = crate::export::record::Header {
+    let header = crate::record::Header {
         format: "sockq-recording".into(),
-        version: crate::export::record::RECORDING_VERSION,
+        version: crate::record::RECORDING_VERSION,
         sockq: env!("CARGO_PKG_VERSION").into(),
         interval_s: live.interval.as_secs_f64(),
         netns: live.netns.target().label(),
     };
-    let mut rec =
-        crate::export::record::Recorder::create(&args.file, header, args.max_size, args.keep)?;
+    let mut rec = crate::record::Recorder::create(&args.file, header, args.max_size, args.keep)?;
     eprintln!(
         "sockq: recording to {} every {} (rotating at {}, keeping {}); Ctrl-C stops",
         args.file.display(),
@@ -297,7 +296,7 @@ fn record(args: RecordArgs) -> anyhow::Result<()> {
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    let rec = crate::export::record::read(&args.file)?;
+    let rec = crate::record::read(&args.file)?;
     let engine_cfg = EngineConfig {
         interval: Duration::from_secs_f64(rec.header.interval_s.clamp(0.1, 3600.0)),
         window: args.window,
@@ -421,7 +420,7 @@ impl LabArgs {
 /// One line of `sockq lab --headless`.
 #[derive(Debug, serde::Serialize)]
 struct LabLine<'a> {
-    tick: &'a crate::model::engine::Tick,
+    tick: &'a crate::model::Tick,
     lab: crate::lab::LabStatus,
 }
 

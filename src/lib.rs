@@ -5,8 +5,10 @@
 
 pub mod cli;
 pub mod collect;
-pub mod diagnose;
+pub mod engine;
 pub mod export;
 pub mod lab;
 pub mod model;
+pub mod record;
+pub mod rules;
 pub mod tui;

@@ -5,14 +5,15 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use sockq::diagnose::{Finding, Severity};
-use sockq::model::engine::{Engine, EngineConfig, Tick};
+use sockq::engine::{Engine, EngineConfig};
 use sockq::model::meta::QUEUE_COUNTER_INFO;
+use sockq::model::Tick;
 use sockq::model::{
     CollectorStats, Counters, DepthRange, Family, HostInfo, ListenerKey, NetnsInfo, Owners,
     ProcessInfo, Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, Tunables,
     QUEUE_COUNTERS, SCHEMA_VERSION,
 };
+use sockq::model::{Finding, Severity};
 
 /// Monotonic time of the first sample (ns); any value far from 0 will do.
 const T0_NS: u64 = 5_000_000_000_000;
@@ -201,7 +202,7 @@ fn rate(t: &Tick, name: &str) -> Option<f64> {
         .unwrap_or_else(|| panic!("{name} missing from counter_rates"))
 }
 
-fn lt(t: &Tick, port: u16) -> &sockq::model::engine::ListenerTick {
+fn lt(t: &Tick, port: u16) -> &sockq::model::ListenerTick {
     t.listeners
         .iter()
         .find(|l| l.endpoint == ep(port))

@@ -14,10 +14,11 @@ use common::*;
 use sockq::collect::netns::NetnsTarget;
 use sockq::collect::sampler::{Sampler, SamplerConfig, SamplerEvent};
 use sockq::collect::CollectorOptions;
-use sockq::diagnose::{Finding, Severity};
+use sockq::engine::{Engine, EngineConfig};
 use sockq::lab::syn;
-use sockq::model::engine::{Engine, EngineConfig, ListenerTick, Tick};
 use sockq::model::ListenerKey;
+use sockq::model::{Finding, Severity};
+use sockq::model::{ListenerTick, Tick};
 
 /// A sampler of the calling thread's namespace feeding an engine.
 struct Live {

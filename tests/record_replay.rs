@@ -10,9 +10,9 @@ use std::process::Command;
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use sockq::export::record::{self, Header, Recorder};
-use sockq::model::engine::{Engine, EngineConfig};
+use sockq::engine::{Engine, EngineConfig};
 use sockq::model::*;
+use sockq::record::{self, Header, Recorder};
 use sockq::tui::app::{App, Screen};
 
 fn tmp(name: &str) -> PathBuf {

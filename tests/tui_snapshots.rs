@@ -15,7 +15,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
-use sockq::model::engine::{Engine, EngineConfig};
+use sockq::engine::{Engine, EngineConfig};
 use sockq::model::{
     CollectorStats, Counters, DepthRange, Family, HostInfo, ListenerKey, NetnsInfo, Owners,
     ProcessInfo, Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, Tunables, UnixListener,
@@ -498,7 +498,7 @@ fn snapshot_overflowing() {
     let crit: Vec<&str> = tick
         .findings
         .iter()
-        .filter(|f| f.severity == sockq::diagnose::Severity::Critical)
+        .filter(|f| f.severity == sockq::model::Severity::Critical)
         .map(|f| f.rule.as_str())
         .collect();
     assert_eq!(crit, ["accept_queue_full", "listen_overflows"]);

@@ -8,10 +8,10 @@ pub fn snapshot_schema() -> serde_json::Value {
     serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
 }
 
-/// The JSON Schema of one `watch --json` line ([`crate::model::engine::Tick`]), as checked in at
+/// The JSON Schema of one `watch --json` line ([`crate::model::Tick`]), as checked in at
 /// `docs/schema/tick.schema.json`.
 pub fn tick_schema() -> serde_json::Value {
-    let schema = schemars::schema_for!(crate::model::engine::Tick);
+    let schema = schemars::schema_for!(crate::model::Tick);
     serde_json::to_value(schema).unwrap_or(serde_json::Value::Null)
 }
 

@@ -2,7 +2,6 @@
 
 pub mod json;
 pub mod prometheus;
-pub mod record;
 pub mod serve;
 pub mod table;
 pub mod watch;

@@ -14,10 +14,10 @@
 
 use std::collections::HashMap;
 
-use crate::diagnose::Severity;
-use crate::model::engine::{ListenerTick, Tick};
 use crate::model::meta::{tunable_meaning, QUEUE_COUNTER_INFO};
+use crate::model::Severity;
 use crate::model::{ListenerKey, TcpListener};
+use crate::model::{ListenerTick, Tick};
 
 /// Content type of the Prometheus text format 0.0.4.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -625,7 +625,7 @@ pub fn encode_openmetrics(families: Vec<Family>) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::engine::{Engine, EngineConfig};
+    use crate::engine::{Engine, EngineConfig};
     use crate::model::{
         CollectorStats, Counters, Family as AddrFamily, HostInfo, NetnsInfo, Owners, ProcessInfo,
         Sample, SampleTime, Snapshot, SynRecvSummary, Tunables, SCHEMA_VERSION,

@@ -32,7 +32,8 @@ use super::prometheus::{
 };
 use crate::cli::LiveArgs;
 use crate::collect::sampler::{Sampler, SamplerEvent};
-use crate::model::engine::{Engine, EngineConfig, Tick};
+use crate::engine::{Engine, EngineConfig};
+use crate::model::Tick;
 
 /// Default address: loopback only, port 9911.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9911";

@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
+use crate::model::labels::{fds_label, process_label};
 use crate::model::meta::{tunable_meaning, QUEUE_COUNTER_INFO};
-use crate::model::{Owners, ProcessInfo, Snapshot, TcpListener, UnixListener};
+use crate::model::{Owners, Snapshot, TcpListener, UnixListener};
 
 /// Column-aligned text: the first row is the header; numeric columns are right-aligned.
 struct Table {
@@ -50,41 +51,6 @@ impl Table {
             }
             let _ = writeln!(out, "{}", line.trim_end());
         }
-    }
-}
-
-/// `comm[pid]`, `comm[pid]+N` for a pre-fork group, or `?` when unknown.
-pub fn process_label(owners: &Owners) -> String {
-    match owners {
-        Owners::Known { processes } => match processes.split_first() {
-            None => "-".into(),
-            Some((first, [])) => format!("{}[{}]", first.comm, first.pid),
-            Some((first, rest)) => format!("{}[{}]+{}", first.comm, first.pid, rest.len()),
-        },
-        Owners::Unknown { .. } => "?".into(),
-    }
-}
-
-/// The owner closest to its fd limit (the one that will hit EMFILE first).
-pub fn tightest_owner(owners: &Owners) -> Option<&ProcessInfo> {
-    owners.processes().iter().max_by(|a, b| {
-        let ratio = |p: &ProcessInfo| match (p.fds_open, p.fd_limit) {
-            (Some(o), Some(l)) if l > 0 => o as f64 / l as f64,
-            _ => -1.0,
-        };
-        ratio(a).total_cmp(&ratio(b))
-    })
-}
-
-/// `open/limit` of the tightest owner; `?` where unknown, `∞` for no limit.
-pub fn fds_label(owners: &Owners) -> String {
-    match tightest_owner(owners) {
-        None => "?".into(),
-        Some(p) => format!(
-            "{}/{}",
-            p.fds_open.map_or("?".into(), |n| n.to_string()),
-            p.fd_limit.map_or("unlimited".into(), |n| n.to_string())
-        ),
     }
 }
 

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use crate::diagnose::Finding;
-use crate::model::engine::Tick;
+use crate::model::Finding;
+use crate::model::Tick;
 
 /// Column header of the human format.
 pub const HEADER: &str =

@@ -10,8 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use crate::model::lab::ClientView;
 
 /// How long a client waits for connect().
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -48,32 +47,6 @@ pub struct ClientStats {
     skipped: AtomicU64,
     /// Connect latencies (ms) of the last attempts that connected.
     latencies: Mutex<VecDeque<f64>>,
-}
-
-/// A copy of [`ClientStats`] for display and JSON.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ClientView {
-    /// Connection attempts started.
-    pub attempted: u64,
-    /// Connected and answered.
-    pub succeeded: u64,
-    /// connect() or the answer timed out.
-    pub timed_out: u64,
-    /// Reset by the server side (ECONNRESET).
-    pub reset: u64,
-    /// Refused (ECONNREFUSED).
-    pub refused: u64,
-    /// Other errors.
-    pub failed: u64,
-    /// Attempts under way.
-    pub in_flight: u64,
-    /// Arrivals not attempted because all client threads were busy.
-    pub skipped: u64,
-    /// Median connect latency of recent attempts, ms.
-    pub connect_ms_p50: Option<f64>,
-    /// 99th percentile connect latency of recent attempts, ms (1 s or more: a SYN was dropped
-    /// and retransmitted).
-    pub connect_ms_p99: Option<f64>,
 }
 
 impl ClientStats {

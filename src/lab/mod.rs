@@ -17,182 +17,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
-use clients::{ClientStats, ClientView, LoadGenerator, Outcome};
+pub use crate::model::lab::{ClientView, Knob, Knobs, LabStatus, Scenario};
+use clients::{ClientStats, LoadGenerator, Outcome};
 use server::{ServerArgs, ServerProcess};
 
 /// The lab's demo service address (on `lo` of the lab namespace).
 pub const SERVICE: SocketAddrV4 = SocketAddrV4::new(syn::TARGET_ADDR, 8080);
-
-/// The workshop scenarios.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scenario {
-    /// Workers × service time is the capacity: arrivals beyond it fill the accept queue.
-    SlowConsumer,
-    /// listen(511) capped to 128 by net.core.somaxconn; raise it and listen() again.
-    SomaxconnTrap,
-    /// Spoofed SYNs fill the SYN queue; syncookies 0 / 1 / 2 decide what happens.
-    SynFlood,
-    /// An fd leak: accept() fails with EMFILE and the queue fills while the CPU idles.
-    FdExhaustion,
-    /// The final ACK meets a full accept queue: silent drop (0) or reset (1).
-    AbortOnOverflow,
-}
-
-impl Scenario {
-    /// Every scenario, in workshop order.
-    pub const ALL: [Scenario; 5] = [
-        Scenario::SlowConsumer,
-        Scenario::SomaxconnTrap,
-        Scenario::SynFlood,
-        Scenario::FdExhaustion,
-        Scenario::AbortOnOverflow,
-    ];
-
-    /// The command-line name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Scenario::SlowConsumer => "slow-consumer",
-            Scenario::SomaxconnTrap => "somaxconn-trap",
-            Scenario::SynFlood => "syn-flood",
-            Scenario::FdExhaustion => "fd-exhaustion",
-            Scenario::AbortOnOverflow => "abort-on-overflow",
-        }
-    }
-
-    /// The starting knobs.
-    pub fn defaults(self) -> Knobs {
-        let base = Knobs {
-            rate: 20.0,
-            workers: 4,
-            service_ms: 50,
-            backlog: 16,
-            somaxconn: 4096,
-            syncookies: 1,
-            fd_limit: None,
-            abort_on_overflow: 0,
-            flood_rate: 0.0,
-        };
-        match self {
-            Scenario::SlowConsumer => base,
-            Scenario::SomaxconnTrap => Knobs {
-                rate: 0.0,
-                backlog: 511,
-                somaxconn: 128,
-                ..base
-            },
-            Scenario::SynFlood => Knobs {
-                rate: 5.0,
-                backlog: 64,
-                flood_rate: 2000.0,
-                ..base
-            },
-            Scenario::FdExhaustion => Knobs {
-                rate: 20.0,
-                service_ms: 10,
-                fd_limit: Some(64),
-                ..base
-            },
-            Scenario::AbortOnOverflow => Knobs {
-                rate: 0.0,
-                backlog: 4,
-                abort_on_overflow: 1,
-                ..base
-            },
-        }
-    }
-}
-
-/// What the instructor can change.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Knobs {
-    /// Client arrivals per second.
-    pub rate: f64,
-    /// Server worker threads calling accept().
-    pub workers: u32,
-    /// Server time per connection, ms.
-    pub service_ms: u64,
-    /// listen() backlog the server asks for.
-    pub backlog: u32,
-    /// net.core.somaxconn of the lab namespace.
-    pub somaxconn: u32,
-    /// net.ipv4.tcp_syncookies of the lab namespace.
-    pub syncookies: u8,
-    /// The server's RLIMIT_NOFILE (None: inherited).
-    pub fd_limit: Option<u64>,
-    /// net.ipv4.tcp_abort_on_overflow of the lab namespace.
-    pub abort_on_overflow: u8,
-    /// Spoofed SYNs per second.
-    pub flood_rate: f64,
-}
-
-impl Knobs {
-    /// Server capacity in connections per second: workers / service time.
-    pub fn capacity(&self) -> f64 {
-        f64::from(self.workers) * 1000.0 / (self.service_ms.max(1) as f64)
-    }
-}
-
-/// A change the instructor asks for.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Knob {
-    /// Arrival rate ×/÷ 1.5.
-    Rate(bool),
-    /// Workers +/-.
-    Workers(bool),
-    /// Service time ×/÷ 2.
-    Service(bool),
-    /// Backlog ×/÷ 2 and listen() again.
-    Backlog(bool),
-    /// somaxconn ×/÷ 2.
-    Somaxconn(bool),
-    /// syncookies 0 → 1 → 2 → 0.
-    CycleSyncookies,
-    /// fd limit ×/÷ 2.
-    FdLimit(bool),
-    /// abort_on_overflow 0 ↔ 1.
-    ToggleAbort,
-    /// Flood on/off.
-    ToggleFlood,
-    /// Listen again with the current backlog (after changing somaxconn).
-    Relisten,
-    /// The next step of the scenario's script.
-    NextStep,
-}
-
-/// Where the lab stands, for the narration panel and the JSON lines.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct LabStatus {
-    /// The scenario.
-    pub scenario: Scenario,
-    /// Current step of its script (0-based) and how many there are.
-    pub step: usize,
-    /// Number of steps.
-    pub steps: usize,
-    /// Title of the current step.
-    pub title: String,
-    /// What is happening, for the room.
-    pub narration: Vec<String>,
-    /// What to try next (keys).
-    pub try_next: String,
-    /// Current knobs.
-    pub knobs: Knobs,
-    /// Server capacity (workers / service time), connections per second.
-    pub capacity_per_s: f64,
-    /// What the clients felt.
-    pub clients: ClientView,
-    /// The demo server's pid.
-    pub server_pid: u32,
-    /// Outcomes of the last abort-on-overflow round (deferred clients), if any.
-    pub last_round: Vec<String>,
-    /// The last change that could not be made, and why (a knob, or a server command).
-    pub problem: Option<String>,
-}
 
 /// Makes the process's private network namespace. Call first thing, while single-threaded.
 /// As root: a new network namespace. Otherwise: a new user namespace (mapping the caller to
@@ -583,7 +414,7 @@ impl Lab {
     }
 
     /// The status for the narration panel and JSON lines.
-    pub fn status(&self, tick: Option<&crate::model::engine::Tick>) -> LabStatus {
+    pub fn status(&self, tick: Option<&crate::model::Tick>) -> LabStatus {
         let all = steps(self.scenario);
         let title = all.get(self.step).map_or("", |s| s.title).to_string();
         let clients = self.stats.view();
@@ -625,7 +456,7 @@ impl Drop for Lab {
 }
 
 fn listener_numbers(
-    tick: Option<&crate::model::engine::Tick>,
+    tick: Option<&crate::model::Tick>,
 ) -> Option<(u32, u32, u32, u64, Option<f64>)> {
     let t = tick?;
     let l = t
@@ -651,7 +482,7 @@ pub fn narrate(
     scenario: Scenario,
     step: usize,
     k: &Knobs,
-    tick: Option<&crate::model::engine::Tick>,
+    tick: Option<&crate::model::Tick>,
     c: &ClientView,
 ) -> (Vec<String>, String) {
     let (depth, backlog, peak, syn, drops) = listener_numbers(tick).unwrap_or((0, 0, 0, 0, None));
@@ -736,7 +567,7 @@ pub fn narrate(
                         .iter()
                         .find(|l| l.port == SERVICE.port())
                 })
-                .and_then(|l| crate::export::table::tightest_owner(&l.owners).cloned());
+                .and_then(|l| crate::model::labels::tightest_owner(&l.owners).cloned());
             let (open, limit) = fds.map_or((None, None), |p| (p.fds_open, p.fd_limit));
             n.push(format!(
                 "The server leaks one fd per connection: {} of {} fds open (RLIMIT_NOFILE).",

@@ -55,7 +55,7 @@ impl Filter {
 impl Filter {
     /// Removes from a tick the listeners (and their findings) that do not match. Namespace-wide
     /// findings stay.
-    pub fn apply_tick(&self, tick: &mut super::engine::Tick) {
+    pub fn apply_tick(&self, tick: &mut super::Tick) {
         if self.is_empty() {
             return;
         }

@@ -1,13 +1,18 @@
-//! Plain data: samples and what is derived from them. No I/O, no terminal.
+//! Plain data: samples and what is derived from them. No I/O, no terminal, no rules.
 
-pub mod engine;
 pub mod filter;
+pub mod finding;
 pub mod history;
+pub mod lab;
+pub mod labels;
 pub mod meta;
 pub mod rates;
 pub mod sample;
 pub mod snapshot;
+pub mod tick;
 
 pub use filter::Filter;
+pub use finding::{Finding, Severity};
 pub use sample::*;
 pub use snapshot::*;
+pub use tick::{ListenerTick, Tick, TICK_SCHEMA_VERSION};

@@ -4,7 +4,8 @@ use crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 
-use crate::model::engine::{Engine, ListenerTick};
+use crate::engine::Engine;
+use crate::model::ListenerTick;
 use crate::model::{ListenerKey, Owners, TcpListener};
 
 /// Sort orders of the listener table, cycled with `s`.

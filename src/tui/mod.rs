@@ -19,7 +19,7 @@ use ratatui::Terminal;
 
 use crate::collect::netns::NetnsTarget;
 use crate::collect::sampler::{Sampler, SamplerConfig};
-use crate::model::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig};
 use app::{Action, App};
 use source::{Source, SourceEvent};
 

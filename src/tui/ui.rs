@@ -10,12 +10,13 @@ use ratatui::widgets::{
 use ratatui::Frame;
 
 use super::app::{App, Row, Screen};
-use crate::diagnose::{Finding, Severity};
-use crate::export::table::{fds_label, process_label, tightest_owner};
-use crate::model::engine::{Engine, Tick};
+use crate::engine::Engine;
 use crate::model::history::ListenerPoint;
+use crate::model::labels::{fds_label, process_label, tightest_owner};
 use crate::model::meta::QUEUE_COUNTER_INFO;
 use crate::model::Owners;
+use crate::model::Tick;
+use crate::model::{Finding, Severity};
 
 /// Styles, with or without colour (NO_COLOR keeps severity visible through labels and bold).
 #[derive(Debug, Clone, Copy)]

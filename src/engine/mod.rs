@@ -4,17 +4,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-
-use super::history::{ListenerPoint, Ring};
-use super::meta::QUEUE_COUNTER_INFO;
-use super::rates::{counter_delta, rate, CounterWidth};
-use super::{CollectorStats, DepthRange, ListenerKey, Sample, Snapshot, TcpListener};
-use crate::diagnose::{self, Finding};
-
-/// Version of the tick JSON schema (`docs/schema/tick.schema.json`).
-pub const TICK_SCHEMA_VERSION: u32 = 1;
+use crate::model::history::{ListenerPoint, Ring};
+use crate::model::meta::QUEUE_COUNTER_INFO;
+use crate::model::rates::{counter_delta, rate, CounterWidth};
+use crate::model::{
+    DepthRange, ListenerKey, ListenerTick, Sample, Snapshot, TcpListener, Tick, TICK_SCHEMA_VERSION,
+};
+use crate::rules;
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -66,58 +62,6 @@ pub struct ListenerHistory {
     pub last_seen_ns: u64,
     /// The listener was not in the latest sample.
     pub gone: bool,
-}
-
-/// Per-tick state of one listener, as the JSON stream carries it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ListenerTick {
-    /// Identity.
-    pub key: ListenerKey,
-    /// `address:port` as ss prints it.
-    pub endpoint: String,
-    /// Accept-queue depth at the tick.
-    pub depth: u32,
-    /// Backlog in force.
-    pub backlog: u32,
-    /// Highest depth since the previous tick (fast sampler); may be backlog+1.
-    pub depth_high: u32,
-    /// Lowest depth since the previous tick.
-    pub depth_low: u32,
-    /// Drops per second from the listener's own counter; absent on the first tick or a reset.
-    pub drops_per_s: Option<f64>,
-    /// Seconds the fill has stayed ≥ 80 %.
-    pub high_fill_s: f64,
-    /// Seconds the queue has stayed non-empty without draining.
-    pub undrained_s: f64,
-    /// The listener disappeared; shown until pruned.
-    pub gone: bool,
-}
-
-/// One display tick: the sample and everything derived from it. Serialized as one JSON line by
-/// `sockq watch --json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Tick {
-    /// Version of this schema (docs/schema/tick.schema.json).
-    pub schema_version: u32,
-    /// Tick number since the engine started (gaps count too).
-    pub seq: u64,
-    /// Seconds since the previous sample; absent on the first.
-    pub interval_s: Option<f64>,
-    /// Samples were missed just before this one (a gap is recorded in the history).
-    pub gap_before: bool,
-    /// The sample itself.
-    pub snapshot: Snapshot,
-    /// Derived per-listener numbers (current and recently gone listeners).
-    pub listeners: Vec<ListenerTick>,
-    /// Per-second rates of every TcpExt counter; absent (null) on the first tick or a reset.
-    pub counter_rates: BTreeMap<String, Option<f64>>,
-    /// When ListenOverflows or ListenDrops moved this tick: the listeners whose own drop
-    /// counters moved in the same interval.
-    pub dropping_listeners: Vec<String>,
-    /// Findings, most severe first.
-    pub findings: Vec<Finding>,
-    /// The sampler's own cost.
-    pub collector: CollectorStats,
 }
 
 /// History, rates and findings over a stream of samples.
@@ -373,7 +317,7 @@ impl Engine {
             findings: Vec::new(),
             collector,
         };
-        tick.findings = diagnose::evaluate(&tick);
+        tick.findings = rules::evaluate(&tick);
         self.prev = Some(tick.snapshot.clone());
         self.latest.insert(tick)
     }

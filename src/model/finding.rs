@@ -1,0 +1,48 @@
+//! Findings: what the rules say about a tick, as plain data every view renders.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How loud a finding is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; nothing is lost.
+    Info,
+    /// Heading for trouble.
+    Warning,
+    /// Connections are being lost now.
+    Critical,
+}
+
+impl Severity {
+    /// A label that still tells severity without colour (NO_COLOR).
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "WARN",
+            Severity::Critical => "CRIT",
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Finding {
+    /// How loud.
+    pub severity: Severity,
+    /// Stable rule id (e.g. `accept_queue_full`), for filtering and alerting.
+    pub rule: String,
+    /// The listener concerned (`address:port`), if any.
+    pub listener: Option<String>,
+    /// What is happening, in one plain sentence.
+    pub message: String,
+    /// The numbers that show it.
+    pub evidence: BTreeMap<String, f64>,
+    /// What to look at next.
+    pub next: String,
+}
