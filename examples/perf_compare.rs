@@ -492,10 +492,12 @@ impl Series {
 }
 
 /// Times an in-process call: wall and the calling thread's CPU (user + system).
-fn time_call<R>(f: impl FnOnce() -> anyhow::Result<R>) -> anyhow::Result<(Timing, R)> {
+fn time_call<R, E: Into<anyhow::Error>>(
+    f: impl FnOnce() -> Result<R, E>,
+) -> anyhow::Result<(Timing, R)> {
     let c0 = thread_cpu();
     let t0 = Instant::now();
-    let r = f()?;
+    let r = f().map_err(Into::into)?;
     let wall = t0.elapsed();
     Ok((
         Timing {
@@ -784,13 +786,13 @@ fn machine() -> String {
 // ---------------------------------------------------------------------------------------------
 
 fn collector(owners: bool) -> anyhow::Result<Collector> {
-    Collector::new(
+    Ok(Collector::new(
         "perf".into(),
         CollectorOptions {
             owners,
             ..CollectorOptions::default()
         },
-    )
+    )?)
 }
 
 /// TcpExt counters of the calling thread's namespace.
@@ -1001,10 +1003,10 @@ fn phase_scale(
             let mut warm = collector(true)?;
             warm.sample()?;
             match p.op.as_str() {
-                "listeners" => p.run(|| fast.listeners().map(drop))?,
-                "unix" => p.run(|| fast.unix_listeners().map(drop))?,
-                "sample-warm" => p.run(|| warm.sample().map(drop))?,
-                "sample-cold" => p.run(|| collector(true)?.sample().map(drop))?,
+                "listeners" => p.run(|| Ok(fast.listeners().map(drop)?))?,
+                "unix" => p.run(|| Ok(fast.unix_listeners().map(drop)?))?,
+                "sample-warm" => p.run(|| Ok(warm.sample().map(drop)?))?,
+                "sample-cold" => p.run(|| Ok(collector(true)?.sample().map(drop)?))?,
                 other => bail!("no profile {other:?} in the scale phase"),
             }
             drop(holders);
@@ -1130,7 +1132,7 @@ fn phase_scale(
                     &mut || {
                         every_calls += 1;
                         let now = t0 + Duration::from_secs(every_calls);
-                        let (t, r) = time_call(|| Ok(every.resolve(&sockets, now)))?;
+                        let (t, r) = time_call(|| anyhow::Ok(every.resolve(&sockets, now)))?;
                         ensure!(r.len() == sockets.len());
                         ensure!(r
                             .values()
@@ -1140,7 +1142,7 @@ fn phase_scale(
                     &mut || {
                         in_turn_calls += 1;
                         let now = t0 + Duration::from_secs(in_turn_calls);
-                        let (t, r) = time_call(|| Ok(in_turn.resolve(&sockets, now)))?;
+                        let (t, r) = time_call(|| anyhow::Ok(in_turn.resolve(&sockets, now)))?;
                         ensure!(r.len() == sockets.len());
                         let oldest = r
                             .values()
@@ -1191,7 +1193,7 @@ fn phase_scale(
         steady.sample()?;
         let mut floor = Series::default();
         let one = |cold: &mut Series, warm: &mut Series, steady: &mut Collector| {
-            let (t, _) = time_call(|| collector(true)?.sample())?;
+            let (t, _) = time_call(|| collector(true)?.sample().map_err(anyhow::Error::from))?;
             cold.push(t);
             let (t, s) = time_call(|| steady.sample())?;
             ensure!(s.tcp_listeners.len() == 10_000);

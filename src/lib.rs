@@ -1,9 +1,12 @@
 //! sockq: a live monitor for Linux socket queues.
 //!
-//! Data flows one way: [`collect`] reads the kernel into a [`model::Snapshot`]; the model keeps
-//! history and derives rates and findings; the views ([`export`], the dashboard) render the model.
+//! Layers, each using only the ones before it (docs/architecture.md):
+//! [`model`] (plain data) ← [`rules`] (findings) ← [`engine`] (history, rates, the one loop) ←
+//! {[`collect`] (the kernel), [`export`] (tables, JSON, Prometheus), [`record`], [`tui`],
+//! [`lab`]} ← [`cmd`] (the commands, with [`runtime`]) ← [`cli`] (arguments, exit codes).
 
 pub mod cli;
+pub mod cmd;
 pub mod collect;
 pub mod engine;
 pub mod export;
@@ -11,4 +14,5 @@ pub mod lab;
 pub mod model;
 pub mod record;
 pub mod rules;
+pub mod runtime;
 pub mod tui;

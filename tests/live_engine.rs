@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sockq::collect::netns::NetnsTarget;
-use sockq::collect::sampler::{Sampler, SamplerConfig, SamplerEvent};
+use sockq::collect::sampler::{Sampler, SamplerConfig};
 use sockq::collect::CollectorOptions;
 use sockq::engine::{Engine, EngineConfig};
 use sockq::lab::syn;
 use sockq::model::ListenerKey;
+use sockq::model::SampleEvent;
 use sockq::model::{Finding, Severity};
 use sockq::model::{ListenerTick, Tick};
 
@@ -58,8 +59,9 @@ impl Live {
     fn next(&mut self) -> anyhow::Result<Tick> {
         let timeout = self.interval * 3 + Duration::from_secs(1);
         match self.sampler.recv_timeout(timeout)? {
-            Some(SamplerEvent::Sample(s)) => Ok(self.engine.ingest(*s).clone()),
-            Some(SamplerEvent::Error(e)) => anyhow::bail!("sample failed: {e}"),
+            Some(SampleEvent::Sample(s)) => Ok(self.engine.ingest(*s).clone()),
+            Some(SampleEvent::Gap(e)) => anyhow::bail!("sample failed: {e}"),
+            Some(SampleEvent::Reset) => anyhow::bail!("a live sampler never resets"),
             None => anyhow::bail!("no tick within {timeout:?}"),
         }
     }
@@ -628,7 +630,7 @@ fn dropping_a_sampler_that_is_read_returns_promptly() {
     let mut ticks = 0;
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(500) {
-        if let Some(SamplerEvent::Sample(_)) =
+        if let Some(SampleEvent::Sample(_)) =
             sampler.recv_timeout(Duration::from_millis(50)).unwrap()
         {
             ticks += 1;

@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
-
 use super::diag::{self, SynRecvTally};
+use super::error::{netlink, CollectError};
 use super::netlink::DiagSocket;
 use super::owners::{self, OwnerResolver};
 use super::{netns, procnet, tunables};
@@ -66,8 +65,8 @@ pub struct ListenerSample {
 impl Collector {
     /// Creates a collector for the calling thread's network namespace; `label` says how it was
     /// chosen (see [`netns::NetnsTarget::label`]).
-    pub fn new(label: String, opts: CollectorOptions) -> anyhow::Result<Self> {
-        let diag = DiagSocket::new().context("opening a NETLINK_SOCK_DIAG socket")?;
+    pub fn new(label: String, opts: CollectorOptions) -> Result<Self, CollectError> {
+        let diag = DiagSocket::new().map_err(netlink("opening a NETLINK_SOCK_DIAG socket"))?;
         let inode = netns::current_netns_inode();
         let owners = opts.owners.then(|| {
             OwnerResolver::new(opts.proc_root.clone(), inode, opts.owner_rescan)
@@ -91,7 +90,7 @@ impl Collector {
 
     /// The cheap part of a sample: TCP listeners with depth, backlog and drops (no SYN-RECV, no
     /// owners). This is what the fast sampler polls.
-    pub fn listeners(&mut self) -> anyhow::Result<ListenerSample> {
+    pub fn listeners(&mut self) -> Result<ListenerSample, CollectError> {
         let mut out = ListenerSample::default();
         for family in [Family::Ipv4, Family::Ipv6] {
             let listeners = &mut out.listeners;
@@ -103,7 +102,7 @@ impl Collector {
                     }
                     Ok(())
                 })
-                .with_context(|| format!("dumping {family:?} TCP listeners"))?;
+                .map_err(netlink(format!("dumping {family:?} TCP listeners")))?;
             out.interrupted |= interrupted;
         }
         Ok(out)
@@ -113,7 +112,7 @@ impl Collector {
     pub fn listener_depths(
         &mut self,
         out: &mut Vec<(crate::model::ListenerKey, u32)>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), CollectError> {
         out.clear();
         for family in [Family::Ipv4, Family::Ipv6] {
             self.diag
@@ -123,20 +122,23 @@ impl Collector {
                     }
                     Ok(())
                 })
-                .with_context(|| format!("dumping {family:?} TCP listener depths"))?;
+                .map_err(netlink(format!("dumping {family:?} TCP listener depths")))?;
         }
         Ok(())
     }
 
     /// Counts SYN-RECV requests by local address and port (both families).
-    pub fn syn_recv(&mut self) -> anyhow::Result<(SynRecvTally, bool)> {
+    pub fn syn_recv(&mut self) -> Result<(SynRecvTally, bool), CollectError> {
         self.syn_recv_for(&[Family::Ipv4, Family::Ipv6])
     }
 
     /// Counts SYN-RECV requests of the given families. A request only exists for a listener,
     /// so a family without listeners need not be dumped (the dump walks the whole
     /// established hash, the expensive part of a sample).
-    pub fn syn_recv_for(&mut self, families: &[Family]) -> anyhow::Result<(SynRecvTally, bool)> {
+    pub fn syn_recv_for(
+        &mut self,
+        families: &[Family],
+    ) -> Result<(SynRecvTally, bool), CollectError> {
         let mut runs = diag::SynRecvRuns::default();
         let mut interrupted = false;
         for &family in families {
@@ -148,13 +150,13 @@ impl Collector {
                     }
                     Ok(())
                 })
-                .with_context(|| format!("dumping {family:?} SYN-RECV requests"))?;
+                .map_err(netlink(format!("dumping {family:?} SYN-RECV requests")))?;
         }
         Ok((runs.finish(), interrupted))
     }
 
     /// UNIX stream listeners.
-    pub fn unix_listeners(&mut self) -> anyhow::Result<(Vec<UnixListener>, bool)> {
+    pub fn unix_listeners(&mut self) -> Result<(Vec<UnixListener>, bool), CollectError> {
         let mut out = Vec::new();
         let interrupted = self
             .diag
@@ -164,7 +166,7 @@ impl Collector {
                 }
                 Ok(())
             })
-            .context("dumping UNIX listeners")?;
+            .map_err(netlink("dumping UNIX listeners"))?;
         Ok((out, interrupted))
     }
 
@@ -172,7 +174,7 @@ impl Collector {
     ///
     /// Only the TCP listener dump is essential; any other part that fails is reported in
     /// `blind_spots` and the sample still succeeds.
-    pub fn sample(&mut self) -> anyhow::Result<Snapshot> {
+    pub fn sample(&mut self) -> Result<Snapshot, CollectError> {
         self.sample_reusing_syn_recv(Duration::ZERO)
     }
 
@@ -184,7 +186,7 @@ impl Collector {
 
     /// Like [`sample`](Self::sample), but reuses the previous SYN-RECV tally when it is younger
     /// than `max_age` (its age is reported in `syn_recv.age_ms`).
-    pub fn sample_reusing_syn_recv(&mut self, max_age: Duration) -> anyhow::Result<Snapshot> {
+    pub fn sample_reusing_syn_recv(&mut self, max_age: Duration) -> Result<Snapshot, CollectError> {
         let time = sample_time();
         let mut blind = Vec::new();
         let ListenerSample {
@@ -217,7 +219,7 @@ impl Collector {
                 }
                 Err(e) => {
                     self.last_syn = None;
-                    blind.push(format!("SYN-RECV requests unknown: {e:#}"));
+                    blind.push(format!("SYN-RECV requests unknown: {e}"));
                 }
             }
             self.syn_cost = thread_cpu().saturating_sub(cpu0);
@@ -253,7 +255,7 @@ impl Collector {
                     }
                     unix_listeners = Some(u);
                 }
-                Err(e) => blind.push(format!("UNIX listeners unknown: {e:#}")),
+                Err(e) => blind.push(format!("UNIX listeners unknown: {e}")),
             }
         }
 

@@ -6,6 +6,7 @@
 //! namespace (see [`netns::run_in`]).
 
 pub mod diag;
+pub mod error;
 pub mod netlink;
 pub mod netns;
 pub mod owners;
@@ -18,3 +19,4 @@ mod collector;
 pub use collector::{
     monotonic_ns, thread_cpu, Collector, CollectorOptions, ListenerSample, OWNER_RESCAN_FLOOR,
 };
+pub use error::CollectError;

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use nix::sched::{setns, CloneFlags};
 use thiserror::Error;
 
+use super::CollectError;
+
 /// Which network namespace to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetnsTarget {
@@ -134,10 +136,10 @@ pub fn current_netns_inode() -> Option<u64> {
 
 /// Runs `f` on a new thread that has entered `target`, and returns its result. The namespace is
 /// entered before `f` runs, so sockets `f` creates live in it.
-pub fn run_in<T, F>(target: &NetnsTarget, f: F) -> anyhow::Result<T>
+pub fn run_in<T, F>(target: &NetnsTarget, f: F) -> Result<T, CollectError>
 where
     T: Send + 'static,
-    F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+    F: FnOnce() -> Result<T, CollectError> + Send + 'static,
 {
     let target = target.clone();
     let handle = std::thread::Builder::new()
@@ -145,10 +147,14 @@ where
         .spawn(move || {
             target.enter_on_this_thread()?;
             f()
+        })
+        .map_err(|source| CollectError::Spawn {
+            what: "starting the collector thread",
+            source,
         })?;
     match handle.join() {
         Ok(r) => r,
-        Err(_) => anyhow::bail!("the collector thread panicked"),
+        Err(_) => Err(CollectError::Thread("the collector thread panicked")),
     }
 }
 

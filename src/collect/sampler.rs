@@ -16,8 +16,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::netns::NetnsTarget;
-use super::{thread_cpu, Collector, CollectorOptions};
-use crate::model::{CollectorStats, DepthRange, ListenerKey, Sample};
+use super::{thread_cpu, CollectError, Collector, CollectorOptions};
+use crate::engine::{Source, SourceEnded, Waker};
+use crate::model::{CollectorStats, DepthRange, ListenerKey, Sample, SampleError, SampleEvent};
 
 /// Sampler settings.
 #[derive(Debug, Clone)]
@@ -43,25 +44,26 @@ impl Default for SamplerConfig {
     }
 }
 
-/// Messages from the sampler thread.
-#[derive(Debug)]
-pub enum SamplerEvent {
-    /// A display tick's data.
-    Sample(Box<Sample>),
-    /// A full sample failed (the tick is a gap); sampling goes on.
-    Error(String),
-}
-
 /// Commands to the sampler thread.
-#[derive(Debug, Clone, Copy)]
 pub enum SamplerCommand {
     /// Change the display interval.
     SetInterval(Duration),
+    /// Call this after every event sent (the dashboard wakes on it).
+    SetWaker(Waker),
+}
+
+impl std::fmt::Debug for SamplerCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SamplerCommand::SetInterval(d) => f.debug_tuple("SetInterval").field(d).finish(),
+            SamplerCommand::SetWaker(_) => f.write_str("SetWaker"),
+        }
+    }
 }
 
 /// A running sampler thread. Dropping it stops the thread.
 pub struct Sampler {
-    events: Receiver<SamplerEvent>,
+    events: Receiver<SampleEvent>,
     commands: mpsc::Sender<SamplerCommand>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
@@ -70,16 +72,16 @@ pub struct Sampler {
 impl Sampler {
     /// Starts sampling `target` on a new thread. Fails if the namespace cannot be entered or
     /// the collector cannot be created (reported before any sample).
-    pub fn start(target: NetnsTarget, config: SamplerConfig) -> anyhow::Result<Self> {
+    pub fn start(target: NetnsTarget, config: SamplerConfig) -> Result<Self, CollectError> {
         let (tx, rx) = mpsc::sync_channel(4);
         let (ctx, crx) = mpsc::channel();
-        let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<()>>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), CollectError>>();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let handle = std::thread::Builder::new()
             .name("sockq-sampler".into())
             .spawn(move || {
-                let setup = (|| -> anyhow::Result<Collector> {
+                let setup = (|| -> Result<Collector, CollectError> {
                     target.enter_on_this_thread()?;
                     Collector::new(target.label(), config.collector.clone())
                 })();
@@ -94,6 +96,10 @@ impl Sampler {
                     }
                 };
                 run(collector, config, tx, crx, stop2);
+            })
+            .map_err(|source| CollectError::Spawn {
+                what: "starting the sampler thread",
+                source,
             })?;
         match ready_rx.recv() {
             Ok(Ok(())) => {}
@@ -101,7 +107,11 @@ impl Sampler {
                 let _ = handle.join();
                 return Err(e);
             }
-            Err(_) => anyhow::bail!("the sampler thread died while starting"),
+            Err(_) => {
+                return Err(CollectError::Thread(
+                    "the sampler thread died while starting",
+                ))
+            }
         }
         Ok(Self {
             events: rx,
@@ -113,22 +123,38 @@ impl Sampler {
 
     /// Waits up to `timeout` for the next event. `Ok(None)` on timeout; an error when the
     /// thread has ended.
-    pub fn recv_timeout(&self, timeout: Duration) -> anyhow::Result<Option<SamplerEvent>> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<SampleEvent>, SourceEnded> {
         match self.events.recv_timeout(timeout) {
             Ok(e) => Ok(Some(e)),
             Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => anyhow::bail!("the sampler thread has stopped"),
+            Err(RecvTimeoutError::Disconnected) => Err(SourceEnded),
         }
-    }
-
-    /// The next event if one is waiting.
-    pub fn try_recv(&self) -> Option<SamplerEvent> {
-        self.events.try_recv().ok()
     }
 
     /// Sends a command to the thread (ignored if it has stopped).
     pub fn command(&self, c: SamplerCommand) {
         let _ = self.commands.send(c);
+    }
+}
+
+impl Source for Sampler {
+    fn next_event(&mut self, timeout: Duration) -> Result<Option<SampleEvent>, SourceEnded> {
+        if timeout.is_zero() {
+            return match self.events.try_recv() {
+                Ok(e) => Ok(Some(e)),
+                Err(mpsc::TryRecvError::Empty) => Ok(None),
+                Err(mpsc::TryRecvError::Disconnected) => Err(SourceEnded),
+            };
+        }
+        self.recv_timeout(timeout)
+    }
+
+    fn set_interval(&mut self, d: Duration) {
+        self.command(SamplerCommand::SetInterval(d));
+    }
+
+    fn set_waker(&mut self, waker: Waker) {
+        self.command(SamplerCommand::SetWaker(waker));
     }
 }
 
@@ -204,7 +230,7 @@ pub fn plan_budget(
 fn run(
     mut collector: Collector,
     config: SamplerConfig,
-    tx: SyncSender<SamplerEvent>,
+    tx: SyncSender<SampleEvent>,
     commands: Receiver<SamplerCommand>,
     stop: Arc<AtomicBool>,
 ) {
@@ -222,10 +248,17 @@ fn run(
     let mut tick_wall0 = Instant::now();
     let mut depths = Vec::new();
 
+    let mut waker: Option<Waker> = None;
+
     while !stop.load(Ordering::Relaxed) {
-        while let Ok(SamplerCommand::SetInterval(d)) = commands.try_recv() {
-            interval = d.max(Duration::from_millis(100));
-            next_full = next_full.min(Instant::now() + interval);
+        while let Ok(command) = commands.try_recv() {
+            match command {
+                SamplerCommand::SetInterval(d) => {
+                    interval = d.max(Duration::from_millis(100));
+                    next_full = next_full.min(Instant::now() + interval);
+                }
+                SamplerCommand::SetWaker(w) => waker = Some(w),
+            }
         }
         let now = Instant::now();
         if now >= next_full {
@@ -250,7 +283,7 @@ fn run(
                         collector.syn_recv_cost(),
                     );
                     let syn_recv_age_ms = snapshot.syn_recv.age_ms;
-                    SamplerEvent::Sample(Box::new(Sample {
+                    SampleEvent::Sample(Box::new(Sample {
                         snapshot,
                         depth_ranges: peaks.take(),
                         collector: CollectorStats {
@@ -265,20 +298,26 @@ fn run(
                         },
                     }))
                 }
-                Err(e) => SamplerEvent::Error(format!("{e:#}")),
+                Err(e) => SampleEvent::Gap(SampleError {
+                    message: format!("{e}"),
+                }),
             };
             match tx.try_send(event) {
-                Ok(()) => {}
+                Ok(()) => {
+                    if let Some(w) = &waker {
+                        w();
+                    }
+                }
                 // The consumer is behind: this tick is lost and shows up as a gap in the
                 // history; never block (a blocked sampler could not be stopped). Its depth
                 // ranges carry over to the next tick, so a burst is still not lost.
-                Err(mpsc::TrySendError::Full(SamplerEvent::Sample(lost))) => {
+                Err(mpsc::TrySendError::Full(SampleEvent::Sample(lost))) => {
                     for r in &lost.depth_ranges {
                         peaks.see(r.key, r.high);
                         peaks.see(r.key, r.low);
                     }
                 }
-                Err(mpsc::TrySendError::Full(SamplerEvent::Error(_))) => {}
+                Err(mpsc::TrySendError::Full(_)) => {}
                 Err(mpsc::TrySendError::Disconnected(_)) => return, // nobody listens any more
             }
             next_full += interval;

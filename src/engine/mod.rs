@@ -1,16 +1,27 @@
 //! The engine: turns a stream of [`Sample`]s into history, rates, peaks and findings — the
 //! [`Tick`] that every live view (stream, dashboard, exporter) renders. Pure: no I/O.
+//!
+//! `gaps` counts missed ticks, `rates` turns counters into rates, `listeners` keeps each
+//! listener's history and timers; [`Engine::ingest`] assembles the tick and asks the rules.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::model::history::{ListenerPoint, Ring};
 use crate::model::meta::QUEUE_COUNTER_INFO;
-use crate::model::rates::{counter_delta, rate, CounterWidth};
 use crate::model::{
-    DepthRange, ListenerKey, ListenerTick, Sample, Snapshot, TcpListener, Tick, TICK_SCHEMA_VERSION,
+    DepthRange, ListenerKey, Sample, SampleEvent, TcpListener, Tick, TICK_SCHEMA_VERSION,
 };
 use crate::rules;
+
+pub mod drive;
+mod gaps;
+mod listeners;
+mod rates;
+pub mod source;
+
+pub use drive::{drive, Flow, Sink};
+pub use source::{Source, SourceEnded, Waker};
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -44,6 +55,8 @@ impl EngineConfig {
 /// What the engine keeps about one listener.
 #[derive(Debug, Clone)]
 pub struct ListenerHistory {
+    /// `address:port` as ss prints it (formatted once, when first seen).
+    pub endpoint: String,
     /// The latest reading of the socket.
     pub listener: TcpListener,
     /// One point per tick since first seen (gaps included), newest last.
@@ -72,7 +85,7 @@ pub struct Engine {
     seq: u64,
     listeners: HashMap<ListenerKey, ListenerHistory>,
     counter_history: BTreeMap<&'static str, Ring<Option<f64>>>,
-    prev: Option<Snapshot>,
+    /// The latest tick; its snapshot is the previous sample when the next one arrives.
     latest: Option<Tick>,
     /// Gaps already recorded (failed samples) since the previous ingested sample.
     gaps_since_prev: u64,
@@ -92,7 +105,6 @@ impl Engine {
             seq: 0,
             listeners: HashMap::new(),
             counter_history,
-            prev: None,
             latest: None,
             gaps_since_prev: 0,
         }
@@ -157,6 +169,27 @@ impl Engine {
         }
     }
 
+    /// Feeds one event from a source: a sample becomes a tick (returned), a failed sample a
+    /// gap, a reset empties the history. The one step every command and the dashboard use.
+    pub fn apply(&mut self, event: SampleEvent) -> Option<&Tick> {
+        match event {
+            SampleEvent::Sample(s) => Some(self.ingest(*s)),
+            SampleEvent::Gap(_) => {
+                self.record_gap();
+                None
+            }
+            SampleEvent::Reset => {
+                self.reset();
+                None
+            }
+        }
+    }
+
+    /// Forgets everything (a replay seeking backwards), keeping the settings.
+    pub fn reset(&mut self) {
+        *self = Engine::new(self.cfg.clone());
+    }
+
     /// Takes one sample in; returns the tick derived from it.
     pub fn ingest(&mut self, sample: Sample) -> &Tick {
         let Sample {
@@ -165,160 +198,66 @@ impl Engine {
             collector,
         } = sample;
         let now_ns = snapshot.time.monotonic_ns;
-        let dt = self
-            .prev
-            .as_ref()
-            .map(|p| now_ns.saturating_sub(p.time.monotonic_ns) as f64 / 1e9);
-        // More than 1.5 intervals since the previous sample: samples were missed.
-        let expected = self.cfg.interval.as_secs_f64();
-        let missed = dt.map_or(0, |d| ((d / expected) - 0.5).floor().max(0.0) as u64);
-        // Ticks already recorded as gaps (failed samples) are not counted twice.
-        let missed_now = missed.saturating_sub(std::mem::take(&mut self.gaps_since_prev));
-        let gap_before = missed >= 1;
-        // The rings only need `capacity` gaps; the tick number counts every missed tick.
-        let pushed = missed_now.min(self.cap as u64);
-        for _ in 0..pushed {
-            self.push_gap();
-        }
-        self.seq += missed_now - pushed;
-        self.seq += 1;
+        // The previous tick holds the previous sample: no copy of it is kept.
+        let prev = self.latest.take();
+        let prev_snap = prev.as_ref().map(|t| &t.snapshot);
+        let dt = prev_snap.map(|p| now_ns.saturating_sub(p.time.monotonic_ns) as f64 / 1e9);
+        let gap_before = self.account_missed(dt);
 
-        // Counter rates.
-        let mut counter_rates = BTreeMap::new();
-        for (name, &cur) in &snapshot.counters.tcp_ext {
-            let r = match (&self.prev, dt) {
-                (Some(p), Some(dt)) => p
-                    .counters
-                    .tcp_ext(name)
-                    .and_then(|prev| rate(prev, cur, dt, CounterWidth::Bits64)),
-                _ => None,
-            };
-            counter_rates.insert(name.clone(), r);
-        }
+        let counter_rates =
+            rates::counter_rates(prev_snap.map(|p| &p.counters), &snapshot.counters, dt);
         for (name, ring) in self.counter_history.iter_mut() {
             ring.push(counter_rates.get(*name).copied().flatten());
         }
+        drop(prev);
 
-        // Listeners.
-        let ranges: HashMap<ListenerKey, DepthRange> =
-            depth_ranges.into_iter().map(|r| (r.key, r)).collect();
-        for h in self.listeners.values_mut() {
-            h.gone = true; // until seen below
-        }
-        for l in &snapshot.tcp_listeners {
-            let key = ListenerKey::from(l);
-            let range = ranges.get(&key).copied();
-            let known = self.listeners.contains_key(&key);
-            let cap = self.cap;
-            let h = self
-                .listeners
-                .entry(key)
-                .or_insert_with(|| ListenerHistory {
-                    listener: l.clone(),
-                    points: Ring::new(cap),
-                    drops_per_s: None,
-                    drops_delta: None,
-                    range: None,
-                    high_fill_s: 0.0,
-                    undrained_s: 0.0,
-                    last_seen_ns: now_ns,
-                    gone: false,
-                });
-            let (delta, per_s) = match (h.listener.drops, l.drops, dt) {
-                (Some(prev), Some(cur), Some(dt)) if known => {
-                    let d = counter_delta(prev, cur, CounterWidth::Bits32);
-                    (d, d.and_then(|d| (dt > 0.0).then(|| d as f64 / dt)))
-                }
-                _ => (None, None),
-            };
-            let step = dt.unwrap_or(0.0);
-            let high_fill = l.fill().is_some_and(|f| f >= 0.8);
-            h.high_fill_s = if high_fill { h.high_fill_s + step } else { 0.0 };
-            let low = range.map_or(l.accept_queue, |r| r.low);
-            h.undrained_s = if low > 0 && l.accept_queue > 0 {
-                h.undrained_s + step
-            } else {
-                0.0
-            };
-            h.points.push(ListenerPoint {
-                depth: l.accept_queue,
-                high: range.map_or(l.accept_queue, |r| r.high.max(l.accept_queue)),
-                syn_recv: u32::try_from(l.syn_recv).unwrap_or(u32::MAX),
-                drops_per_s: per_s.map_or(f32::NAN, |r| r as f32),
-            });
-            h.listener = l.clone();
-            h.drops_per_s = per_s;
-            h.drops_delta = delta;
-            h.range = range;
-            h.last_seen_ns = now_ns;
-            h.gone = false;
-        }
-        let retention_ns = u64::try_from(self.cfg.gone_retention.as_nanos()).unwrap_or(u64::MAX);
-        self.listeners.retain(|_, h| {
-            if h.gone {
-                h.points.push(ListenerPoint::gap());
-                h.drops_per_s = None;
-                h.drops_delta = None;
-                h.range = None;
-                now_ns.saturating_sub(h.last_seen_ns) <= retention_ns
-            } else {
-                true
-            }
-        });
-
-        let overflow_moved = ["ListenOverflows", "ListenDrops"].iter().any(|n| {
-            counter_rates
-                .get(*n)
-                .copied()
-                .flatten()
-                .is_some_and(|r| r > 0.0)
-        });
-        let mut dropping_listeners: Vec<String> = if overflow_moved {
-            self.listeners
-                .values()
-                .filter(|h| h.drops_delta.is_some_and(|d| d > 0))
-                .map(|h| h.listener.endpoint())
-                .collect()
+        listeners::update(
+            &mut self.listeners,
+            listeners::Update {
+                listeners: &snapshot.tcp_listeners,
+                ranges: depth_ranges,
+                dt,
+                now_ns,
+                cap: self.cap,
+                retention_ns: u64::try_from(self.cfg.gone_retention.as_nanos()).unwrap_or(u64::MAX),
+            },
+        );
+        let dropping_listeners = if rates::overflow_moved(&counter_rates) {
+            listeners::dropping(&self.listeners)
         } else {
             Vec::new()
         };
-        dropping_listeners.sort();
-
-        let mut listeners: Vec<ListenerTick> = self
-            .listeners
-            .iter()
-            .map(|(key, h)| {
-                let depth = h.listener.accept_queue;
-                ListenerTick {
-                    key: *key,
-                    endpoint: h.listener.endpoint(),
-                    depth,
-                    backlog: h.listener.backlog,
-                    depth_high: h.range.map_or(depth, |r| r.high.max(depth)),
-                    depth_low: h.range.map_or(depth, |r| r.low.min(depth)),
-                    drops_per_s: h.drops_per_s,
-                    high_fill_s: h.high_fill_s,
-                    undrained_s: h.undrained_s,
-                    gone: h.gone,
-                }
-            })
-            .collect();
-        listeners.sort_by(|a, b| a.gone.cmp(&b.gone).then(a.endpoint.cmp(&b.endpoint)));
-
         let mut tick = Tick {
             schema_version: TICK_SCHEMA_VERSION,
             seq: self.seq,
             interval_s: dt,
             gap_before,
             snapshot,
-            listeners,
+            listeners: listeners::ticks(&self.listeners),
             counter_rates,
             dropping_listeners,
             findings: Vec::new(),
             collector,
         };
         tick.findings = rules::evaluate(&tick);
-        self.prev = Some(tick.snapshot.clone());
         self.latest.insert(tick)
+    }
+
+    /// Counts the ticks missed before a sample `dt` seconds after the previous one: gaps in
+    /// the history (at most a ring's worth) and in the tick number (all of them). True when
+    /// any were missed.
+    fn account_missed(&mut self, dt: Option<f64>) -> bool {
+        let missed = gaps::missed_ticks(dt, self.cfg.interval.as_secs_f64());
+        // Ticks already recorded as gaps (failed samples) are not counted twice.
+        let missed_now = missed.saturating_sub(std::mem::take(&mut self.gaps_since_prev));
+        let pushed = missed_now.min(self.cap as u64);
+        for _ in 0..pushed {
+            self.push_gap();
+        }
+        self.seq = self
+            .seq
+            .saturating_add(missed_now - pushed)
+            .saturating_add(1);
+        missed >= 1
     }
 }

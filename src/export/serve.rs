@@ -1,8 +1,9 @@
 //! `sockq serve`: a Prometheus endpoint over the live model.
 //!
 //! Two threads, one way:
-//! - this (main) thread runs the same loop as `sockq watch`: [`Sampler`] → [`Engine::ingest`] →
-//!   filter → publishes the latest [`Tick`] (an `Arc` behind a `RwLock`, swapped once per tick);
+//! - the command's thread runs the one loop (source → engine → filter) and calls
+//!   [`Server::publish`] with the latest [`Tick`] (an `Arc` behind a `RwLock`, swapped once per
+//!   tick);
 //! - the `sockq-http` thread runs a current-thread tokio runtime with hyper's HTTP/1 server. A
 //!   scrape only clones the published `Arc` and encodes it: scrapes never trigger collection,
 //!   and no client, however slow or malformed, can stall it.
@@ -19,7 +20,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use clap::Args;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
@@ -27,12 +27,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
 use super::prometheus::{
-    self as prom, ExportOptions, ExporterStats, DEFAULT_MAX_LISTENERS, OPENMETRICS_CONTENT_TYPE,
-    TEXT_CONTENT_TYPE,
+    self as prom, ExportOptions, ExporterStats, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,
 };
-use crate::cli::LiveArgs;
-use crate::collect::sampler::{Sampler, SamplerEvent};
-use crate::engine::{Engine, EngineConfig};
 use crate::model::Tick;
 
 /// Default address: loopback only, port 9911.
@@ -45,43 +41,38 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Read buffer per connection (hyper's minimum is 8 KiB); a longer request head is refused.
 const MAX_REQUEST_BUFFER: usize = 16 * 1024;
 
-/// `sockq serve`.
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address and port to serve on. Loopback by default; give a non-loopback address (e.g.
-    /// 0.0.0.0:9911) explicitly to let another host scrape: anyone who can reach it sees
-    /// listener addresses and process names.
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen, env = "SOCKQ_LISTEN")]
+/// How the HTTP side runs (plain settings; the CLI builds them).
+#[derive(Debug, Clone, Copy)]
+pub struct ServeConfig {
+    /// Address and port to serve on.
     pub listen: SocketAddr,
-    /// Export per-listener series for at most N listeners (the most active: dropping, fullest,
-    /// most SYN-RECV); sockq_listeners and sockq_listeners_exported show any truncation.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LISTENERS as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000), env = "SOCKQ_MAX_LISTENERS")]
-    pub max_listeners: u32,
-    /// At most N concurrent HTTP connections; more are closed at once.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000), env = "SOCKQ_MAX_CONNECTIONS")]
-    pub max_connections: u32,
+    /// Per-listener series for at most this many listeners.
+    pub max_listeners: usize,
+    /// At most this many concurrent HTTP connections.
+    pub max_connections: usize,
     /// Close a connection that has not sent a complete request head within this time.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_header_timeout, env = "SOCKQ_HEADER_TIMEOUT")]
     pub header_timeout: Duration,
-    /// Sampling options (--window has no effect here: Prometheus keeps the history).
-    #[command(flatten)]
-    pub live: LiveArgs,
 }
 
-fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    s.trim().parse::<SocketAddr>().map_err(|_| {
-        format!("{s:?} is not an IP address and port such as 127.0.0.1:9911 or [::1]:9911")
-    })
-}
-
-fn parse_header_timeout(s: &str) -> Result<Duration, String> {
-    let d = crate::cli::parse_duration(s)?;
-    if d < Duration::from_millis(100) || d > Duration::from_secs(300) {
-        return Err(format!(
-            "{s:?} is out of range: the header timeout must be between 100ms and 5m"
-        ));
-    }
-    Ok(d)
+/// Errors of the exporter.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// The HTTP thread or its runtime failed.
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+    /// The HTTP thread panicked.
+    #[error("the HTTP thread panicked")]
+    Panicked,
 }
 
 /// What a scrape reads: the latest tick and the exporter's own counts.
@@ -113,9 +104,9 @@ struct HttpConfig {
 }
 
 /// Binds `addr`, with an error that names it.
-fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
-    let l = std::net::TcpListener::bind(addr).map_err(|e| {
-        let hint = match e.kind() {
+fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServeError> {
+    let bind_err = |source: std::io::Error| {
+        let hint = match source.kind() {
             std::io::ErrorKind::AddrInUse => {
                 " (the address is already in use; choose another port with --listen)"
             }
@@ -123,95 +114,88 @@ fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
             std::io::ErrorKind::PermissionDenied => " (ports below 1024 need CAP_NET_BIND_SERVICE)",
             _ => "",
         };
-        anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
-    })?;
-    l.set_nonblocking(true)?;
+        ServeError::Bind { addr, source, hint }
+    };
+    let l = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+    l.set_nonblocking(true).map_err(bind_err)?;
     Ok(l)
 }
 
-/// Runs `sockq serve` until SIGINT/SIGTERM/SIGHUP.
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let stop = crate::cli::stop_flag()?;
-    // The address first: a bad or busy one is reported before anything else starts.
-    let listener = bind(args.listen)?;
-    let local = listener.local_addr()?;
-    if !local.ip().is_loopback() {
-        eprintln!(
-            "sockq: warning: serving on non-loopback address {local}: anyone who can reach it \
-             can read listener addresses and process names"
-        );
-    }
-    let live = &args.live;
-    let sampler = Sampler::start(live.netns.target(), live.sampler_config())?;
-    let latest = Arc::new(Latest::default());
-    let cfg = HttpConfig {
-        max_connections: args.max_connections as usize,
-        header_timeout: args.header_timeout,
-        export: ExportOptions {
-            max_listeners: args.max_listeners as usize,
-        },
-    };
-    let http = {
-        let latest = latest.clone();
-        let stop = stop.clone();
-        std::thread::Builder::new()
-            .name("sockq-http".into())
-            .spawn(move || serve_http(listener, latest, cfg, stop))?
-    };
-    eprintln!("sockq: serving http://{local}/metrics");
-
-    let result = collect(&sampler, live, &latest, &stop, &http);
-    stop.store(true, Ordering::Relaxed);
-    let served = match http.join() {
-        Ok(r) => r,
-        Err(_) => Err(anyhow::anyhow!("the HTTP thread panicked")),
-    };
-    drop(sampler);
-    result.and(served)
+/// A running HTTP server: scrapes read what [`Server::publish`] last set. Stops when `stop`
+/// is set.
+pub struct Server {
+    latest: Arc<Latest>,
+    local: SocketAddr,
+    http: std::thread::JoinHandle<Result<(), ServeError>>,
+    stats: ExporterStats,
+    last: Option<Arc<Tick>>,
 }
 
-/// The collection loop: sampler → engine → filter → publish, like `sockq watch`.
-fn collect(
-    sampler: &Sampler,
-    live: &LiveArgs,
-    latest: &Latest,
-    stop: &AtomicBool,
-    http: &std::thread::JoinHandle<anyhow::Result<()>>,
-) -> anyhow::Result<()> {
-    // The exporter needs no history (Prometheus keeps it): the smallest rings.
-    let mut engine = Engine::new(EngineConfig {
-        window: live.interval * 2,
-        ..live.engine_config()
-    });
-    let filter = live.filter.filter();
-    let mut stats = ExporterStats::default();
-    let mut last: Option<Arc<Tick>> = None;
-    while !stop.load(Ordering::Relaxed) && !http.is_finished() {
-        let Some(event) = sampler.recv_timeout(Duration::from_millis(100))? else {
-            continue;
+impl Server {
+    /// Binds the address (a bad or busy one is reported before anything else starts) and
+    /// starts the HTTP thread.
+    pub fn start(cfg: ServeConfig, stop: Arc<AtomicBool>) -> Result<Self, ServeError> {
+        let listener = bind(cfg.listen)?;
+        let local = listener.local_addr().map_err(ServeError::Http)?;
+        let latest = Arc::new(Latest::default());
+        let http_cfg = HttpConfig {
+            max_connections: cfg.max_connections,
+            header_timeout: cfg.header_timeout,
+            export: ExportOptions {
+                max_listeners: cfg.max_listeners,
+            },
         };
-        match event {
-            SamplerEvent::Error(e) => {
-                engine.record_gap();
-                stats.sample_errors += 1;
-                eprintln!("sockq: sample failed (recorded as a gap): {e}");
-                if let Some(tick) = &last {
-                    latest.set(Published {
-                        tick: tick.clone(),
-                        stats,
-                    });
-                }
-            }
-            SamplerEvent::Sample(sample) => {
-                let mut tick = engine.ingest(*sample).clone();
-                filter.apply_tick(&mut tick);
-                let tick = Arc::new(tick);
-                last = Some(tick.clone());
-                latest.set(Published { tick, stats });
-            }
+        let http = {
+            let latest = latest.clone();
+            std::thread::Builder::new()
+                .name("sockq-http".into())
+                .spawn(move || serve_http(listener, latest, http_cfg, stop))
+                .map_err(ServeError::Http)?
+        };
+        Ok(Self {
+            latest,
+            local,
+            http,
+            stats: ExporterStats::default(),
+            last: None,
+        })
+    }
+
+    /// The address served on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// True when the HTTP thread has ended (an error or a panic); [`Server::join`] says why.
+    pub fn is_finished(&self) -> bool {
+        self.http.is_finished()
+    }
+
+    /// Publishes a tick (already filtered) for the next scrapes.
+    pub fn publish(&mut self, tick: Tick) {
+        let tick = Arc::new(tick);
+        self.last = Some(tick.clone());
+        self.latest.set(Published {
+            tick,
+            stats: self.stats,
+        });
+    }
+
+    /// Counts a failed sample; scrapes keep the last tick, with the error count.
+    pub fn sample_failed(&mut self) {
+        self.stats.sample_errors += 1;
+        if let Some(tick) = &self.last {
+            self.latest.set(Published {
+                tick: tick.clone(),
+                stats: self.stats,
+            });
         }
     }
-    Ok(())
+
+    /// Waits for the HTTP thread (after `stop` was set).
+    pub fn join(self) -> Result<(), ServeError> {
+        self.http.join().unwrap_or(Err(ServeError::Panicked))
+    }
 }
 
 /// The HTTP thread: a current-thread runtime serving until `stop` is set.
@@ -220,13 +204,14 @@ fn serve_http(
     latest: Arc<Latest>,
     cfg: HttpConfig,
     stop: Arc<AtomicBool>,
-) -> anyhow::Result<()> {
+) -> Result<(), ServeError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
-        .build()?;
+        .build()
+        .map_err(ServeError::Http)?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(ServeError::Http)?;
         let permits = Arc::new(tokio::sync::Semaphore::new(cfg.max_connections));
         let mut poll_stop = tokio::time::interval(Duration::from_millis(100));
         let mut last_warning: Option<Instant> = None;
@@ -268,7 +253,7 @@ fn serve_http(
                 },
             }
         }
-        anyhow::Ok(())
+        Ok::<(), ServeError>(())
     })?;
     // Dropping the runtime cancels every open connection.
     drop(rt);

@@ -20,7 +20,7 @@ use anyhow::{bail, Context};
 
 pub use crate::model::lab::{ClientView, Knob, Knobs, LabStatus, Scenario};
 use clients::{ClientStats, LoadGenerator, Outcome};
-use server::{ServerArgs, ServerProcess};
+use server::{ServerConfig, ServerProcess};
 
 /// The lab's demo service address (on `lo` of the lab namespace).
 pub const SERVICE: SocketAddrV4 = SocketAddrV4::new(syn::TARGET_ADDR, 8080);
@@ -147,7 +147,7 @@ impl Lab {
             // Keep requests for 7 s instead of 63 s so the demo reacts to changes quickly.
             sysctl("net/ipv4/tcp_synack_retries", 2)?;
         }
-        let server = ServerProcess::start(&ServerArgs {
+        let server = ServerProcess::start(&ServerConfig {
             listen: SocketAddr::V4(SERVICE),
             backlog: i32::try_from(knobs.backlog).unwrap_or(i32::MAX),
             workers: knobs.workers as usize,

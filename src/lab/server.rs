@@ -25,32 +25,24 @@ use socket2::{Domain, Socket, Type};
 /// Most worker threads the server will run.
 pub const MAX_WORKERS: usize = 256;
 
-/// How the demo server starts.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServerArgs {
+/// How the demo server starts (the `__lab-server` command line carries it to the child).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
     /// Address to listen on.
-    #[arg(long)]
     pub listen: SocketAddr,
     /// listen() backlog.
-    #[arg(long)]
     pub backlog: i32,
     /// Worker threads calling accept().
-    #[arg(long)]
     pub workers: usize,
     /// Service time per connection, in milliseconds.
-    #[arg(long)]
     pub service_ms: u64,
-    /// RLIMIT_NOFILE (soft and hard) of the server.
-    #[arg(long)]
+    /// RLIMIT_NOFILE (soft limit) of the server.
     pub fd_limit: Option<u64>,
     /// Never close accepted connections (an fd leak).
-    #[arg(long)]
     pub leak: bool,
     /// TCP_DEFER_ACCEPT seconds (the final ACK is only taken with data, as nginx's `deferred`).
-    #[arg(long)]
     pub defer_accept: Option<u32>,
     /// Start with accept() paused.
-    #[arg(long)]
     pub paused: bool,
 }
 
@@ -114,7 +106,7 @@ fn set_nofile(limit: u64) -> anyhow::Result<()> {
 }
 
 /// Main of the `__lab-server` process.
-pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+pub fn run(args: ServerConfig) -> anyhow::Result<()> {
     // Die with the lab, whatever happens to it.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .context("prctl(PDEATHSIG)")?;
@@ -254,7 +246,7 @@ impl ServerHandle {
 
 impl ServerProcess {
     /// Starts `sockq __lab-server` (this binary) with `args`; waits for it to listen.
-    pub fn start(args: &ServerArgs) -> anyhow::Result<Self> {
+    pub fn start(args: &ServerConfig) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding sockq's own executable")?;
         let mut cmd = Command::new(exe);
         cmd.arg("__lab-server")

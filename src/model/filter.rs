@@ -29,16 +29,25 @@ impl Filter {
             .any(|p| p.comm.contains(want.as_str()) || Some(p.pid) == pid)
     }
 
+    /// True when a listener on `port` (`None` for a UNIX listener) held by `owners` is kept.
+    /// Every command and the dashboard decide with this one function.
+    pub fn matches(&self, port: Option<u16>, owners: &Owners) -> bool {
+        let port_ok = match port {
+            Some(p) => self.ports.is_empty() || self.ports.contains(&p),
+            None => self.ports.is_empty(),
+        };
+        port_ok && self.owner_matches(owners)
+    }
+
     /// Removes from `snap` the listeners that do not match.
     pub fn apply(&self, snap: &mut Snapshot) {
         if self.is_empty() {
             return;
         }
-        snap.tcp_listeners.retain(|l| {
-            (self.ports.is_empty() || self.ports.contains(&l.port)) && self.owner_matches(&l.owners)
-        });
+        snap.tcp_listeners
+            .retain(|l| self.matches(Some(l.port), &l.owners));
         if let Some(unix) = snap.unix_listeners.as_mut() {
-            unix.retain(|l| self.ports.is_empty() && self.owner_matches(&l.owners));
+            unix.retain(|l| self.matches(None, &l.owners));
         }
     }
 

@@ -32,6 +32,27 @@ impl Scenario {
         Scenario::AbortOnOverflow,
     ];
 
+    /// One line on what the scenario shows (`sockq lab --help`).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Scenario::SlowConsumer => {
+                "Workers × service time is the capacity: arrivals beyond it fill the accept queue"
+            }
+            Scenario::SomaxconnTrap => {
+                "listen(511) capped to 128 by net.core.somaxconn; raise it and listen() again"
+            }
+            Scenario::SynFlood => {
+                "Spoofed SYNs fill the SYN queue; syncookies 0 / 1 / 2 decide what happens"
+            }
+            Scenario::FdExhaustion => {
+                "An fd leak: accept() fails with EMFILE and the queue fills while the CPU idles"
+            }
+            Scenario::AbortOnOverflow => {
+                "The final ACK meets a full accept queue: silent drop (0) or reset (1)"
+            }
+        }
+    }
+
     /// The command-line name.
     pub fn name(self) -> &'static str {
         match self {

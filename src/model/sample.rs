@@ -69,3 +69,22 @@ pub struct Sample {
     /// The sampler's own cost.
     pub collector: CollectorStats,
 }
+
+/// Why a full sample failed. Sampling goes on; the tick becomes a gap in the history.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SampleError {
+    /// What failed, with its cause chain (e.g. "reading /proc/thread-self/net/netstat: …").
+    pub message: String,
+}
+
+/// What a source of samples (the live sampler, a recording) hands its consumer.
+#[derive(Debug)]
+pub enum SampleEvent {
+    /// A display tick's data.
+    Sample(Box<Sample>),
+    /// A full sample failed: the tick is a gap.
+    Gap(SampleError),
+    /// Start over with empty history (a replay seeking backwards).
+    Reset,
+}

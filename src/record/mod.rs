@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Sample;
 
+pub mod replay;
+
+pub use replay::Replay;
+
 /// Format version written in the header.
 pub const RECORDING_VERSION: u32 = 1;
 

@@ -5,8 +5,8 @@ use crossterm::event::{
 };
 
 use crate::engine::Engine;
-use crate::model::ListenerTick;
-use crate::model::{ListenerKey, Owners, TcpListener};
+use crate::model::lab::{Knob, LabStatus};
+use crate::model::{Filter, ListenerKey, ListenerTick, Owners, TcpListener};
 
 /// Sort orders of the listener table, cycled with `s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +76,8 @@ pub struct Row {
     pub key: ListenerKey,
     /// Address:port, or the UNIX path.
     pub endpoint: String,
+    /// Local port (TCP only).
+    pub port: Option<u16>,
     /// Owning processes.
     pub owners: Owners,
     /// Depth now.
@@ -114,6 +116,7 @@ impl Row {
         Row {
             key: lt.key,
             endpoint: lt.endpoint.clone(),
+            port: l.map(|l| l.port),
             owners: l.map_or(
                 Owners::Unknown {
                     reason: "gone".into(),
@@ -141,7 +144,7 @@ pub struct App {
     pub help: bool,
     /// Sort order.
     pub sort: SortBy,
-    /// Applied filter text (endpoint or process contains it).
+    /// Search text typed with `/` (endpoint or process name contains it, or the pid is it).
     pub filter: String,
     /// Filter being typed (`/` mode), if any.
     pub filter_input: Option<String>,
@@ -159,10 +162,10 @@ pub struct App {
     pub table_top: u16,
     /// Index of the first visible row (scroll offset).
     pub scroll: usize,
-    /// Only these local ports (from --port); empty for all.
-    pub ports: Vec<u16>,
+    /// Which listeners to show (--port, --process): the filter every command shares.
+    pub select: Filter,
     /// The lab's narration and client view, when the dashboard runs a workshop lab.
-    pub lab: Option<crate::lab::LabStatus>,
+    pub lab: Option<LabStatus>,
     /// A line from the sample source (e.g. the replay position).
     pub source_status: Option<String>,
 }
@@ -183,7 +186,7 @@ impl App {
             color,
             table_top: 0,
             scroll: 0,
-            ports: Vec::new(),
+            select: Filter::default(),
             lab: None,
             source_status: None,
         }
@@ -223,6 +226,7 @@ impl App {
                     } else {
                         u.name.clone()
                     },
+                    port: None,
                     owners: u.owners.clone(),
                     depth: u.accept_queue,
                     peak: u.accept_queue,
@@ -235,9 +239,7 @@ impl App {
                 }));
             }
         }
-        if !self.ports.is_empty() {
-            rows.retain(|r| !r.unix && self.ports.contains(&(port_of(&r.endpoint) as u16)));
-        }
+        rows.retain(|r| self.select.matches(r.port, &r.owners));
         if !self.filter.is_empty() {
             let f = self.filter.as_str();
             rows.retain(|r| {
@@ -263,9 +265,13 @@ impl App {
                     .cmp(&a.syn_recv.map(|s| s.0))
                     .then(a.endpoint.cmp(&b.endpoint))
             }),
-            SortBy::Port => {
-                rows.sort_by_key(|r| (r.unix, port_of(&r.endpoint), r.endpoint.clone()))
-            }
+            SortBy::Port => rows.sort_by_key(|r| {
+                (
+                    r.unix,
+                    r.port.map_or(u32::MAX, u32::from),
+                    r.endpoint.clone(),
+                )
+            }),
             SortBy::Process => rows.sort_by(|a, b| {
                 a.process_name()
                     .cmp(b.process_name())
@@ -414,17 +420,8 @@ impl App {
     }
 }
 
-fn port_of(endpoint: &str) -> u32 {
-    endpoint
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(u32::MAX)
-}
-
 /// The lab's knob for a key, if the key is one (lower case decreases, upper case increases).
-pub fn lab_knob(key: &KeyEvent) -> Option<crate::lab::Knob> {
-    use crate::lab::Knob;
+pub fn lab_knob(key: &KeyEvent) -> Option<Knob> {
     if key.kind == KeyEventKind::Release || key.modifiers.contains(KeyModifiers::CONTROL) {
         return None;
     }

@@ -1,43 +1,52 @@
 //! The live dashboard. `app` holds the state and handles keys, `ui` draws from the model; this
-//! module owns the terminal and the event loop (the only I/O of the dashboard).
+//! module owns the terminal and the event loop (the only I/O of the dashboard). Samples come
+//! from any [`Source`]: the live sampler or a replay, chosen by the command.
 
 pub mod app;
-pub mod source;
 pub mod ui;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
+use crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEvent, KeyEventKind,
+    KeyModifiers,
+};
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute};
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use crate::collect::netns::NetnsTarget;
-use crate::collect::sampler::{Sampler, SamplerConfig};
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, Source};
+use crate::model::lab::{Knob, LabStatus};
+use crate::model::{Filter, Tick};
 use app::{Action, App};
-use source::{Source, SourceEvent};
 
-/// Dashboard settings.
+/// Dashboard settings (the sample source is handed over separately).
 #[derive(Debug, Clone)]
 pub struct DashboardConfig {
-    /// Which namespace.
-    pub target: NetnsTarget,
-    /// Sampler settings.
-    pub sampler: SamplerConfig,
     /// Engine settings.
     pub engine: EngineConfig,
+    /// Display interval the source samples at.
+    pub interval: Duration,
     /// Colours allowed (false with NO_COLOR or --no-color).
     pub color: bool,
-    /// Initial filter text.
-    pub filter: String,
-    /// Only these ports.
-    pub ports: Vec<u16>,
+    /// Which listeners to show (--port, --process): the same filter every command uses.
+    pub filter: Filter,
+}
+
+/// A workshop lab attached to the dashboard: its narration panel and knobs. Implemented by the
+/// command that runs the lab, so the dashboard needs nothing of the lab's machinery.
+pub trait LabControl {
+    /// Called after every sample: lets the lab move on (its script, its load).
+    fn on_sample(&mut self);
+    /// The instructor pressed a knob's key.
+    fn apply(&mut self, knob: Knob);
+    /// Where the lab stands, narrated against the latest tick.
+    fn status(&self, latest: Option<&Tick>) -> LabStatus;
 }
 
 static RESTORED: AtomicBool = AtomicBool::new(true);
@@ -63,15 +72,14 @@ impl Drop for TerminalGuard {
     }
 }
 
-fn setup_terminal() -> anyhow::Result<(TerminalGuard, Terminal<CrosstermBackend<std::io::Stdout>>)>
-{
+fn setup_terminal() -> Result<(TerminalGuard, Term), DashboardError> {
     // The hook restores before the default hook prints the panic, so the message is readable.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
         previous(info);
     }));
-    terminal::enable_raw_mode().context("switching the terminal to raw mode")?;
+    terminal::enable_raw_mode().map_err(term_err("switching the terminal to raw mode"))?;
     RESTORED.store(false, Ordering::SeqCst);
     let guard = TerminalGuard;
     execute!(
@@ -80,77 +88,49 @@ fn setup_terminal() -> anyhow::Result<(TerminalGuard, Terminal<CrosstermBackend<
         EnableMouseCapture,
         cursor::Hide
     )
-    .context("entering the alternate screen")?;
-    let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    .map_err(term_err("entering the alternate screen"))?;
+    let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))
+        .map_err(term_err("opening the terminal"))?;
     Ok((guard, terminal))
 }
 
-/// Runs the dashboard until the user quits, a signal arrives or the terminal goes away.
-pub fn run(cfg: DashboardConfig) -> anyhow::Result<()> {
-    run_with_lab(cfg, None)
-}
-
-/// Runs the dashboard over a recording (`sockq replay`): space pauses, `.`/`,` step, `<`/`>`
-/// seek a minute, `[`/`]` speed, `0` restarts.
-pub fn run_replay(
-    engine: EngineConfig,
-    color: bool,
-    mut replay: source::Replay,
-) -> anyhow::Result<()> {
+/// Runs the dashboard over `source` until the user quits, `stop` is set (a signal), or the
+/// terminal goes away. With a lab, its panel and knobs are shown.
+pub fn run(
+    cfg: DashboardConfig,
+    source: &mut dyn Source,
+    stop: Arc<AtomicBool>,
+    lab: Option<&mut dyn LabControl>,
+) -> Result<(), DashboardError> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        anyhow::bail!(DashboardError::NotATerminal);
+        return Err(DashboardError::NotATerminal);
     }
-    let stop = crate::cli::stop_flag()?;
-    let mut engine = Engine::new(engine.clone());
-    let mut app = App::new(engine.config().interval, color);
-    app.source_status = replay.status();
-    let (_guard, mut terminal) = setup_terminal()?;
-    let result = event_loop(
-        &mut terminal,
-        &mut replay,
-        &mut engine,
-        &mut app,
-        &stop,
-        None,
-    );
-    drop(_guard);
+    let mut app = App::new(cfg.interval, cfg.color);
+    app.select = cfg.filter.clone();
+    app.source_status = source.status();
+    app.lab = lab.as_deref().map(|l| l.status(None));
+    let (guard, mut terminal) = setup_terminal()?;
+    let mut ctx = Loop {
+        source,
+        engine: Engine::new(cfg.engine.clone()),
+        app,
+        lab,
+        stop,
+    };
+    let result = ctx.run(&mut terminal);
+    drop(guard);
     result
 }
 
-/// Runs the dashboard with a workshop lab: its narration panel and knobs.
-pub fn run_with_lab(cfg: DashboardConfig, mut lab: Option<crate::lab::Lab>) -> anyhow::Result<()> {
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        anyhow::bail!(DashboardError::NotATerminal);
-    }
-    let stop = crate::cli::stop_flag()?;
-    // Start sampling before touching the terminal: a bad namespace is a plain error message.
-    let mut sampler = Sampler::start(cfg.target.clone(), cfg.sampler.clone())?;
-    let mut engine = Engine::new(cfg.engine.clone());
-    let mut app = App::new(cfg.sampler.interval, cfg.color);
-    app.filter = cfg.filter.clone();
-    app.ports = cfg.ports.clone();
-    let (_guard, mut terminal) = setup_terminal()?;
-    if let Some(l) = lab.as_ref() {
-        app.lab = Some(l.status(None));
-    }
-    let result = event_loop(
-        &mut terminal,
-        &mut sampler,
-        &mut engine,
-        &mut app,
-        &stop,
-        lab.as_mut(),
-    );
-    drop(_guard);
-    result
+/// What wakes the event loop: the terminal, or the source saying a sample is ready.
+enum Wake {
+    Input(std::io::Result<Event>),
+    Sample,
 }
 
 /// Reads terminal events on a thread of its own, so the event loop never blocks on (or spins
 /// in) the terminal and always sees the stop flag.
-fn spawn_input_thread(
-    stop: Arc<AtomicBool>,
-) -> anyhow::Result<std::sync::mpsc::Receiver<std::io::Result<Event>>> {
-    let (tx, rx) = std::sync::mpsc::channel();
+fn spawn_input_thread(stop: Arc<AtomicBool>, tx: Sender<Wake>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("sockq-input".into())
         .spawn(move || {
@@ -160,18 +140,18 @@ fn spawn_input_thread(
                     Ok(true) => {
                         let ev = event::read();
                         let failed = ev.is_err();
-                        if tx.send(ev).is_err() || failed {
+                        if tx.send(Wake::Input(ev)).is_err() || failed {
                             return;
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(e));
+                        let _ = tx.send(Wake::Input(Err(e)));
                         return;
                     }
                 }
             }
         })?;
-    Ok(rx)
+    Ok(())
 }
 
 /// True when stdin is a terminal that has been hung up (its session is gone).
@@ -190,128 +170,210 @@ fn terminal_hung_up() -> bool {
     }
 }
 
-/// Errors of the dashboard that have their own exit code.
+/// Errors of the dashboard.
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
     /// stdout or stdin is not a terminal.
     #[error("the dashboard needs a terminal (stdin and stdout are not both terminals); use `sockq snapshot` or `sockq watch` for pipes and files")]
     NotATerminal,
+    /// The terminal could not be set up, read or drawn to.
+    #[error("{what}: {source}")]
+    Terminal {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        source: std::io::Error,
+    },
 }
 
-fn event_loop(
-    terminal: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
-    sampler: &mut dyn Source,
-    engine: &mut Engine,
-    app: &mut App,
-    stop: &Arc<AtomicBool>,
-    mut lab: Option<&mut crate::lab::Lab>,
-) -> anyhow::Result<()> {
-    let mut dirty = true;
-    // While paused the view is drawn from a frozen copy of the engine; collection goes on.
-    let mut frozen: Option<Engine> = None;
-    let mut last_draw = Instant::now();
-    // Test hook: panic inside the draw closure after N draws, to prove the terminal is restored
-    // on a panic (tests/tui_e2e.rs). Unset in normal use.
-    let panic_after: Option<u64> = std::env::var("SOCKQ_TEST_PANIC_AFTER_DRAWS")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    let mut draws = 0u64;
-    let input = spawn_input_thread(stop.clone())?;
-    let mut last_tty_check = Instant::now();
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        // An SSH session that dropped leaves a hung-up terminal: leave rather than spin.
-        if last_tty_check.elapsed() >= Duration::from_millis(500) {
-            last_tty_check = Instant::now();
-            if terminal_hung_up() {
+fn term_err(what: &'static str) -> impl FnOnce(std::io::Error) -> DashboardError {
+    move |source| DashboardError::Terminal { what, source }
+}
+
+/// Longest wait for input before the loop looks at the clock, the hang-up check and the
+/// stop flag again.
+const IDLE_WAIT: Duration = Duration::from_millis(200);
+
+/// The event loop's state.
+struct Loop<'s, 'l> {
+    source: &'s mut dyn Source,
+    engine: Engine,
+    app: App,
+    lab: Option<&'l mut dyn LabControl>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Loop<'_, '_> {
+    fn run(&mut self, terminal: &mut Term) -> Result<(), DashboardError> {
+        let (tx, wakes) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        // The input thread ends with the loop (it checks its own flag every 200 ms).
+        let _stop_input = StopOnDrop(stop.clone());
+        spawn_input_thread(stop, tx.clone()).map_err(term_err("starting the input thread"))?;
+        self.source.set_waker(Arc::new(move || {
+            let _ = tx.send(Wake::Sample);
+        }));
+        let mut dirty = true;
+        // While paused the view is drawn from a frozen copy of the engine; collection goes on.
+        let mut frozen: Option<Engine> = None;
+        let mut last_draw = Instant::now();
+        let mut last_tty_check = Instant::now();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-        }
-        while let Some(ev) = sampler.poll() {
-            match ev {
-                SourceEvent::Sample(s) => {
-                    engine.ingest(*s);
+            // An SSH session that dropped leaves a hung-up terminal: leave rather than spin.
+            if last_tty_check.elapsed() >= Duration::from_millis(500) {
+                last_tty_check = Instant::now();
+                if terminal_hung_up() {
+                    return Ok(());
                 }
-                SourceEvent::Error(_) => engine.record_gap(),
-                SourceEvent::Reset => *engine = Engine::new(engine.config().clone()),
             }
-            app.source_status = sampler.status();
-            if let Some(l) = lab.as_deref_mut() {
-                if let Err(e) = l.tick() {
-                    l.note_problem(e);
-                }
-                app.lab = Some(l.status(engine.latest()));
-            }
-            if !app.paused {
+            if self.drain_source() && !self.app.paused {
                 dirty = true;
             }
-        }
-        if app.paused && frozen.is_none() {
-            frozen = Some(engine.clone());
-        } else if !app.paused && frozen.is_some() {
-            frozen = None;
-            dirty = true;
-        }
-        if dirty {
-            let view = frozen.as_ref().unwrap_or(engine);
-            // A terminal that went away (SSH hang-up) fails here: leave instead of spinning.
-            draws += 1;
-            terminal
-                .draw(|f| {
-                    if panic_after.is_some_and(|n| draws > n) {
-                        panic!("test panic inside the draw loop (SOCKQ_TEST_PANIC_AFTER_DRAWS)");
+            if self.app.paused && frozen.is_none() {
+                frozen = Some(self.engine.clone());
+            } else if !self.app.paused && frozen.is_some() {
+                frozen = None;
+                dirty = true;
+            }
+            if dirty {
+                let view = frozen.as_ref().unwrap_or(&self.engine);
+                draw(terminal, &mut self.app, view)?;
+                dirty = false;
+                last_draw = Instant::now();
+            }
+            // Samples wake the loop through the waker; a paced source (a replay) says when
+            // its next one is due.
+            let wait = self
+                .source
+                .next_due()
+                .map_or(IDLE_WAIT, |d| d.min(IDLE_WAIT));
+            let event = match wakes.recv_timeout(wait) {
+                Ok(Wake::Sample) => continue,
+                Ok(Wake::Input(Ok(ev))) => ev,
+                Ok(Wake::Input(Err(e))) => return Err(term_err("reading the terminal")(e)),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // Redraw at least every few seconds (clock, gone listeners) even when idle.
+                    if last_draw.elapsed() > Duration::from_secs(5) {
+                        dirty = true;
                     }
-                    ui::draw(f, app, view)
-                })
-                .context("drawing to the terminal")?;
-            dirty = false;
-            last_draw = Instant::now();
-        }
-        let event = match input.recv_timeout(Duration::from_millis(200)) {
-            Ok(Ok(ev)) => ev,
-            Ok(Err(e)) => return Err(e).context("reading the terminal"),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                // Redraw at least every few seconds (clock, gone listeners) even when idle.
-                if last_draw.elapsed() > Duration::from_secs(5) {
-                    dirty = true;
+                    continue;
                 }
-                continue;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-        };
-        let view = frozen.as_ref().unwrap_or(engine);
-        let rows = app.rows(view);
-        match event {
-            Event::Key(k)
-                if app.filter_input.is_none()
-                    && !app.help
-                    && lab.is_some()
-                    && app::lab_knob(&k).is_some() =>
-            {
-                if let (Some(l), Some(knob)) = (lab.as_deref_mut(), app::lab_knob(&k)) {
-                    l.try_apply(knob);
-                    app.lab = Some(l.status(engine.latest()));
-                }
-            }
-            Event::Key(k) if app.filter_input.is_none() && !app.help && sampler.on_key(&k) => {
-                app.source_status = sampler.status();
-            }
-            Event::Key(k) => match app.on_key(k, &rows) {
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            };
+            let view = frozen.as_ref().unwrap_or(&self.engine);
+            let rows = self.app.rows(view);
+            match self.on_event(event, &rows, terminal)? {
                 Action::Quit => return Ok(()),
                 Action::SetInterval(d) => {
-                    sampler.set_interval(d);
-                    engine.set_interval(d);
+                    self.source.set_interval(d);
+                    self.engine.set_interval(d);
                 }
                 Action::None => {}
-            },
-            Event::Mouse(m) => app.on_mouse(m, &rows),
-            Event::Resize(_, _) => {
-                terminal.autoresize().context("resizing")?;
             }
+            dirty = true;
+        }
+    }
+
+    /// Moves every ready event from the source into the engine. True when any came.
+    fn drain_source(&mut self) -> bool {
+        let mut any = false;
+        // A source that ended (its thread died) simply stops delivering; the header's age
+        // shows it.
+        while let Ok(Some(ev)) = self.source.next_event(Duration::ZERO) {
+            any = true;
+            self.engine.apply(ev);
+            self.app.source_status = self.source.status();
+            if let Some(l) = self.lab.as_deref_mut() {
+                l.on_sample();
+                self.app.lab = Some(l.status(self.engine.latest()));
+            }
+        }
+        any
+    }
+
+    fn on_event(
+        &mut self,
+        event: Event,
+        rows: &[app::Row],
+        terminal: &mut Term,
+    ) -> Result<Action, DashboardError> {
+        let typing = self.app.filter_input.is_some() || self.app.help;
+        match event {
+            Event::Key(k) if !typing && self.lab.is_some() && app::lab_knob(&k).is_some() => {
+                if let (Some(l), Some(knob)) = (self.lab.as_deref_mut(), app::lab_knob(&k)) {
+                    l.apply(knob);
+                    self.app.lab = Some(l.status(self.engine.latest()));
+                }
+            }
+            Event::Key(k) if !typing && source_key(&k).is_some_and(|c| self.source.on_key(c)) => {
+                self.app.source_status = self.source.status();
+            }
+            Event::Key(k) => return Ok(self.app.on_key(k, rows)),
+            Event::Mouse(m) => self.app.on_mouse(m, rows),
+            Event::Resize(_, _) => terminal.autoresize().map_err(term_err("resizing"))?,
             _ => {}
         }
-        dirty = true;
+        Ok(Action::None)
+    }
+}
+
+/// A plain key press, as the source's controls take it.
+fn source_key(k: &KeyEvent) -> Option<char> {
+    if k.kind == KeyEventKind::Release || k.modifiers.contains(KeyModifiers::CONTROL) {
+        return None;
+    }
+    match k.code {
+        KeyCode::Char(c) => Some(c),
+        _ => None,
+    }
+}
+
+/// Sets a flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+type Term = Terminal<CrosstermBackend<std::io::Stdout>>;
+
+/// Draws one frame. A terminal that went away (SSH hang-up) fails here: the loop leaves
+/// instead of spinning.
+fn draw(terminal: &mut Term, app: &mut App, view: &Engine) -> Result<(), DashboardError> {
+    terminal
+        .draw(|f| {
+            #[cfg(debug_assertions)]
+            test_hooks::maybe_panic();
+            ui::draw(f, app, view)
+        })
+        .map(|_| ())
+        .map_err(term_err("drawing to the terminal"))
+}
+
+/// Hooks for the end-to-end tests of the debug binary; absent from release builds.
+#[cfg(debug_assertions)]
+mod test_hooks {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+
+    /// Panics inside the draw closure after `SOCKQ_TEST_PANIC_AFTER_DRAWS` draws, to prove
+    /// the terminal is restored on a panic (tests/tui_e2e.rs).
+    pub fn maybe_panic() {
+        static AFTER: OnceLock<Option<u64>> = OnceLock::new();
+        static DRAWS: AtomicU64 = AtomicU64::new(0);
+        let after = AFTER.get_or_init(|| {
+            std::env::var("SOCKQ_TEST_PANIC_AFTER_DRAWS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        });
+        let draws = DRAWS.fetch_add(1, Ordering::Relaxed) + 1;
+        if after.is_some_and(|n| draws > n) {
+            panic!("test panic inside the draw loop (SOCKQ_TEST_PANIC_AFTER_DRAWS)");
+        }
     }
 }

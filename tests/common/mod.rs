@@ -103,7 +103,7 @@ pub fn syn_only_clients(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<Socket
 
 /// A collector of the calling thread's namespace.
 pub fn collector() -> anyhow::Result<Collector> {
-    Collector::new("test".into(), CollectorOptions::default())
+    Ok(Collector::new("test".into(), CollectorOptions::default())?)
 }
 
 /// Samples until `pred` holds or `timeout` passes; returns the last sample.

@@ -1,31 +1,26 @@
-//! Command-line interface. Every flag is also an environment variable (`SOCKQ_…`).
+//! Every clap type of the command line, its value parsers, and the conversion of parsed
+//! arguments into the plain settings the commands (`crate::cmd`) run with. Every flag is also an
+//! environment variable (`SOCKQ_…`).
 
-use std::io::Write;
-use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::collect::netns::{NetnsError, NetnsTarget};
-use crate::collect::sampler::{Sampler, SamplerConfig, SamplerEvent};
-use crate::collect::{Collector, CollectorOptions};
-use crate::engine::{Engine, EngineConfig};
-use crate::export;
+use crate::cmd::{
+    DashboardConfig, LabConfig, LiveConfig, RecordConfig, ReplayConfig, ServeCmdConfig,
+    SnapshotConfig, WatchConfig,
+};
+use crate::collect::netns::NetnsTarget;
+use crate::collect::sampler::SamplerConfig;
+use crate::collect::CollectorOptions;
+use crate::engine::EngineConfig;
+use crate::export::prometheus::DEFAULT_MAX_LISTENERS;
+use crate::export::serve::{ServeConfig, DEFAULT_LISTEN};
+use crate::lab::server::ServerConfig;
+use crate::model::lab::{Knobs, Scenario};
 use crate::model::Filter;
-
-/// Exit codes (documented in README.md and `sockq --help`).
-pub mod exit {
-    /// Success.
-    pub const OK: u8 = 0;
-    /// The kernel or /proc could not be read.
-    pub const RUNTIME: u8 = 1;
-    /// Bad usage: an unknown flag or a bad value (clap's own code).
-    pub const USAGE: u8 = 2;
-    /// The requested network namespace does not exist or cannot be entered.
-    pub const NETNS: u8 = 3;
-}
+use crate::runtime::color_allowed;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok; 1 the kernel or /proc could not be read; 2 bad usage, or the dashboard
@@ -73,7 +68,7 @@ pub enum Command {
     Watch(WatchArgs),
     /// Serve Prometheus metrics over HTTP (GET /metrics; OpenMetrics on request) from the live
     /// model, on 127.0.0.1:9911 unless --listen says otherwise. Stops on Ctrl-C / SIGTERM.
-    Serve(crate::export::serve::ServeArgs),
+    Serve(ServeArgs),
     /// Workshop lab: a private network namespace with a demo server and clients that reproduce
     /// one queue phenomenon, with the dashboard, a narration panel and knobs.
     Lab(LabArgs),
@@ -83,7 +78,7 @@ pub enum Command {
     Replay(ReplayArgs),
     /// (internal) the lab's demo server process.
     #[command(name = "__lab-server", hide = true)]
-    LabServer(crate::lab::server::ServerArgs),
+    LabServer(LabServerArgs),
     /// Print the JSON Schema of `snapshot --json` (default) or of `watch --json` lines (`tick`).
     Schema {
         /// Which document: `snapshot` or `tick`.
@@ -155,6 +150,17 @@ fn parse_budget(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// The lab's scenarios on the command line, with their names and help in `--help`.
+impl clap::ValueEnum for Scenario {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Scenario::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.summary()))
+    }
+}
+
 /// Live-sampling settings shared by `watch` and the dashboard.
 #[derive(Debug, Clone, Args)]
 pub struct LiveArgs {
@@ -183,6 +189,16 @@ pub struct LiveArgs {
 }
 
 impl LiveArgs {
+    /// The plain settings a live command runs with.
+    pub fn config(&self) -> LiveConfig {
+        LiveConfig {
+            target: self.netns.target(),
+            sampler: self.sampler_config(),
+            engine: self.engine_config(),
+            filter: self.filter.filter(),
+        }
+    }
+
     /// Sampler settings.
     pub fn sampler_config(&self) -> SamplerConfig {
         SamplerConfig {
@@ -254,83 +270,29 @@ pub struct ReplayArgs {
     pub window: Duration,
 }
 
-fn record(args: RecordArgs) -> anyhow::Result<()> {
-    let stop = stop_flag()?;
-    let live = &args.live;
-    let sampler = Sampler::start(live.netns.target(), live.sampler_config())?;
-    let header = crate::record::Header {
-        format: "sockq-recording".into(),
-        version: crate::record::RECORDING_VERSION,
-        sockq: env!("CARGO_PKG_VERSION").into(),
-        interval_s: live.interval.as_secs_f64(),
-        netns: live.netns.target().label(),
-    };
-    let mut rec = crate::record::Recorder::create(&args.file, header, args.max_size, args.keep)?;
-    eprintln!(
-        "sockq: recording to {} every {} (rotating at {}, keeping {}); Ctrl-C stops",
-        args.file.display(),
-        humantime::format_duration(live.interval),
-        bytesize::ByteSize(args.max_size),
-        args.keep
-    );
-    let mut n = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let Some(event) = sampler.recv_timeout(Duration::from_millis(100))? else {
-            continue;
-        };
-        match event {
-            SamplerEvent::Error(e) => {
-                eprintln!("sockq: sample failed (a gap in the recording): {e}")
-            }
-            SamplerEvent::Sample(s) => {
-                rec.write(&s)?;
-                n += 1;
-                if args.count.is_some_and(|c| n >= c) {
-                    break;
-                }
-            }
+impl RecordArgs {
+    /// The plain settings of `record`.
+    pub fn config(&self) -> RecordConfig {
+        RecordConfig {
+            live: self.live.config(),
+            file: self.file.clone(),
+            max_size: self.max_size,
+            keep: self.keep,
+            count: self.count,
         }
     }
-    eprintln!("sockq: recorded {n} samples");
-    Ok(())
 }
 
-fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    let rec = crate::record::read(&args.file)?;
-    let engine_cfg = EngineConfig {
-        interval: Duration::from_secs_f64(rec.header.interval_s.clamp(0.1, 3600.0)),
-        window: args.window,
-        ..EngineConfig::default()
-    };
-    if args.json {
-        let mut engine = Engine::new(engine_cfg);
-        let mut out = std::io::stdout().lock();
-        for s in rec.samples {
-            serde_json::to_writer(&mut out, engine.ingest(s))?;
-            out.write_all(b"\n")?;
+impl ReplayArgs {
+    /// The plain settings of `replay`.
+    pub fn config(&self) -> ReplayConfig {
+        ReplayConfig {
+            file: self.file.clone(),
+            json: self.json,
+            color: color_allowed(self.no_color),
+            window: self.window,
         }
-        out.flush()?;
-        if let Some(d) = rec.damage {
-            anyhow::bail!(
-                "{}: {d}; every sample before it was replayed",
-                args.file.display()
-            );
-        }
-        return Ok(());
     }
-    if rec.samples.is_empty() {
-        anyhow::bail!(
-            "{}: no samples to replay{}",
-            args.file.display(),
-            rec.damage.map(|d| format!(" ({d})")).unwrap_or_default()
-        );
-    }
-    let color = !(args.no_color || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()));
-    crate::tui::run_replay(
-        engine_cfg,
-        color,
-        crate::tui::source::Replay::new(rec.samples, rec.damage),
-    )
 }
 
 /// `sockq lab`.
@@ -338,7 +300,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
 pub struct LabArgs {
     /// The scenario.
     #[arg(value_enum, default_value = "slow-consumer")]
-    pub scenario: crate::lab::Scenario,
+    pub scenario: Scenario,
     /// No dashboard: print one JSON object per tick (the tick and the lab's status).
     #[arg(long)]
     pub headless: bool,
@@ -384,7 +346,20 @@ pub struct LabArgs {
 }
 
 impl LabArgs {
-    fn knobs(&self) -> crate::lab::Knobs {
+    /// The plain settings of the lab command.
+    pub fn config(&self) -> LabConfig {
+        LabConfig {
+            scenario: self.scenario,
+            knobs: self.knobs(),
+            headless: self.headless,
+            duration: self.duration,
+            steps: !self.no_steps,
+            interval: self.interval,
+            color: color_allowed(self.no_color),
+        }
+    }
+
+    fn knobs(&self) -> Knobs {
         let mut k = self.scenario.defaults();
         if let Some(v) = self.rate {
             k.rate = v.max(0.0);
@@ -415,75 +390,6 @@ impl LabArgs {
         }
         k
     }
-}
-
-/// One line of `sockq lab --headless`.
-#[derive(Debug, serde::Serialize)]
-struct LabLine<'a> {
-    tick: &'a crate::model::Tick,
-    lab: crate::lab::LabStatus,
-}
-
-fn lab(args: LabArgs) -> anyhow::Result<()> {
-    // First, while the process is still single-threaded: every thread and child made after
-    // this lives in the lab's private namespace.
-    crate::lab::enter_private_namespace()?;
-    let stop = stop_flag()?;
-    let mut lab = crate::lab::Lab::start(args.scenario, args.knobs())?;
-    let sampler_cfg = SamplerConfig {
-        interval: args.interval,
-        ..SamplerConfig::default()
-    };
-    let engine_cfg = EngineConfig {
-        interval: args.interval,
-        ..EngineConfig::default()
-    };
-    if !args.headless {
-        return crate::tui::run_with_lab(
-            crate::tui::DashboardConfig {
-                target: crate::collect::netns::NetnsTarget::Lab,
-                sampler: sampler_cfg,
-                engine: engine_cfg,
-                color: !(args.no_color
-                    || std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())),
-                filter: String::new(),
-                ports: Vec::new(),
-            },
-            Some(lab),
-        );
-    }
-    let duration = args
-        .duration
-        .unwrap_or(Duration::from_secs(lab.script_secs()));
-    let sampler = Sampler::start(crate::collect::netns::NetnsTarget::Lab, sampler_cfg)?;
-    let mut engine = Engine::new(engine_cfg);
-    let start = std::time::Instant::now();
-    let mut out = std::io::stdout().lock();
-    while !stop.load(Ordering::Relaxed) && start.elapsed() < duration {
-        if !args.no_steps {
-            lab.advance_by_time()?;
-        }
-        let Some(event) = sampler.recv_timeout(Duration::from_millis(100))? else {
-            continue;
-        };
-        match event {
-            SamplerEvent::Error(e) => {
-                engine.record_gap();
-                eprintln!("sockq: sample failed (recorded as a gap): {e}");
-            }
-            SamplerEvent::Sample(sample) => {
-                let tick = engine.ingest(*sample);
-                let line = LabLine {
-                    tick,
-                    lab: lab.status(Some(tick)),
-                };
-                serde_json::to_writer(&mut out, &line)?;
-                out.write_all(b"\n")?;
-                out.flush()?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `sockq watch`.
@@ -570,162 +476,137 @@ pub struct SnapshotArgs {
     pub filter: FilterArgs,
 }
 
-/// Entry point of the binary.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::from(exit::OK),
-        Err(e) => {
-            let code = if e.chain().any(|c| c.downcast_ref::<NetnsError>().is_some()) {
-                exit::NETNS
-            } else if e
-                .chain()
-                .any(|c| c.downcast_ref::<crate::tui::DashboardError>().is_some())
-            {
-                exit::USAGE
-            } else {
-                exit::RUNTIME
-            };
-            // A closed stdout (e.g. `| head`) is not an error worth a message.
-            if is_broken_pipe(&e) {
-                return ExitCode::from(exit::OK);
-            }
-            eprintln!("sockq: error: {e:#}");
-            ExitCode::from(code)
+impl WatchArgs {
+    /// The plain settings of `watch`.
+    pub fn config(&self) -> WatchConfig {
+        WatchConfig {
+            live: self.live.config(),
+            json: self.json,
+            count: self.count,
         }
     }
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<serde_json::Error>()
-                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+impl SnapshotArgs {
+    /// The plain settings of `snapshot`.
+    pub fn config(&self) -> SnapshotConfig {
+        SnapshotConfig {
+            target: self.netns.target(),
+            collector: CollectorOptions {
+                unix: !self.no_unix,
+                owners: !self.no_owners,
+                ..CollectorOptions::default()
+            },
+            filter: self.filter.filter(),
+            json: self.json,
+        }
+    }
+}
+
+impl DashboardArgs {
+    /// The plain settings of the dashboard.
+    pub fn config(&self) -> DashboardConfig {
+        DashboardConfig {
+            live: self.live.config(),
+            color: color_allowed(self.no_color),
+        }
+    }
+}
+
+/// `sockq serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to serve on. Loopback by default; give a non-loopback address (e.g.
+    /// 0.0.0.0:9911) explicitly to let another host scrape: anyone who can reach it sees
+    /// listener addresses and process names.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = parse_listen, env = "SOCKQ_LISTEN")]
+    pub listen: SocketAddr,
+    /// Export per-listener series for at most N listeners (the most active: dropping, fullest,
+    /// most SYN-RECV); sockq_listeners and sockq_listeners_exported show any truncation.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LISTENERS as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000), env = "SOCKQ_MAX_LISTENERS")]
+    pub max_listeners: u32,
+    /// At most N concurrent HTTP connections; more are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000), env = "SOCKQ_MAX_CONNECTIONS")]
+    pub max_connections: u32,
+    /// Close a connection that has not sent a complete request head within this time.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_header_timeout, env = "SOCKQ_HEADER_TIMEOUT")]
+    pub header_timeout: Duration,
+    /// Sampling options (--window has no effect here: Prometheus keeps the history).
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+impl ServeArgs {
+    /// The plain settings of `serve`.
+    pub fn config(&self) -> ServeCmdConfig {
+        ServeCmdConfig {
+            live: self.live.config(),
+            http: ServeConfig {
+                listen: self.listen,
+                max_listeners: self.max_listeners as usize,
+                max_connections: self.max_connections as usize,
+                header_timeout: self.header_timeout,
+            },
+        }
+    }
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.trim().parse::<SocketAddr>().map_err(|_| {
+        format!("{s:?} is not an IP address and port such as 127.0.0.1:9911 or [::1]:9911")
     })
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Some(Command::Snapshot(args)) => snapshot(args),
-        Some(Command::Watch(args)) => watch(args),
-        Some(Command::Lab(args)) => lab(args),
-        Some(Command::Record(args)) => record(args),
-        Some(Command::Replay(args)) => replay(args),
-        Some(Command::LabServer(args)) => crate::lab::server::run(args),
-        Some(Command::Serve(args)) => crate::export::serve::run(args),
-        Some(Command::Schema { which }) => {
-            let schema = if which == "tick" {
-                export::json::tick_schema()
-            } else {
-                export::json::snapshot_schema()
-            };
-            write_stdout(&serde_json::to_string_pretty(&schema)?)
-        }
-        None => dashboard(cli.dashboard),
-    }
+fn parse_header_timeout(s: &str) -> Result<Duration, String> {
+    duration_within(
+        s,
+        "the header timeout",
+        Duration::from_millis(100),
+        Duration::from_secs(300),
+    )
 }
 
-fn write_stdout(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(())
+/// `sockq __lab-server`: the lab's demo server process (internal).
+#[derive(Debug, Clone, Args)]
+pub struct LabServerArgs {
+    /// Address to listen on.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// listen() backlog.
+    #[arg(long)]
+    pub backlog: i32,
+    /// Worker threads calling accept().
+    #[arg(long)]
+    pub workers: usize,
+    /// Service time per connection, in milliseconds.
+    #[arg(long)]
+    pub service_ms: u64,
+    /// RLIMIT_NOFILE (soft limit) of the server.
+    #[arg(long)]
+    pub fd_limit: Option<u64>,
+    /// Never close accepted connections (an fd leak).
+    #[arg(long)]
+    pub leak: bool,
+    /// TCP_DEFER_ACCEPT seconds.
+    #[arg(long)]
+    pub defer_accept: Option<u32>,
+    /// Start with accept() paused.
+    #[arg(long)]
+    pub paused: bool,
 }
 
-fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
-    let target = args.netns.target();
-    let opts = CollectorOptions {
-        unix: !args.no_unix,
-        owners: !args.no_owners,
-        ..CollectorOptions::default()
-    };
-    let label = target.label();
-    let mut snap = crate::collect::netns::run_in(&target, move || {
-        let mut c = Collector::new(label, opts)?;
-        c.sample()
-    })?;
-    let filter = args.filter.filter();
-    filter.apply(&mut snap);
-    let text = if args.json {
-        export::json::snapshot_pretty(&snap)?
-    } else {
-        let note = (!filter.is_empty()).then(|| filter.describe());
-        export::table::render(&snap, note.as_deref())
-    };
-    write_stdout(&text)
-}
-
-/// Sets a flag on SIGINT, SIGTERM and SIGHUP (the loop checks it between ticks).
-pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, flag.clone())?;
-    }
-    Ok(flag)
-}
-
-fn watch(args: WatchArgs) -> anyhow::Result<()> {
-    let stop = stop_flag()?;
-    let live = &args.live;
-    let sampler = Sampler::start(live.netns.target(), live.sampler_config())?;
-    let mut engine = Engine::new(live.engine_config());
-    let filter = live.filter.filter();
-    let mut out = std::io::stdout().lock();
-    let mut seen = std::collections::HashSet::new();
-    let mut ticks = 0u64;
-    if !args.json {
-        writeln!(out, "{}", export::watch::HEADER)?;
-        out.flush()?;
-    }
-    while !stop.load(Ordering::Relaxed) {
-        let Some(event) = sampler.recv_timeout(Duration::from_millis(100))? else {
-            continue;
-        };
-        match event {
-            SamplerEvent::Error(e) => {
-                engine.record_gap();
-                eprintln!("sockq: sample failed (recorded as a gap): {e}");
-            }
-            SamplerEvent::Sample(sample) => {
-                let mut tick = engine.ingest(*sample).clone();
-                filter.apply_tick(&mut tick);
-                if args.json {
-                    serde_json::to_writer(&mut out, &tick)?;
-                    out.write_all(b"\n")?;
-                } else {
-                    if ticks > 0 && ticks % 20 == 0 {
-                        writeln!(out, "{}", export::watch::HEADER)?;
-                    }
-                    writeln!(out, "{}", export::watch::human_line(&tick, &mut seen))?;
-                }
-                out.flush()?;
-                ticks += 1;
-                if args.count.is_some_and(|n| ticks >= n) {
-                    break;
-                }
-            }
+impl LabServerArgs {
+    /// The server's plain settings.
+    pub fn config(&self) -> ServerConfig {
+        ServerConfig {
+            listen: self.listen,
+            backlog: self.backlog,
+            workers: self.workers,
+            service_ms: self.service_ms,
+            fd_limit: self.fd_limit,
+            leak: self.leak,
+            defer_accept: self.defer_accept,
+            paused: self.paused,
         }
     }
-    Ok(())
-}
-
-fn dashboard(args: DashboardArgs) -> anyhow::Result<()> {
-    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let live = &args.live;
-    crate::tui::run(crate::tui::DashboardConfig {
-        target: live.netns.target(),
-        sampler: live.sampler_config(),
-        engine: live.engine_config(),
-        color: !(args.no_color || no_color_env),
-        filter: live.filter.process.clone().unwrap_or_default(),
-        ports: live.filter.ports.clone(),
-    })
 }

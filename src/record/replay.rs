@@ -1,51 +1,10 @@
-//! Where the dashboard's samples come from: the live sampler, or a recording being replayed.
+//! Replaying a recording as a sample source: at its recorded pace × speed, with pause, step
+//! and seek (the dashboard), or as fast as it is read (`replay --json`).
 
 use std::time::{Duration, Instant};
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
-
-use crate::collect::sampler::{Sampler, SamplerCommand, SamplerEvent};
-use crate::model::Sample;
-
-/// What a source hands the event loop.
-#[derive(Debug)]
-pub enum SourceEvent {
-    /// A tick's data.
-    Sample(Box<Sample>),
-    /// A failed sample (a gap).
-    Error(String),
-    /// Start over with an empty engine (a replay seeking backwards).
-    Reset,
-}
-
-/// A stream of samples for the dashboard.
-pub trait Source {
-    /// The next event, if one is due. Never blocks.
-    fn poll(&mut self) -> Option<SourceEvent>;
-    /// The user changed the display interval.
-    fn set_interval(&mut self, d: Duration);
-    /// Keys the source handles itself (replay controls); true when taken.
-    fn on_key(&mut self, _key: &KeyEvent) -> bool {
-        false
-    }
-    /// A status line for the header (e.g. the replay position).
-    fn status(&self) -> Option<String> {
-        None
-    }
-}
-
-impl Source for Sampler {
-    fn poll(&mut self) -> Option<SourceEvent> {
-        self.try_recv().map(|e| match e {
-            SamplerEvent::Sample(s) => SourceEvent::Sample(s),
-            SamplerEvent::Error(e) => SourceEvent::Error(e),
-        })
-    }
-
-    fn set_interval(&mut self, d: Duration) {
-        self.command(SamplerCommand::SetInterval(d));
-    }
-}
+use crate::engine::{Source, SourceEnded};
+use crate::model::{Sample, SampleEvent};
 
 /// Replays recorded samples at their recorded pace × speed, with pause, step and seek.
 pub struct Replay {
@@ -55,7 +14,8 @@ pub struct Replay {
     /// Samples to hand out at once (after a seek), up to this index.
     catch_up_to: usize,
     reset_pending: bool,
-    speed: f64,
+    /// Playback speed; `None` replays as fast as the consumer takes samples (`--json`).
+    speed: Option<f64>,
     paused: bool,
     /// Wall time and recorded time of the last sample handed out.
     anchor: Option<(Instant, u64)>,
@@ -70,7 +30,7 @@ impl Replay {
             next: 0,
             catch_up_to: 0,
             reset_pending: false,
-            speed: 1.0,
+            speed: Some(1.0),
             paused: false,
             anchor: None,
             damage,
@@ -107,19 +67,28 @@ impl Replay {
         self.samples.is_empty()
     }
 
-    fn take(&mut self) -> Option<SourceEvent> {
+    /// A replay that hands out every sample as soon as it is asked for (no pacing, no keys).
+    pub fn unpaced(samples: Vec<Sample>, damage: Option<String>) -> Self {
+        Self {
+            speed: None,
+            ..Self::new(samples, damage)
+        }
+    }
+
+    fn take(&mut self) -> Option<SampleEvent> {
         let s = self.samples.get(self.next)?.clone();
         self.anchor = Some((Instant::now(), s.snapshot.time.monotonic_ns));
         self.next += 1;
-        Some(SourceEvent::Sample(Box::new(s)))
+        Some(SampleEvent::Sample(Box::new(s)))
     }
 }
 
-impl Source for Replay {
-    fn poll(&mut self) -> Option<SourceEvent> {
+impl Replay {
+    /// The next event if one is due now.
+    fn poll(&mut self) -> Option<SampleEvent> {
         if self.reset_pending {
             self.reset_pending = false;
-            return Some(SourceEvent::Reset);
+            return Some(SampleEvent::Reset);
         }
         if self.next < self.catch_up_to {
             return self.take();
@@ -127,44 +96,76 @@ impl Source for Replay {
         if self.paused || self.next >= self.samples.len() {
             return None;
         }
-        let due = match self.anchor {
-            None => true,
-            Some((wall, rec)) => {
-                let gap_ns = self.recorded_ns(self.next).saturating_sub(rec) as f64 / self.speed;
-                wall.elapsed().as_nanos() as f64 >= gap_ns
-            }
-        };
-        if due {
+        if self.until_due().is_zero() {
             self.take()
         } else {
             None
         }
     }
 
-    fn set_interval(&mut self, _d: Duration) {}
-
-    fn on_key(&mut self, key: &KeyEvent) -> bool {
-        if key.kind == KeyEventKind::Release {
-            return false;
+    /// Time until the next sample is due at the current speed (zero when due, or unpaced).
+    fn until_due(&self) -> Duration {
+        match (self.anchor, self.speed) {
+            (Some((wall, rec)), Some(speed)) => {
+                let gap_ns = self.recorded_ns(self.next).saturating_sub(rec) as f64 / speed;
+                let gap = Duration::from_nanos(gap_ns.min(u64::MAX as f64) as u64);
+                gap.saturating_sub(wall.elapsed())
+            }
+            _ => Duration::ZERO,
         }
-        match key.code {
-            KeyCode::Char(' ') => {
+    }
+}
+
+impl Source for Replay {
+    fn next_event(&mut self, timeout: Duration) -> Result<Option<SampleEvent>, SourceEnded> {
+        if let Some(e) = self.poll() {
+            return Ok(Some(e));
+        }
+        // Nothing due yet: wait for it, up to the timeout.
+        if let Some(wait) = self.next_due() {
+            std::thread::sleep(wait.min(timeout));
+            return Ok(self.poll());
+        }
+        Ok(None)
+    }
+
+    fn next_due(&self) -> Option<Duration> {
+        let waiting = self.reset_pending || self.next < self.catch_up_to;
+        if waiting {
+            return Some(Duration::ZERO);
+        }
+        if self.paused || self.next >= self.samples.len() {
+            return None;
+        }
+        Some(self.until_due())
+    }
+
+    fn exhausted(&self) -> bool {
+        !self.reset_pending && self.next >= self.samples.len()
+    }
+
+    fn on_key(&mut self, key: char) -> bool {
+        let Some(speed) = self.speed else {
+            return false;
+        };
+        match key {
+            ' ' => {
                 self.paused = !self.paused;
                 self.anchor = self.anchor.map(|(_, rec)| (Instant::now(), rec));
             }
-            KeyCode::Char('.') => {
+            '.' => {
                 self.paused = true;
                 self.catch_up_to = (self.next + 1).min(self.samples.len());
             }
-            KeyCode::Char(',') => {
+            ',' => {
                 self.paused = true;
                 self.seek(self.next.saturating_sub(2));
             }
-            KeyCode::Char('>') => self.seek(self.next + 59),
-            KeyCode::Char('<') => self.seek(self.next.saturating_sub(61)),
-            KeyCode::Char(']') => self.speed = (self.speed * 2.0).min(64.0),
-            KeyCode::Char('[') => self.speed = (self.speed / 2.0).max(0.125),
-            KeyCode::Char('0') => self.seek(0),
+            '>' => self.seek(self.next + 59),
+            '<' => self.seek(self.next.saturating_sub(61)),
+            ']' => self.speed = Some((speed * 2.0).min(64.0)),
+            '[' => self.speed = Some((speed / 2.0).max(0.125)),
+            '0' => self.seek(0),
             _ => return false,
         }
         true
@@ -180,7 +181,7 @@ impl Source for Replay {
             "REPLAY {at}  sample {}/{}  ×{}{}",
             self.next,
             self.samples.len(),
-            self.speed,
+            self.speed.unwrap_or(f64::INFINITY),
             if self.paused { "  ‖ paused" } else { "" }
         );
         if self.next >= self.samples.len() {

@@ -1,0 +1,61 @@
+//! Command-line interface: parses the arguments (`args`), runs the command (`crate::cmd`), and
+//! turns its typed error into an exit code.
+
+pub mod args;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cmd::{self, CmdError};
+use crate::tui::DashboardError;
+use args::{Cli, Command};
+
+/// Exit codes (documented in README.md and `sockq --help`).
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// The kernel or /proc could not be read.
+    pub const RUNTIME: u8 = 1;
+    /// Bad usage: an unknown flag or a bad value (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// The requested network namespace does not exist or cannot be entered.
+    pub const NETNS: u8 = 3;
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::from(exit::OK),
+        // A closed stdout (e.g. `| head`) is not an error worth a message.
+        Err(e) if e.is_broken_pipe() => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("sockq: error: {e}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// The exit code of a failed command.
+pub fn exit_code(e: &CmdError) -> u8 {
+    match e {
+        CmdError::Netns(_) => exit::NETNS,
+        CmdError::Dashboard(DashboardError::NotATerminal) => exit::USAGE,
+        CmdError::Dashboard(_) | CmdError::Other(_) => exit::RUNTIME,
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CmdError> {
+    match cli.command {
+        Some(Command::Snapshot(args)) => cmd::snapshot::run(args.config()),
+        Some(Command::Watch(args)) => cmd::watch::run(args.config()),
+        Some(Command::Lab(args)) => cmd::lab::run(args.config()),
+        Some(Command::Record(args)) => cmd::record::run(args.config()),
+        Some(Command::Replay(args)) => cmd::replay::run(args.config()),
+        Some(Command::LabServer(args)) => Ok(crate::lab::server::run(args.config())?),
+        Some(Command::Serve(args)) => cmd::serve::run(args.config()),
+        Some(Command::Schema { which }) => cmd::snapshot::schema(&which),
+        None => cmd::dashboard::run(cli.dashboard.config()),
+    }
+}

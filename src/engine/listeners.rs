@@ -1,0 +1,146 @@
+//! Per-listener state across samples: history points, drop rates, the sustained-fill and
+//! not-draining timers, and listeners that disappeared.
+
+use std::collections::HashMap;
+
+use super::ListenerHistory;
+use crate::model::history::{ListenerPoint, Ring};
+use crate::model::rates::{counter_delta, CounterWidth};
+use crate::model::{DepthRange, ListenerKey, ListenerTick, TcpListener};
+
+/// One sample's view of the listeners, applied to the histories.
+pub struct Update<'a> {
+    /// Listeners in the sample.
+    pub listeners: &'a [TcpListener],
+    /// Depth ranges from the fast sampler.
+    pub ranges: Vec<DepthRange>,
+    /// Seconds since the previous sample.
+    pub dt: Option<f64>,
+    /// Monotonic time of the sample, ns.
+    pub now_ns: u64,
+    /// Ring size for a new listener.
+    pub cap: usize,
+    /// How long a gone listener stays, ns.
+    pub retention_ns: u64,
+}
+
+/// Applies one sample to the histories: seen listeners get a point, unseen ones a gap and the
+/// `gone` mark, and gone ones past their retention are dropped.
+pub fn update(histories: &mut HashMap<ListenerKey, ListenerHistory>, u: Update<'_>) {
+    let ranges: HashMap<ListenerKey, DepthRange> =
+        u.ranges.into_iter().map(|r| (r.key, r)).collect();
+    for h in histories.values_mut() {
+        h.gone = true; // until seen below
+    }
+    for l in u.listeners {
+        let key = ListenerKey::from(l);
+        let known = histories.contains_key(&key);
+        let h = histories
+            .entry(key)
+            .or_insert_with(|| ListenerHistory::first_seen(l, u.cap, u.now_ns));
+        see(h, l, ranges.get(&key).copied(), known, u.dt, u.now_ns);
+    }
+    histories.retain(|_, h| {
+        if h.gone {
+            h.points.push(ListenerPoint::gap());
+            h.drops_per_s = None;
+            h.drops_delta = None;
+            h.range = None;
+            u.now_ns.saturating_sub(h.last_seen_ns) <= u.retention_ns
+        } else {
+            true
+        }
+    });
+}
+
+/// One listener seen in a sample.
+fn see(
+    h: &mut ListenerHistory,
+    l: &TcpListener,
+    range: Option<DepthRange>,
+    known: bool,
+    dt: Option<f64>,
+    now_ns: u64,
+) {
+    let (delta, per_s) = match (h.listener.drops, l.drops, dt) {
+        (Some(prev), Some(cur), Some(dt)) if known => {
+            let d = counter_delta(prev, cur, CounterWidth::Bits32);
+            (d, d.and_then(|d| (dt > 0.0).then(|| d as f64 / dt)))
+        }
+        _ => (None, None),
+    };
+    let step = dt.unwrap_or(0.0);
+    let high_fill = l.fill().is_some_and(|f| f >= 0.8);
+    h.high_fill_s = if high_fill { h.high_fill_s + step } else { 0.0 };
+    let low = range.map_or(l.accept_queue, |r| r.low);
+    h.undrained_s = if low > 0 && l.accept_queue > 0 {
+        h.undrained_s + step
+    } else {
+        0.0
+    };
+    h.points.push(ListenerPoint {
+        depth: l.accept_queue,
+        high: range.map_or(l.accept_queue, |r| r.high.max(l.accept_queue)),
+        syn_recv: u32::try_from(l.syn_recv).unwrap_or(u32::MAX),
+        drops_per_s: per_s.map_or(f32::NAN, |r| r as f32),
+    });
+    h.listener = l.clone();
+    h.drops_per_s = per_s;
+    h.drops_delta = delta;
+    h.range = range;
+    h.last_seen_ns = now_ns;
+    h.gone = false;
+}
+
+impl ListenerHistory {
+    fn first_seen(l: &TcpListener, cap: usize, now_ns: u64) -> Self {
+        ListenerHistory {
+            endpoint: l.endpoint(),
+            listener: l.clone(),
+            points: Ring::new(cap),
+            drops_per_s: None,
+            drops_delta: None,
+            range: None,
+            high_fill_s: 0.0,
+            undrained_s: 0.0,
+            last_seen_ns: now_ns,
+            gone: false,
+        }
+    }
+}
+
+/// The listeners whose own drop counters moved in this tick (asked for when the namespace's
+/// overflow counters moved), by endpoint.
+pub fn dropping(histories: &HashMap<ListenerKey, ListenerHistory>) -> Vec<String> {
+    let mut out: Vec<String> = histories
+        .values()
+        .filter(|h| h.drops_delta.is_some_and(|d| d > 0))
+        .map(|h| h.endpoint.clone())
+        .collect();
+    out.sort();
+    out
+}
+
+/// The per-tick numbers of every listener, current first, then by endpoint.
+pub fn ticks(histories: &HashMap<ListenerKey, ListenerHistory>) -> Vec<ListenerTick> {
+    let mut out: Vec<ListenerTick> = histories
+        .iter()
+        .map(|(key, h)| {
+            let depth = h.listener.accept_queue;
+            ListenerTick {
+                key: *key,
+                endpoint: h.endpoint.clone(),
+                depth,
+                backlog: h.listener.backlog,
+                depth_high: h.range.map_or(depth, |r| r.high.max(depth)),
+                depth_low: h.range.map_or(depth, |r| r.low.min(depth)),
+                drops_per_s: h.drops_per_s,
+                high_fill_s: h.high_fill_s,
+                undrained_s: h.undrained_s,
+                gone: h.gone,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.gone.cmp(&b.gone).then(a.endpoint.cmp(&b.endpoint)));
+    out
+}
