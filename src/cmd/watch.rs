@@ -7,7 +7,7 @@ use super::{CmdError, CmdResult, LiveConfig};
 use crate::collect::sampler::Sampler;
 use crate::engine::{drive, Engine, Flow, Sink};
 use crate::export;
-use crate::model::{Filter, SampleError, Tick};
+use crate::model::{Filter, ListenerKey, SampleError, Tick};
 use crate::runtime::{report_gap, stop_flag};
 
 /// Settings of `watch`.
@@ -48,7 +48,7 @@ struct Lines<W: Write> {
     json: bool,
     count: Option<u64>,
     ticks: u64,
-    seen: HashSet<(String, Option<String>)>,
+    seen: HashSet<(String, Option<ListenerKey>)>,
 }
 
 impl<W: Write> Sink for Lines<W> {

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 
-use crate::model::Finding;
 use crate::model::Tick;
+use crate::model::{Finding, ListenerKey};
 
 /// Column header of the human format.
 pub const HEADER: &str =
@@ -19,7 +19,7 @@ fn rate_cell(t: &Tick, name: &str) -> String {
 
 /// Formats one tick as a line (plus indented lines for findings that are new since `seen`).
 /// `seen` holds the (rule, listener) of findings already printed; it is updated.
-pub fn human_line(t: &Tick, seen: &mut HashSet<(String, Option<String>)>) -> String {
+pub fn human_line(t: &Tick, seen: &mut HashSet<(String, Option<ListenerKey>)>) -> String {
     let time = t
         .snapshot
         .time
@@ -68,13 +68,10 @@ pub fn human_line(t: &Tick, seen: &mut HashSet<(String, Option<String>)>) -> Str
             t.collector.fast_interval_ms
         );
     }
-    let current: HashSet<(String, Option<String>)> = t
-        .findings
-        .iter()
-        .map(|f| (f.rule.clone(), f.listener.clone()))
-        .collect();
+    let current: HashSet<(String, Option<ListenerKey>)> =
+        t.findings.iter().map(|f| (f.rule.clone(), f.key)).collect();
     for f in &t.findings {
-        if !seen.contains(&(f.rule.clone(), f.listener.clone())) {
+        if !seen.contains(&(f.rule.clone(), f.key)) {
             let _ = write!(line, "\n  {}", finding_text(f));
         }
     }

@@ -84,6 +84,6 @@ impl Filter {
         tick.listeners.retain(|l| keep.contains(&l.key));
         tick.dropping_listeners.retain(|e| kept_eps.contains(e));
         tick.findings
-            .retain(|f| f.listener.as_ref().is_none_or(|e| kept_eps.contains(e)));
+            .retain(|f| f.key.as_ref().is_none_or(|k| keep.contains(k)));
     }
 }

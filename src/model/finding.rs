@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::ListenerKey;
+
 /// How loud a finding is.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
@@ -39,6 +41,13 @@ pub struct Finding {
     pub rule: String,
     /// The listener concerned (`address:port`), if any.
     pub listener: Option<String>,
+    /// Its identity: what views and filters match on (the endpoint is for people).
+    #[serde(
+        default,
+        rename = "listener_key",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub key: Option<ListenerKey>,
     /// What is happening, in one plain sentence.
     pub message: String,
     /// The numbers that show it.

@@ -63,6 +63,7 @@ pub fn evaluate(t: &Tick) -> Vec<Finding> {
             .cmp(&a.severity)
             .then_with(|| a.rule.cmp(&b.rule))
             .then_with(|| a.listener.cmp(&b.listener))
+            .then_with(|| a.key.cmp(&b.key))
     });
     out
 }
@@ -97,6 +98,7 @@ fn listener_rules(t: &Tick, lt: &ListenerTick, l: &TcpListener, out: &mut Vec<Fi
             severity: Severity::Critical,
             rule: "accept_queue_full".into(),
             listener: Some(ep.clone()),
+            key: Some(lt.key),
             message,
             evidence: evidence(),
             next: format!(
@@ -109,6 +111,7 @@ fn listener_rules(t: &Tick, lt: &ListenerTick, l: &TcpListener, out: &mut Vec<Fi
             severity: Severity::Warning,
             rule: "accept_queue_high".into(),
             listener: Some(ep.clone()),
+            key: Some(lt.key),
             message: format!(
                 "The accept queue of {ep} has stayed at least {:.0}% full for {:.0} s ({}/{backlog}): {} accepts barely as fast as connections arrive.",
                 HIGH_FILL * 100.0,
@@ -133,6 +136,7 @@ fn listener_rules(t: &Tick, lt: &ListenerTick, l: &TcpListener, out: &mut Vec<Fi
             severity: Severity::Warning,
             rule: "not_accepting".into(),
             listener: Some(ep.clone()),
+            key: Some(lt.key),
             message: format!(
                 "Connections have waited in the accept queue of {ep} for {:.0} s without it draining once: {} is not calling accept(), or calls it too slowly.",
                 lt.undrained_s,
@@ -153,6 +157,7 @@ fn listener_rules(t: &Tick, lt: &ListenerTick, l: &TcpListener, out: &mut Vec<Fi
                 severity: if pressured { Severity::Warning } else { Severity::Info },
                 rule: "backlog_capped_by_somaxconn".into(),
                 listener: Some(ep.clone()),
+                key: Some(lt.key),
                 message: format!(
                     "The backlog of {ep} ({backlog}) equals net.core.somaxconn: the server probably asked for more (nginx, node and redis ask for 511) and the kernel capped it."
                 ),
@@ -169,6 +174,7 @@ fn listener_rules(t: &Tick, lt: &ListenerTick, l: &TcpListener, out: &mut Vec<Fi
             severity: if l.syn_recv > u64::from(backlog) { Severity::Critical } else { Severity::Warning },
             rule: "syn_queue_without_cookies".into(),
             listener: Some(ep.clone()),
+            key: Some(lt.key),
             message: format!(
                 "{ep} has {} half-open (SYN-RECV) requests for a backlog of {backlog}, and SYN cookies are off (tcp_syncookies=0): once its SYN queue is full, new SYNs are dropped.",
                 l.syn_recv
@@ -192,6 +198,7 @@ fn fd_rule(lt: &ListenerTick, l: &TcpListener, p: &ProcessInfo) -> Option<Findin
         severity: if at_limit || lt.depth > 0 { Severity::Critical } else { Severity::Warning },
         rule: "near_fd_limit".into(),
         listener: Some(lt.endpoint.clone()),
+        key: Some(lt.key),
         message: format!(
             "{}[{}] (listening on {}) has {open} of {limit} file descriptors open ({:.0}%): at the limit accept() fails with EMFILE and the accept queue fills while the CPU idles.",
             p.comm,
@@ -229,6 +236,7 @@ fn namespace_rules(t: &Tick, out: &mut Vec<Finding>) {
             severity: Severity::Critical,
             rule: "listen_overflows".into(),
             listener: None,
+            key: None,
             message: format!(
                 "{overflows:.1} connection attempts/s meet a full accept queue{on}. With {what}"
             ),
@@ -246,6 +254,7 @@ fn namespace_rules(t: &Tick, out: &mut Vec<Finding>) {
             severity: Severity::Warning,
             rule: "syn_cookies".into(),
             listener: None,
+            key: None,
             message: format!(
                 "The kernel is answering {cookies:.1} SYNs/s with SYN cookies because a SYN queue is full: a SYN flood, or a burst larger than the backlog. No request is kept for a cookie, so SYN-RECV counts undercount meanwhile."
             ),
@@ -263,6 +272,7 @@ fn namespace_rules(t: &Tick, out: &mut Vec<Finding>) {
             severity: Severity::Critical,
             rule: "syn_drops".into(),
             listener: None,
+            key: None,
             message: format!(
                 "{syn_drops:.1} SYNs/s are dropped because a SYN queue is full and SYN cookies are off (tcp_syncookies={}): new clients cannot connect.",
                 t.snapshot
