@@ -2,16 +2,16 @@
 //! and the memory bound of the history. Pure and fast: no kernel, no root.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use sockq::engine::{Engine, EngineConfig};
 use sockq::model::meta::QUEUE_COUNTER_INFO;
+use sockq::model::testing;
 use sockq::model::Tick;
 use sockq::model::{
-    CollectorStats, Counters, DepthRange, Family, HostInfo, ListenerKey, NetnsInfo, Owners,
-    ProcessInfo, Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, Tunables,
-    QUEUE_COUNTERS, SCHEMA_VERSION,
+    CollectorStats, Counters, DepthRange, HostInfo, ListenerKey, NetnsInfo, Owners, ProcessInfo,
+    Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, Tunables, QUEUE_COUNTERS,
+    SCHEMA_VERSION,
 };
 use sockq::model::{Finding, Severity};
 
@@ -20,22 +20,11 @@ const T0_NS: u64 = 5_000_000_000_000;
 
 /// A TCP listener on 127.0.0.1:`port` whose identity is derived from `id`.
 fn listener(port: u16, id: u64, depth: u32, backlog: u32, drops: Option<u64>) -> TcpListener {
-    TcpListener {
-        family: Family::Ipv4,
-        address: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port,
-        v6only: None,
-        inode: 10_000 + id,
-        cookie: 0xC0FF_EE00 + id,
-        uid: 0,
-        accept_queue: depth,
-        backlog,
-        drops,
-        syn_recv: 0,
-        syn_recv_group: 1,
-        syn_recv_max_retrans: None,
-        owners: Owners::Known { processes: vec![] },
-    }
+    testing::tcp_listener(port)
+        .identity(10_000 + id, 0xC0FF_EE00 + id)
+        .queue(depth, backlog)
+        .drops(drops)
+        .build()
 }
 
 fn key(l: &TcpListener) -> ListenerKey {
@@ -44,17 +33,7 @@ fn key(l: &TcpListener) -> ListenerKey {
 
 /// The defaults of a fresh network namespace on a current kernel.
 fn default_tunables() -> Tunables {
-    Tunables {
-        somaxconn: Some(4096),
-        tcp_max_syn_backlog: Some(2048),
-        tcp_syncookies: Some(1),
-        tcp_abort_on_overflow: Some(0),
-        tcp_synack_retries: Some(5),
-        tcp_syn_retries: Some(6),
-        netdev_max_backlog: Some(1000),
-        file_max: Some(9_223_372_036_854_775_807),
-        nr_open: Some(1_048_576),
-    }
+    testing::fresh_netns_tunables()
 }
 
 /// A snapshot at `ms` milliseconds after [`T0_NS`].

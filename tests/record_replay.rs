@@ -4,13 +4,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::Command;
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use sockq::engine::{Engine, EngineConfig};
+use sockq::model::testing;
 use sockq::model::*;
 use sockq::record::{self, Header, Recorder};
 use sockq::tui::app::{App, Screen};
@@ -23,30 +23,19 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn listener(port: u16, backlog: u32, depth: u32, drops: u64, pid: u32) -> TcpListener {
-    TcpListener {
-        family: Family::Ipv4,
-        address: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port,
-        v6only: None,
-        inode: 5000 + u64::from(port),
-        cookie: 9000 + u64::from(port),
-        uid: 0,
-        accept_queue: depth,
-        backlog,
-        drops: Some(drops),
-        syn_recv: u64::from(depth / 2),
-        syn_recv_group: 1,
-        syn_recv_max_retrans: (depth > 1).then_some(1),
-        owners: Owners::Known {
-            processes: vec![ProcessInfo {
-                pid,
-                comm: format!("srv{port}"),
-                fds_open: Some(40 + u64::from(depth)),
-                fd_limit: Some(1024),
-                age_ms: 0,
-            }],
-        },
-    }
+    let comm = format!("srv{port}");
+    testing::tcp_listener(port)
+        .identity(5000 + u64::from(port), 9000 + u64::from(port))
+        .queue(depth, backlog)
+        .drops(Some(drops))
+        .syn_recv(u64::from(depth / 2), (depth > 1).then_some(1))
+        .owner(testing::process(
+            pid,
+            &comm,
+            Some(40 + u64::from(depth)),
+            Some(1024),
+        ))
+        .build()
 }
 
 /// Tick `t` of a namespace where one listener fills up and drops, and another stays idle.

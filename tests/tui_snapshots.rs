@@ -16,9 +16,10 @@ use ratatui::backend::TestBackend;
 use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 use sockq::engine::{Engine, EngineConfig};
+use sockq::model::testing;
 use sockq::model::{
-    CollectorStats, Counters, DepthRange, Family, HostInfo, ListenerKey, NetnsInfo, Owners,
-    ProcessInfo, Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, Tunables, UnixListener,
+    CollectorStats, Counters, DepthRange, HostInfo, ListenerKey, NetnsInfo, Owners, ProcessInfo,
+    Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, Tunables, UnixListener,
     QUEUE_COUNTERS, SCHEMA_VERSION,
 };
 use sockq::tui::app::{Action, App, Row, Screen, SortBy};
@@ -55,22 +56,12 @@ fn known(processes: Vec<ProcessInfo>) -> Owners {
 }
 
 fn tcp(addr: IpAddr, port: u16, v6only: Option<bool>, id: u64, backlog: u32) -> TcpListener {
-    TcpListener {
-        family: Family::of(&addr),
-        address: addr,
-        port,
-        v6only,
-        inode: 31_000 + id,
-        cookie: 0x0000_1000_0000_0000 + id,
-        uid: 0,
-        accept_queue: 0,
-        backlog,
-        drops: Some(0),
-        syn_recv: 0,
-        syn_recv_group: 1,
-        syn_recv_max_retrans: None,
-        owners: known(vec![]),
-    }
+    testing::tcp_listener(port)
+        .addr(addr)
+        .v6only(v6only)
+        .identity(31_000 + id, 0x0000_1000_0000_0000 + id)
+        .queue(0, backlog)
+        .build()
 }
 
 type PerTick = Box<dyn Fn(u64) -> u64>;

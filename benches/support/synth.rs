@@ -9,9 +9,10 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use sockq::collect::procnet;
+use sockq::model::testing;
 use sockq::model::{
-    CollectorStats, Counters, DepthRange, Family, HostInfo, ListenerKey, NetnsInfo, Owners,
-    ProcessInfo, Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, Tunables, UnixListener,
+    CollectorStats, Counters, DepthRange, HostInfo, ListenerKey, NetnsInfo, Owners, ProcessInfo,
+    Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, Tunables, UnixListener,
     SCHEMA_VERSION,
 };
 
@@ -31,30 +32,18 @@ pub fn base_counters() -> Counters {
 fn listener(i: u32) -> TcpListener {
     let addr = Ipv4Addr::new(10, (i / 250 % 250) as u8, (i % 250) as u8, 1);
     let backlog = [128, 511, 4096, 64][(i % 4) as usize];
-    TcpListener {
-        family: Family::Ipv4,
-        address: IpAddr::V4(addr),
-        port: 8000 + (i % 1000) as u16,
-        v6only: None,
-        inode: 100_000 + u64::from(i),
-        cookie: 0x0000_2000_0000_0000 + u64::from(i),
-        uid: 0,
-        accept_queue: 0,
-        backlog,
-        drops: Some(0),
-        syn_recv: 0,
-        syn_recv_group: 1,
-        syn_recv_max_retrans: None,
-        owners: Owners::Known {
-            processes: vec![ProcessInfo {
-                pid: 10_000 + i / 5,
-                comm: format!("worker-{}", i / 5 % 97),
-                fds_open: Some(40 + u64::from(i % 7)),
-                fd_limit: Some(1024),
-                age_ms: 0,
-            }],
-        },
-    }
+    let comm = format!("worker-{}", i / 5 % 97);
+    testing::tcp_listener(8000 + (i % 1000) as u16)
+        .addr(IpAddr::V4(addr))
+        .identity(100_000 + u64::from(i), 0x0000_2000_0000_0000 + u64::from(i))
+        .queue(0, backlog)
+        .owner(testing::process(
+            10_000 + i / 5,
+            &comm,
+            Some(40 + u64::from(i % 7)),
+            Some(1024),
+        ))
+        .build()
 }
 
 /// A generator of samples of `n` TCP listeners (and `unix` UNIX listeners).

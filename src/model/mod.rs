@@ -9,6 +9,8 @@ pub mod meta;
 pub mod rates;
 pub mod sample;
 pub mod snapshot;
+#[doc(hidden)]
+pub mod testing;
 pub mod tick;
 
 pub use filter::Filter;
