@@ -1,0 +1,152 @@
+//! Rules about one listener: its accept queue full or high, not draining, capped by
+//! somaxconn, or a SYN queue at risk without cookies.
+
+use std::collections::BTreeMap;
+
+use super::{ev, who, HIGH_FILL, SUSTAINED_HIGH_S, UNDRAINED_S};
+use crate::model::{Finding, ListenerTick, Severity, TcpListener, Tick};
+
+/// Every rule about one listener, in the order their findings are listed.
+pub(super) fn listener_rules(t: &Tick, lt: &ListenerTick, l: &TcpListener, out: &mut Vec<Finding>) {
+    out.extend(accept_queue_fill(lt, l));
+    out.extend(not_accepting(lt, l));
+    out.extend(capped_by_somaxconn(t, lt));
+    out.extend(syn_queue_without_cookies(t, lt, l));
+}
+
+/// The queue numbers every accept-queue finding shows. Built only when a rule fires: the
+/// rules run for every listener on every tick.
+fn queue_evidence(lt: &ListenerTick) -> BTreeMap<String, f64> {
+    ev([
+        ("depth", Some(f64::from(lt.depth))),
+        ("backlog", Some(f64::from(lt.backlog))),
+        ("peak", Some(f64::from(lt.depth_high))),
+        ("drops_per_s", lt.drops_per_s),
+    ])
+}
+
+/// Full now or since the last tick (CRIT), or staying high (WARN).
+fn accept_queue_fill(lt: &ListenerTick, l: &TcpListener) -> Option<Finding> {
+    let ep = &lt.endpoint;
+    let backlog = lt.backlog;
+    let full_now = lt.depth > backlog;
+    let full_since = lt.depth_high > backlog;
+    if full_now || full_since {
+        let message = if full_now {
+            format!(
+                "The accept queue of {ep} is full ({}/{backlog}): the kernel drops new connections to it.",
+                lt.depth
+            )
+        } else {
+            format!(
+                "The accept queue of {ep} filled up ({}/{backlog}) since the last tick and drained again: connections arriving in that burst were dropped.",
+                lt.depth_high
+            )
+        };
+        return Some(Finding {
+            severity: Severity::Critical,
+            rule: "accept_queue_full".into(),
+            listener: Some(ep.clone()),
+            key: Some(lt.key),
+            message,
+            evidence: queue_evidence(lt),
+            next: format!(
+                "Check that {} calls accept() fast enough (free workers, CPU, fd limit); a larger listen() backlog (and net.core.somaxconn) absorbs bursts.",
+                who(l)
+            ),
+        });
+    }
+    (lt.high_fill_s >= SUSTAINED_HIGH_S).then(|| Finding {
+            severity: Severity::Warning,
+            rule: "accept_queue_high".into(),
+            listener: Some(ep.clone()),
+            key: Some(lt.key),
+            message: format!(
+                "The accept queue of {ep} has stayed at least {:.0}% full for {:.0} s ({}/{backlog}): {} accepts barely as fast as connections arrive.",
+                HIGH_FILL * 100.0,
+                lt.high_fill_s,
+                lt.depth,
+                who(l)
+            ),
+            evidence: {
+                let mut e = queue_evidence(lt);
+                e.insert("seconds".into(), lt.high_fill_s);
+                e
+            },
+            next: format!(
+                "At {} waiting connections the kernel starts dropping; look at {}'s workers and CPU.",
+                backlog + 1,
+                who(l)
+            ),
+        })
+}
+
+/// Connections waited without the queue draining once.
+fn not_accepting(lt: &ListenerTick, l: &TcpListener) -> Option<Finding> {
+    let ep = &lt.endpoint;
+    (lt.undrained_s >= UNDRAINED_S).then(|| Finding {
+            severity: Severity::Warning,
+            rule: "not_accepting".into(),
+            listener: Some(ep.clone()),
+            key: Some(lt.key),
+            message: format!(
+                "Connections have waited in the accept queue of {ep} for {:.0} s without it draining once: {} is not calling accept(), or calls it too slowly.",
+                lt.undrained_s,
+                who(l)
+            ),
+            evidence: ev([
+                ("depth", Some(f64::from(lt.depth))),
+                ("seconds", Some(lt.undrained_s)),
+            ]),
+            next: "See whether the process is stuck or busy: its threads' state (top -H -p PID), what it waits on (cat /proc/PID/stack, strace -p PID), and its fd count.".into(),
+        })
+}
+
+/// The backlog equals somaxconn: the server probably asked for more.
+fn capped_by_somaxconn(t: &Tick, lt: &ListenerTick) -> Option<Finding> {
+    let ep = &lt.endpoint;
+    let backlog = lt.backlog;
+    let somaxconn = t.snapshot.tunables.somaxconn?;
+    if i64::from(backlog) != somaxconn {
+        return None;
+    }
+    let pressured =
+        lt.depth_high > backlog || lt.high_fill_s > 0.0 || lt.drops_per_s.is_some_and(|d| d > 0.0);
+    Some(Finding {
+                severity: if pressured { Severity::Warning } else { Severity::Info },
+                rule: "backlog_capped_by_somaxconn".into(),
+                listener: Some(ep.clone()),
+                key: Some(lt.key),
+                message: format!(
+                    "The backlog of {ep} ({backlog}) equals net.core.somaxconn: the server probably asked for more (nginx, node and redis ask for 511) and the kernel capped it."
+                ),
+                evidence: ev([
+                    ("backlog", Some(f64::from(backlog))),
+                    ("somaxconn", Some(somaxconn as f64)),
+                ]),
+                next: "Raise net.core.somaxconn (it is per network namespace), then restart the server: a listener keeps its backlog until it calls listen() again.".into(),
+            })
+}
+
+/// Many half-open requests with SYN cookies off: the SYN queue will drop.
+fn syn_queue_without_cookies(t: &Tick, lt: &ListenerTick, l: &TcpListener) -> Option<Finding> {
+    let ep = &lt.endpoint;
+    let backlog = lt.backlog;
+    let risky =
+        t.snapshot.tunables.tcp_syncookies == Some(0) && l.syn_recv > u64::from(backlog) / 2;
+    risky.then(|| Finding {
+            severity: if l.syn_recv > u64::from(backlog) { Severity::Critical } else { Severity::Warning },
+            rule: "syn_queue_without_cookies".into(),
+            listener: Some(ep.clone()),
+            key: Some(lt.key),
+            message: format!(
+                "{ep} has {} half-open (SYN-RECV) requests for a backlog of {backlog}, and SYN cookies are off (tcp_syncookies=0): once its SYN queue is full, new SYNs are dropped.",
+                l.syn_recv
+            ),
+            evidence: ev([
+                ("syn_recv", Some(l.syn_recv as f64)),
+                ("backlog", Some(f64::from(backlog))),
+            ]),
+            next: "Turn SYN cookies back on (net.ipv4.tcp_syncookies=1, the default) or raise the backlog; if these are spoofed SYNs, filter them upstream.".into(),
+        })
+}
