@@ -184,8 +184,8 @@ impl Collector {
         self.syn_cost
     }
 
-    /// Like [`sample`](Self::sample), but reuses the previous SYN-RECV tally when it is younger
-    /// than `max_age` (its age is reported in `syn_recv.age_ms`).
+    /// A full sample, reusing the last SYN-RECV dump while it is younger than `max_age` (its
+    /// age is reported in `syn_recv.age_ms`).
     pub fn sample_reusing_syn_recv(&mut self, max_age: Duration) -> Result<Snapshot, CollectError> {
         let time = sample_time();
         let mut blind = Vec::new();
@@ -202,7 +202,35 @@ impl Collector {
                 "the kernel sent no SK_MEMINFO for {missing_drops} listener(s): their drop counters are unknown"
             ));
         }
+        let syn_recv = self.attach_syn_recv(&mut listeners, max_age, &mut blind);
+        let mut unix_listeners = self.unix_if_asked(&mut blind);
+        let counters = self.read_counters(&mut blind);
+        let (tunables, problems) = tunables::read_tunables(&self.opts.proc_root.join("sys"));
+        blind.extend(problems);
+        self.attach_owners(&mut listeners, unix_listeners.as_deref_mut());
 
+        Ok(Snapshot {
+            schema_version: SCHEMA_VERSION,
+            time,
+            host: self.host.clone(),
+            netns: self.netns.clone(),
+            tcp_listeners: listeners,
+            syn_recv,
+            unix_listeners,
+            counters,
+            tunables,
+            blind_spots: blind,
+        })
+    }
+
+    /// Dumps SYN-RECV (or reuses the last dump while younger than `max_age`) and gives each
+    /// listener its count; says in `blind` what is stale or unknown.
+    fn attach_syn_recv(
+        &mut self,
+        listeners: &mut [TcpListener],
+        max_age: Duration,
+        blind: &mut Vec<String>,
+    ) -> SynRecvSummary {
         let mut syn_recv = SynRecvSummary::default();
         let reuse = self
             .last_syn
@@ -224,85 +252,78 @@ impl Collector {
             }
             self.syn_cost = thread_cpu().saturating_sub(cpu0);
         }
-        if let Some((tally, at, interrupted)) = &self.last_syn {
-            syn_recv.total = tally.total;
-            syn_recv.unmatched = diag::attribute_syn_recv(&mut listeners, tally);
-            // 0 when dumped for this sample (matching it to listeners is not "age").
-            syn_recv.age_ms = if reuse {
-                u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX)
-            } else {
-                0
-            };
-            if reuse {
-                blind.push(format!(
-                    "SYN-RECV numbers are {:.1} s old: the dump was spaced out to keep the CPU budget",
-                    at.elapsed().as_secs_f64()
-                ));
-            }
-            if *interrupted {
-                blind.push("the SYN-RECV dump was interrupted by concurrent changes; counts may be off by a few".into());
-            }
-        }
-
-        let mut unix_listeners = None;
-        if self.opts.unix {
-            match self.unix_listeners() {
-                Ok((u, interrupted)) => {
-                    if interrupted {
-                        blind.push(
-                            "the UNIX listener dump was interrupted by concurrent changes".into(),
-                        );
-                    }
-                    unix_listeners = Some(u);
-                }
-                Err(e) => blind.push(format!("UNIX listeners unknown: {e}")),
-            }
-        }
-
-        let counters = self.read_counters(&mut blind);
-        let (tunables, problems) = tunables::read_tunables(&self.opts.proc_root.join("sys"));
-        blind.extend(problems);
-
-        if let Some(resolver) = self.owners.as_mut() {
-            let mut sockets: Vec<(u64, u32)> = listeners.iter().map(|l| (l.inode, l.uid)).collect();
-            if let Some(u) = &unix_listeners {
-                sockets.extend(u.iter().map(|l| (l.inode, owners::UID_UNKNOWN)));
-            }
-            let mut found = resolver.resolve(&sockets, Instant::now());
-            for l in listeners.iter_mut() {
-                if let Some(o) = found.remove(&l.inode) {
-                    l.owners = o;
-                }
-            }
-            if let Some(u) = unix_listeners.as_mut() {
-                for l in u.iter_mut() {
-                    if let Some(o) = found.remove(&l.inode) {
-                        l.owners = o;
-                    }
-                }
-            }
+        let Some((tally, at, interrupted)) = &self.last_syn else {
+            return syn_recv;
+        };
+        syn_recv.total = tally.total;
+        syn_recv.unmatched = diag::attribute_syn_recv(listeners, tally);
+        // 0 when dumped for this sample (matching it to listeners is not "age").
+        syn_recv.age_ms = if reuse {
+            u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX)
         } else {
+            0
+        };
+        if reuse {
+            blind.push(format!(
+                "SYN-RECV numbers are {:.1} s old: the dump was spaced out to keep the CPU budget",
+                at.elapsed().as_secs_f64()
+            ));
+        }
+        if *interrupted {
+            blind.push("the SYN-RECV dump was interrupted by concurrent changes; counts may be off by a few".into());
+        }
+        syn_recv
+    }
+
+    /// UNIX listeners, when asked for; `None` when not asked for or unreadable (said in
+    /// `blind`).
+    fn unix_if_asked(&mut self, blind: &mut Vec<String>) -> Option<Vec<UnixListener>> {
+        if !self.opts.unix {
+            return None;
+        }
+        match self.unix_listeners() {
+            Ok((u, interrupted)) => {
+                if interrupted {
+                    blind.push(
+                        "the UNIX listener dump was interrupted by concurrent changes".into(),
+                    );
+                }
+                Some(u)
+            }
+            Err(e) => {
+                blind.push(format!("UNIX listeners unknown: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Names the processes holding each listener (or says attribution is off).
+    fn attach_owners(&mut self, listeners: &mut [TcpListener], unix: Option<&mut [UnixListener]>) {
+        let Some(resolver) = self.owners.as_mut() else {
             let off = || crate::model::Owners::Unknown {
                 reason: "process attribution is turned off (--no-owners)".into(),
             };
             listeners.iter_mut().for_each(|l| l.owners = off());
-            if let Some(u) = unix_listeners.as_mut() {
+            if let Some(u) = unix {
                 u.iter_mut().for_each(|l| l.owners = off());
             }
+            return;
+        };
+        let mut sockets: Vec<(u64, u32)> = listeners.iter().map(|l| (l.inode, l.uid)).collect();
+        if let Some(u) = &unix {
+            sockets.extend(u.iter().map(|l| (l.inode, owners::UID_UNKNOWN)));
         }
-
-        Ok(Snapshot {
-            schema_version: SCHEMA_VERSION,
-            time,
-            host: self.host.clone(),
-            netns: self.netns.clone(),
-            tcp_listeners: listeners,
-            syn_recv,
-            unix_listeners,
-            counters,
-            tunables,
-            blind_spots: blind,
-        })
+        let mut found = resolver.resolve(&sockets, Instant::now());
+        for l in listeners.iter_mut() {
+            if let Some(o) = found.remove(&l.inode) {
+                l.owners = o;
+            }
+        }
+        for l in unix.into_iter().flatten() {
+            if let Some(o) = found.remove(&l.inode) {
+                l.owners = o;
+            }
+        }
     }
 
     fn read_counters(&self, blind: &mut Vec<String>) -> crate::model::Counters {

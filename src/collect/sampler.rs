@@ -228,120 +228,182 @@ pub fn plan_budget(
 }
 
 fn run(
-    mut collector: Collector,
+    collector: Collector,
     config: SamplerConfig,
     tx: SyncSender<SampleEvent>,
     commands: Receiver<SamplerCommand>,
     stop: Arc<AtomicBool>,
 ) {
-    let mut interval = config.interval;
-    let mut peaks = Peaks::default();
-    let mut fast_cost = Duration::ZERO; // thread CPU of the last fast poll
-    let mut plan = BudgetPlan {
-        fast_interval: config.fast_interval,
-        syn_interval: Duration::ZERO,
-    };
-    let start = Instant::now();
-    let mut next_full = start;
-    let mut next_fast = start + plan.fast_interval;
-    let mut tick_cpu0 = thread_cpu();
-    let mut tick_wall0 = Instant::now();
-    let mut depths = Vec::new();
-
-    let mut waker: Option<Waker> = None;
-
+    let mut w = Worker::new(collector, config, tx);
     while !stop.load(Ordering::Relaxed) {
         while let Ok(command) = commands.try_recv() {
-            match command {
-                SamplerCommand::SetInterval(d) => {
-                    interval = d.max(Duration::from_millis(100));
-                    next_full = next_full.min(Instant::now() + interval);
-                }
-                SamplerCommand::SetWaker(w) => waker = Some(w),
-            }
+            w.command(command);
         }
-        let now = Instant::now();
-        if now >= next_full {
-            let t0 = Instant::now();
-            let result = collector.sample_reusing_syn_recv(plan.syn_interval);
-            let sample_ms = t0.elapsed().as_secs_f64() * 1000.0;
-            let event = match result {
-                Ok(snapshot) => {
-                    for l in &snapshot.tcp_listeners {
-                        peaks.see(l.into(), l.accept_queue);
-                    }
-                    let cpu = thread_cpu();
-                    let wall = tick_wall0.elapsed().as_secs_f64().max(1e-3);
-                    let cpu_percent = cpu.saturating_sub(tick_cpu0).as_secs_f64() / wall * 100.0;
-                    tick_cpu0 = cpu;
-                    tick_wall0 = Instant::now();
-                    plan = plan_budget(
-                        config.fast_interval,
-                        interval,
-                        config.budget_percent,
-                        fast_cost,
-                        collector.syn_recv_cost(),
-                    );
-                    let syn_recv_age_ms = snapshot.syn_recv.age_ms;
-                    SampleEvent::Sample(Box::new(Sample {
-                        snapshot,
-                        depth_ranges: peaks.take(),
-                        collector: CollectorStats {
-                            cpu_percent,
-                            budget_percent: config.budget_percent,
-                            sample_ms,
-                            fast_interval_ms: u64::try_from(plan.fast_interval.as_millis())
-                                .unwrap_or(u64::MAX),
-                            syn_recv_age_ms,
-                            throttled: plan.fast_interval > config.fast_interval
-                                || plan.syn_interval > interval,
-                        },
-                    }))
-                }
-                Err(e) => SampleEvent::Gap(SampleError {
-                    message: format!("{e}"),
-                }),
-            };
-            match tx.try_send(event) {
-                Ok(()) => {
-                    if let Some(w) = &waker {
-                        w();
-                    }
-                }
-                // The consumer is behind: this tick is lost and shows up as a gap in the
-                // history; never block (a blocked sampler could not be stopped). Its depth
-                // ranges carry over to the next tick, so a burst is still not lost.
-                Err(mpsc::TrySendError::Full(SampleEvent::Sample(lost))) => {
-                    for r in &lost.depth_ranges {
-                        peaks.see(r.key, r.high);
-                        peaks.see(r.key, r.low);
-                    }
-                }
-                Err(mpsc::TrySendError::Full(_)) => {}
-                Err(mpsc::TrySendError::Disconnected(_)) => return, // nobody listens any more
+        if Instant::now() >= w.next_full {
+            let event = w.full_sample();
+            if !w.send(event) {
+                return; // nobody listens any more
             }
-            next_full += interval;
-            if next_full < Instant::now() {
-                // Fell behind (a slow sample, or the process was stopped): skip, do not burst.
-                next_full = Instant::now() + interval;
-            }
+            w.next_full = next_after(w.next_full, w.interval);
         }
-        if Instant::now() >= next_fast {
-            let cpu0 = thread_cpu();
-            if collector.listener_depths(&mut depths).is_ok() {
-                for &(key, depth) in &depths {
-                    peaks.see(key, depth);
-                }
-            }
-            fast_cost = thread_cpu().saturating_sub(cpu0);
-            next_fast += plan.fast_interval;
-            if next_fast < Instant::now() {
-                next_fast = Instant::now() + plan.fast_interval;
-            }
+        if Instant::now() >= w.next_fast {
+            w.fast_poll();
+            w.next_fast = next_after(w.next_fast, w.plan.fast_interval);
         }
-        let wake = next_full.min(next_fast);
+        let wake = w.next_full.min(w.next_fast);
         let sleep = wake.saturating_duration_since(Instant::now());
         std::thread::sleep(sleep.min(Duration::from_millis(100)));
+    }
+}
+
+/// The next deadline `step` after `due`; when that is already past (a slow sample, or the
+/// process was stopped), `step` from now: skip, do not burst.
+fn next_after(due: Instant, step: Duration) -> Instant {
+    let next = due + step;
+    let now = Instant::now();
+    if next < now {
+        now + step
+    } else {
+        next
+    }
+}
+
+/// The sampler thread's state between wake-ups.
+struct Worker {
+    collector: Collector,
+    config: SamplerConfig,
+    tx: SyncSender<SampleEvent>,
+    waker: Option<Waker>,
+    /// Display interval now in force.
+    interval: Duration,
+    peaks: Peaks,
+    /// Thread CPU of the last fast poll.
+    fast_cost: Duration,
+    plan: BudgetPlan,
+    next_full: Instant,
+    next_fast: Instant,
+    /// Thread CPU and wall time at the previous full sample.
+    tick_cpu0: Duration,
+    tick_wall0: Instant,
+    depths: Vec<(ListenerKey, u32)>,
+}
+
+impl Worker {
+    fn new(collector: Collector, config: SamplerConfig, tx: SyncSender<SampleEvent>) -> Self {
+        let plan = BudgetPlan {
+            fast_interval: config.fast_interval,
+            syn_interval: Duration::ZERO,
+        };
+        let start = Instant::now();
+        Self {
+            collector,
+            interval: config.interval,
+            tx,
+            waker: None,
+            peaks: Peaks::default(),
+            fast_cost: Duration::ZERO,
+            next_full: start,
+            next_fast: start + plan.fast_interval,
+            plan,
+            config,
+            tick_cpu0: thread_cpu(),
+            tick_wall0: start,
+            depths: Vec::new(),
+        }
+    }
+
+    fn command(&mut self, command: SamplerCommand) {
+        match command {
+            SamplerCommand::SetInterval(d) => {
+                self.interval = d.max(Duration::from_millis(100));
+                self.next_full = self.next_full.min(Instant::now() + self.interval);
+            }
+            SamplerCommand::SetWaker(w) => self.waker = Some(w),
+        }
+    }
+
+    /// One full sample with the depth ranges since the previous one and the sampler's cost;
+    /// re-plans the budget.
+    fn full_sample(&mut self) -> SampleEvent {
+        let t0 = Instant::now();
+        let result = self
+            .collector
+            .sample_reusing_syn_recv(self.plan.syn_interval);
+        let sample_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let snapshot = match result {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                return SampleEvent::Gap(SampleError {
+                    message: e.to_string(),
+                })
+            }
+        };
+        for l in &snapshot.tcp_listeners {
+            self.peaks.see(l.into(), l.accept_queue);
+        }
+        let cpu = thread_cpu();
+        let wall = self.tick_wall0.elapsed().as_secs_f64().max(1e-3);
+        let cpu_percent = cpu.saturating_sub(self.tick_cpu0).as_secs_f64() / wall * 100.0;
+        self.tick_cpu0 = cpu;
+        self.tick_wall0 = Instant::now();
+        let c = &self.config;
+        self.plan = plan_budget(
+            c.fast_interval,
+            self.interval,
+            c.budget_percent,
+            self.fast_cost,
+            self.collector.syn_recv_cost(),
+        );
+        let collector = CollectorStats {
+            cpu_percent,
+            budget_percent: c.budget_percent,
+            sample_ms,
+            fast_interval_ms: u64::try_from(self.plan.fast_interval.as_millis())
+                .unwrap_or(u64::MAX),
+            syn_recv_age_ms: snapshot.syn_recv.age_ms,
+            throttled: self.plan.fast_interval > c.fast_interval
+                || self.plan.syn_interval > self.interval,
+        };
+        SampleEvent::Sample(Box::new(Sample {
+            snapshot,
+            depth_ranges: self.peaks.take(),
+            collector,
+        }))
+    }
+
+    /// Hands an event to the consumer without ever blocking (a blocked sampler could not be
+    /// stopped). False when the consumer is gone.
+    fn send(&mut self, event: SampleEvent) -> bool {
+        match self.tx.try_send(event) {
+            Ok(()) => {
+                if let Some(w) = &self.waker {
+                    w();
+                }
+                true
+            }
+            // The consumer is behind: this tick is lost and shows up as a gap in the history.
+            // Its depth ranges carry over to the next tick, so a burst is still not lost.
+            Err(mpsc::TrySendError::Full(SampleEvent::Sample(lost))) => {
+                for r in &lost.depth_ranges {
+                    self.peaks.see(r.key, r.high);
+                    self.peaks.see(r.key, r.low);
+                }
+                true
+            }
+            Err(mpsc::TrySendError::Full(_)) => true,
+            Err(mpsc::TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// The fast poll: accept-queue depths only, into the peaks.
+    fn fast_poll(&mut self) {
+        let cpu0 = thread_cpu();
+        if self.collector.listener_depths(&mut self.depths).is_ok() {
+            for &(key, depth) in &self.depths {
+                self.peaks.see(key, depth);
+            }
+        }
+        self.fast_cost = thread_cpu().saturating_sub(cpu0);
     }
 }
 

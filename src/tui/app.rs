@@ -6,7 +6,7 @@ use crossterm::event::{
 
 use crate::engine::Engine;
 use crate::model::lab::{Knob, LabStatus};
-use crate::model::{Filter, ListenerKey, ListenerTick, Owners, TcpListener};
+use crate::model::{Filter, ListenerKey, ListenerTick, Owners, TcpListener, Tick};
 
 /// Sort orders of the listener table, cycled with `s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,47 +197,9 @@ impl App {
         let Some(tick) = engine.latest() else {
             return Vec::new();
         };
-        let by_key: std::collections::HashMap<ListenerKey, &TcpListener> = tick
-            .snapshot
-            .tcp_listeners
-            .iter()
-            .map(|l| (ListenerKey::from(l), l))
-            .collect();
-        let mut rows: Vec<Row> = tick
-            .listeners
-            .iter()
-            .map(|lt| {
-                let l = by_key
-                    .get(&lt.key)
-                    .copied()
-                    .or_else(|| engine.listener(&lt.key).map(|h| &h.listener));
-                Row::from_tcp(lt, l)
-            })
-            .collect();
+        let mut rows = tcp_rows(tick, engine);
         if self.show_unix {
-            if let Some(unix) = &tick.snapshot.unix_listeners {
-                rows.extend(unix.iter().map(|u| Row {
-                    key: ListenerKey {
-                        inode: u.inode,
-                        cookie: 0,
-                    },
-                    endpoint: if u.name.is_empty() {
-                        format!("unix:(unnamed {})", u.inode)
-                    } else {
-                        u.name.clone()
-                    },
-                    port: None,
-                    owners: u.owners.clone(),
-                    depth: u.accept_queue,
-                    peak: u.accept_queue,
-                    backlog: u.backlog,
-                    syn_recv: None,
-                    drops_per_s: None,
-                    drops: None,
-                    gone: false,
-                    unix: true,
-                }));
-            }
+            rows.extend(unix_rows(tick));
         }
         rows.retain(|r| self.select.matches(r.port, &r.owners));
         if !self.filter.is_empty() {
@@ -250,36 +212,7 @@ impl App {
                         .any(|p| p.comm.contains(f) || p.pid.to_string() == f)
             });
         }
-        let cmp_f = |a: f64, b: f64| b.total_cmp(&a);
-        match self.sort {
-            SortBy::Fill => {
-                rows.sort_by(|a, b| cmp_f(a.fill(), b.fill()).then(a.endpoint.cmp(&b.endpoint)))
-            }
-            SortBy::Drops => rows.sort_by(|a, b| {
-                cmp_f(a.drops_per_s.unwrap_or(-1.0), b.drops_per_s.unwrap_or(-1.0))
-                    .then(a.endpoint.cmp(&b.endpoint))
-            }),
-            SortBy::SynRecv => rows.sort_by(|a, b| {
-                b.syn_recv
-                    .map(|s| s.0)
-                    .cmp(&a.syn_recv.map(|s| s.0))
-                    .then(a.endpoint.cmp(&b.endpoint))
-            }),
-            SortBy::Port => rows.sort_by_key(|r| {
-                (
-                    r.unix,
-                    r.port.map_or(u32::MAX, u32::from),
-                    r.endpoint.clone(),
-                )
-            }),
-            SortBy::Process => rows.sort_by(|a, b| {
-                a.process_name()
-                    .cmp(b.process_name())
-                    .then(a.endpoint.cmp(&b.endpoint))
-            }),
-        }
-        // Gone listeners sink to the bottom whatever the order.
-        rows.sort_by_key(|r| r.gone);
+        sort_rows(&mut rows, self.sort);
         rows
     }
 
@@ -448,4 +381,88 @@ pub fn lab_knob(key: &KeyEvent) -> Option<Knob> {
         'n' => Knob::NextStep,
         _ => return None,
     })
+}
+
+/// A row for every TCP listener of the tick (gone ones from the history).
+fn tcp_rows(tick: &Tick, engine: &Engine) -> Vec<Row> {
+    let by_key: std::collections::HashMap<ListenerKey, &TcpListener> = tick
+        .snapshot
+        .tcp_listeners
+        .iter()
+        .map(|l| (ListenerKey::from(l), l))
+        .collect();
+    tick.listeners
+        .iter()
+        .map(|lt| {
+            let l = by_key
+                .get(&lt.key)
+                .copied()
+                .or_else(|| engine.listener(&lt.key).map(|h| &h.listener));
+            Row::from_tcp(lt, l)
+        })
+        .collect()
+}
+
+/// A row for every UNIX listener of the tick.
+fn unix_rows(tick: &Tick) -> Vec<Row> {
+    let Some(unix) = &tick.snapshot.unix_listeners else {
+        return Vec::new();
+    };
+    unix.iter()
+        .map(|u| Row {
+            key: ListenerKey {
+                inode: u.inode,
+                cookie: 0,
+            },
+            endpoint: if u.name.is_empty() {
+                format!("unix:(unnamed {})", u.inode)
+            } else {
+                u.name.clone()
+            },
+            port: None,
+            owners: u.owners.clone(),
+            depth: u.accept_queue,
+            peak: u.accept_queue,
+            backlog: u.backlog,
+            syn_recv: None,
+            drops_per_s: None,
+            drops: None,
+            gone: false,
+            unix: true,
+        })
+        .collect()
+}
+
+/// Sorts rows by `sort`; gone listeners sink to the bottom whatever the order.
+fn sort_rows(rows: &mut [Row], sort: SortBy) {
+    let cmp_f = |a: f64, b: f64| b.total_cmp(&a);
+    match sort {
+        SortBy::Fill => {
+            rows.sort_by(|a, b| cmp_f(a.fill(), b.fill()).then(a.endpoint.cmp(&b.endpoint)))
+        }
+        SortBy::Drops => rows.sort_by(|a, b| {
+            cmp_f(a.drops_per_s.unwrap_or(-1.0), b.drops_per_s.unwrap_or(-1.0))
+                .then(a.endpoint.cmp(&b.endpoint))
+        }),
+        SortBy::SynRecv => rows.sort_by(|a, b| {
+            b.syn_recv
+                .map(|s| s.0)
+                .cmp(&a.syn_recv.map(|s| s.0))
+                .then(a.endpoint.cmp(&b.endpoint))
+        }),
+        SortBy::Port => rows.sort_by_key(|r| {
+            (
+                r.unix,
+                r.port.map_or(u32::MAX, u32::from),
+                r.endpoint.clone(),
+            )
+        }),
+        SortBy::Process => rows.sort_by(|a, b| {
+            a.process_name()
+                .cmp(b.process_name())
+                .then(a.endpoint.cmp(&b.endpoint))
+        }),
+    }
+    // Gone listeners sink to the bottom whatever the order.
+    rows.sort_by_key(|r| r.gone);
 }
