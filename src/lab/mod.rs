@@ -8,8 +8,11 @@
 //! left behind after a normal exit, Ctrl-C, a panic or SIGKILL.
 
 pub mod clients;
+mod narrate;
 pub mod server;
 pub mod syn;
+
+pub use narrate::narrate;
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -453,148 +456,4 @@ impl Drop for Lab {
             stop.store(true, Ordering::Relaxed);
         }
     }
-}
-
-fn listener_numbers(
-    tick: Option<&crate::model::Tick>,
-) -> Option<(u32, u32, u32, u64, Option<f64>)> {
-    let t = tick?;
-    let l = t
-        .snapshot
-        .tcp_listeners
-        .iter()
-        .find(|l| l.port == SERVICE.port())?;
-    let lt = t
-        .listeners
-        .iter()
-        .find(|x| x.key == crate::model::ListenerKey::from(l));
-    Some((
-        l.accept_queue,
-        l.backlog,
-        lt.map_or(l.accept_queue, |x| x.depth_high),
-        l.syn_recv,
-        lt.and_then(|x| x.drops_per_s),
-    ))
-}
-
-/// The narration for the room: what is happening now, in numbers, and what to try next.
-pub fn narrate(
-    scenario: Scenario,
-    step: usize,
-    k: &Knobs,
-    tick: Option<&crate::model::Tick>,
-    c: &ClientView,
-) -> (Vec<String>, String) {
-    let (depth, backlog, peak, syn, drops) = listener_numbers(tick).unwrap_or((0, 0, 0, 0, None));
-    let drops = drops.unwrap_or(0.0);
-    let overflows = tick
-        .and_then(|t| t.counter_rates.get("ListenOverflows").copied().flatten())
-        .unwrap_or(0.0);
-    let rate = |n: &str| {
-        tick.and_then(|t| t.counter_rates.get(n).copied().flatten())
-            .unwrap_or(0.0)
-    };
-    let mut n = Vec::new();
-    let next: String = match scenario {
-        Scenario::SlowConsumer => {
-            let cap = k.capacity();
-            n.push(format!(
-                "Capacity = workers / service time = {} / {} ms = {cap:.0} connections/s; clients arrive at {:.0}/s.",
-                k.workers, k.service_ms, k.rate
-            ));
-            if k.rate > cap {
-                n.push(format!(
-                    "Arrivals exceed capacity: the accept queue grows by about {:.0}/s until it holds backlog+1 = {} (now {depth}, peak {peak}); then the kernel drops connection attempts (ListenOverflows {overflows:.0}/s) and clients wait for retransmits.",
-                    k.rate - cap,
-                    backlog + 1
-                ));
-            } else {
-                n.push(format!(
-                    "Capacity is above the arrival rate: connections wait only briefly (queue {depth}/{backlog}, no drops). Response time, not CPU, sets the limit."
-                ));
-            }
-            match step {
-                0 => "n: slow the handler down · t/T service time · w/W workers · a/A arrival rate"
-                    .into(),
-                1 => "n: add workers · or b/B: a bigger backlog only delays the drops".into(),
-                _ => "t/T, w/W, a/A: change service time, workers, arrival rate".into(),
-            }
-        }
-        Scenario::SomaxconnTrap => {
-            n.push(format!(
-                "The server asked listen({}); the kernel gave backlog {backlog} = min(listen(), net.core.somaxconn {}) — read at listen() time.",
-                k.backlog, k.somaxconn
-            ));
-            n.push(format!(
-                "Queue {depth}/{backlog} (peak {peak}); dropped {drops:.0}/s. Clients: {} ok, {} timed out.",
-                c.succeeded, c.timed_out
-            ));
-            if backlog > 0 && backlog < k.backlog.min(k.somaxconn) {
-                n.push(format!(
-                    "somaxconn is now {} but this listener keeps backlog {backlog} until the server calls listen() again — press l.",
-                    k.somaxconn
-                ));
-            }
-            if step >= 2 {
-                n.push("somaxconn was raised and the server called listen() again: only then does the new limit apply to this listener.".into());
-            }
-            "n: next step · m/M somaxconn (then l: listen again) · b/B backlog".into()
-        }
-        Scenario::SynFlood => {
-            n.push(format!(
-                "{:.0} spoofed SYNs/s; SYN-RECV (half-open) {syn}; the SYN queue holds backlog+1 = {}. tcp_syncookies = {}.",
-                k.flood_rate,
-                backlog + 1,
-                k.syncookies
-            ));
-            n.push(match k.syncookies {
-                0 => format!("Cookies off: once the SYN queue is full every SYN is dropped (TCPReqQFullDrop {:.0}/s) — legitimate clients too.", rate("TCPReqQFullDrop")),
-                1 => format!("Cookies when full: SYNs beyond the queue get a cookie instead of a request ({:.0}/s); SYN-RECV undercounts the attack.", rate("SyncookiesSent")),
-                _ => format!("Cookies always: no request is kept at all (SYN-RECV 0); every SYN gets a cookie ({:.0}/s).", rate("SyncookiesSent")),
-            });
-            let total = c.succeeded + c.timed_out + c.reset;
-            n.push(format!(
-                "Legitimate clients: {} of {} succeeded ({} timed out).",
-                c.succeeded, total, c.timed_out
-            ));
-            "c: cycle tcp_syncookies 0/1/2 · x: flood on/off · b/B backlog".into()
-        }
-        Scenario::FdExhaustion => {
-            let fds = tick
-                .and_then(|t| {
-                    t.snapshot
-                        .tcp_listeners
-                        .iter()
-                        .find(|l| l.port == SERVICE.port())
-                })
-                .and_then(|l| crate::model::labels::tightest_owner(&l.owners).cloned());
-            let (open, limit) = fds.map_or((None, None), |p| (p.fds_open, p.fd_limit));
-            n.push(format!(
-                "The server leaks one fd per connection: {} of {} fds open (RLIMIT_NOFILE).",
-                open.map_or("?".into(), |v| v.to_string()),
-                limit.map_or("?".into(), |v| v.to_string())
-            ));
-            n.push(format!(
-                "At the limit accept() fails with EMFILE: connections stay queued ({depth}/{backlog}), then the kernel drops new ones ({drops:.0}/s) — while the CPU idles."
-            ));
-            "f/F: lower/raise the fd limit (takes effect at once)".into()
-        }
-        Scenario::AbortOnOverflow => {
-            n.push(format!(
-                "Each round: 2 clients connect (their handshake waits for data, as with nginx's `deferred`), {} more fill the accept queue, then the 2 send their request: their final ACK meets a full queue.",
-                k.backlog + 1
-            ));
-            n.push(if k.abort_on_overflow == 1 {
-                format!("tcp_abort_on_overflow = 1: the kernel answers with a RST — clients see 'connection reset' at once (EmbryonicRsts {:.1}/s).", rate("EmbryonicRsts"))
-            } else {
-                "tcp_abort_on_overflow = 0: the kernel drops the ACK silently — the client thinks it is connected, its data is ignored, it waits and times out.".into()
-            });
-            n.push(format!(
-                "Clients so far: {} reset, {} timed out.",
-                c.reset, c.timed_out
-            ));
-            "o: toggle tcp_abort_on_overflow".into()
-        }
-    };
-    (n, next)
 }
