@@ -151,17 +151,31 @@ fn evidence(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
-/// (rule, listener) of every finding, in the tick's order.
+/// (rule, listener) of every active finding, in the tick's order (cleared findings held on
+/// screen are left out; `held` lists them).
 fn rules(t: &Tick) -> Vec<(&str, Option<&str>)> {
     t.findings
         .iter()
+        .filter(|f| f.is_active())
         .map(|f| (f.rule.as_str(), f.listener.as_deref()))
+        .collect()
+}
+
+/// (rule, seconds since it cleared) of every finding held after its cause stopped.
+fn held(t: &Tick) -> Vec<(&str, f64)> {
+    t.findings
+        .iter()
+        .filter_map(|f| f.cleared_s.map(|s| (f.rule.as_str(), s)))
         .collect()
 }
 
 /// The single finding of `rule`; panics with the tick's findings when there is not exactly one.
 fn only<'a>(t: &'a Tick, rule: &str) -> &'a Finding {
-    let found: Vec<&Finding> = t.findings.iter().filter(|f| f.rule == rule).collect();
+    let found: Vec<&Finding> = t
+        .findings
+        .iter()
+        .filter(|f| f.rule == rule && f.is_active())
+        .collect();
     assert_eq!(
         found.len(),
         1,
@@ -172,7 +186,7 @@ fn only<'a>(t: &'a Tick, rule: &str) -> &'a Finding {
 }
 
 fn has(t: &Tick, rule: &str) -> bool {
-    t.findings.iter().any(|f| f.rule == rule)
+    t.findings.iter().any(|f| f.rule == rule && f.is_active())
 }
 
 fn rate(t: &Tick, name: &str) -> Option<f64> {
@@ -555,7 +569,8 @@ fn burst_between_ticks_shows_as_depth_high_and_accept_queue_full() {
             ("depth", 0.0),
             ("backlog", 4.0),
             ("peak", 5.0),
-            ("drops_per_s", 3.0)
+            ("drops_per_s", 3.0),
+            ("drops", 3.0)
         ])
     );
     assert!(
@@ -565,10 +580,14 @@ fn burst_between_ticks_shows_as_depth_high_and_accept_queue_full() {
     );
     let p = *w.engine.listener(&k).unwrap().points.last().unwrap();
     assert_eq!((p.depth, p.high), (0, 5));
-    // The next tick without a burst is quiet again.
+    // The next tick without a burst has no active finding; the critical one is held on
+    // screen, marked cleared, for a few seconds (no blinking), then goes.
     let t = w.tick_at(2000);
     assert_eq!(lt(&t, 8080).depth_high, 0);
-    assert!(t.findings.is_empty(), "{:?}", rules(&t));
+    assert!(rules(&t).is_empty(), "{:?}", rules(&t));
+    assert_eq!(held(&t), vec![("accept_queue_full", 1.0)]);
+    let t = w.tick_at(12_000);
+    assert!(t.findings.is_empty(), "{:?}", t.findings);
 }
 
 #[test]
@@ -930,7 +949,9 @@ fn syn_drops_silent_when_tcp_req_q_full_drop_is_flat() {
     w.bump("ListenDrops", 4); // other listen drops are not SYN-queue drops
     let t = w.tick_at(1000);
     assert!(!has(&t, "syn_drops"), "{:?}", rules(&t));
-    assert!(t.findings.is_empty(), "{:?}", rules(&t));
+    // Never "all quiet" while ListenDrops moves: the drops that are not SYN-queue-full drops
+    // have a finding of their own.
+    assert_eq!(rules(&t), vec![("listen_drops_other", None)]);
 }
 
 #[test]
@@ -1070,7 +1091,10 @@ fn listen_overflows_silent_when_only_listen_drops_move() {
     let t = w.tick_at(1000);
     assert_eq!(rate(&t, "ListenOverflows"), Some(0.0));
     assert!(!has(&t, "listen_overflows"), "{:?}", rules(&t));
-    assert!(t.findings.is_empty(), "{:?}", rules(&t));
+    // ListenDrops − ListenOverflows is its own signal (drops that are not overflows).
+    assert_eq!(rules(&t), vec![("listen_drops_other", None)]);
+    let f = only(&t, "listen_drops_other");
+    assert!(f.message.contains("9.0 SYNs/s"), "{}", f.message);
 }
 
 #[test]

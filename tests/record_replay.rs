@@ -101,6 +101,7 @@ fn sample(t: u64) -> Sample {
             budget_percent: 2.0,
             sample_ms: 1.25,
             fast_interval_ms: 100,
+            fast_interval_asked_ms: 100,
             syn_recv_age_ms: 0,
             throttled: false,
         },

@@ -211,6 +211,7 @@ impl World {
                 budget_percent: 1.0,
                 sample_ms: 1.5,
                 fast_interval_ms: 100,
+                fast_interval_asked_ms: 100,
                 syn_recv_age_ms: 0,
                 throttled: false,
             },

@@ -167,6 +167,7 @@ impl Synth {
                 budget_percent: 2.0,
                 sample_ms: 4.0,
                 fast_interval_ms: 100,
+                fast_interval_asked_ms: 100,
                 syn_recv_age_ms: 0,
                 throttled: false,
             },

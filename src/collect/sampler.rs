@@ -360,6 +360,7 @@ impl Worker {
             sample_ms,
             fast_interval_ms: u64::try_from(self.plan.fast_interval.as_millis())
                 .unwrap_or(u64::MAX),
+            fast_interval_asked_ms: u64::try_from(c.fast_interval.as_millis()).unwrap_or(u64::MAX),
             syn_recv_age_ms: snapshot.syn_recv.age_ms,
             throttled: self.plan.fast_interval > c.fast_interval
                 || self.plan.syn_interval > self.interval,

@@ -122,25 +122,46 @@ pub fn dropping(histories: &HashMap<ListenerKey, ListenerHistory>) -> Vec<String
 }
 
 /// The per-tick numbers of every listener, current first, then by endpoint.
-pub fn ticks(histories: &HashMap<ListenerKey, ListenerHistory>) -> Vec<ListenerTick> {
+/// `overflows_moved`: the namespace's ListenOverflows rose in this tick.
+pub fn ticks(
+    histories: &HashMap<ListenerKey, ListenerHistory>,
+    overflows_moved: bool,
+) -> Vec<ListenerTick> {
     let mut out: Vec<ListenerTick> = histories
         .iter()
-        .map(|(key, h)| {
-            let depth = h.listener.accept_queue;
-            ListenerTick {
-                key: *key,
-                endpoint: h.endpoint.clone(),
-                depth,
-                backlog: h.listener.backlog,
-                depth_high: h.range.map_or(depth, |r| r.high.max(depth)),
-                depth_low: h.range.map_or(depth, |r| r.low.min(depth)),
-                drops_per_s: h.drops_per_s,
-                high_fill_s: h.high_fill_s,
-                undrained_s: h.undrained_s,
-                gone: h.gone,
-            }
-        })
+        .map(|(key, h)| listener_tick(*key, h, overflows_moved))
         .collect();
     out.sort_by(|a, b| a.gone.cmp(&b.gone).then(a.endpoint.cmp(&b.endpoint)));
     out
+}
+
+/// One listener's tick. A poll that saw depth > backlog shows the overflow; when no poll saw it
+/// but the listener's own drop counter moved while the namespace's ListenOverflows did, the
+/// overflow is proven all the same: the kernel counts a listen overflow only when the queue
+/// holds backlog+1 (`sk_acceptq_is_full`), so the peak is set to that.
+fn listener_tick(key: ListenerKey, h: &ListenerHistory, overflows_moved: bool) -> ListenerTick {
+    let depth = h.listener.accept_queue;
+    let backlog = h.listener.backlog;
+    let seen_high = h.range.map_or(depth, |r| r.high.max(depth));
+    let seen = seen_high > backlog;
+    let proven = !seen && overflows_moved && h.drops_delta.is_some_and(|d| d > 0);
+    ListenerTick {
+        key,
+        endpoint: h.endpoint.clone(),
+        depth,
+        backlog,
+        depth_high: if proven {
+            backlog.saturating_add(1)
+        } else {
+            seen_high
+        },
+        depth_low: h.range.map_or(depth, |r| r.low.min(depth)),
+        drops_per_s: h.drops_per_s,
+        high_fill_s: h.high_fill_s,
+        undrained_s: h.undrained_s,
+        overflowed: seen || proven,
+        overflow_proven: proven,
+        drops_delta: h.drops_delta,
+        gone: h.gone,
+    }
 }

@@ -16,6 +16,7 @@ use crate::rules;
 
 pub mod drive;
 mod gaps;
+mod hold;
 mod listeners;
 mod rates;
 pub mod source;
@@ -87,6 +88,8 @@ pub struct Engine {
     counter_history: BTreeMap<&'static str, Ring<Option<f64>>>,
     /// The latest tick; its snapshot is the previous sample when the next one arrives.
     latest: Option<Tick>,
+    /// Critical findings held on screen a little after they cleared.
+    held: hold::Held,
     /// Gaps already recorded (failed samples) since the previous ingested sample.
     gaps_since_prev: u64,
 }
@@ -106,6 +109,7 @@ impl Engine {
             listeners: HashMap::new(),
             counter_history,
             latest: None,
+            held: hold::Held::default(),
             gaps_since_prev: 0,
         }
     }
@@ -222,6 +226,7 @@ impl Engine {
                 retention_ns: u64::try_from(self.cfg.gone_retention.as_nanos()).unwrap_or(u64::MAX),
             },
         );
+        let overflows_moved = rates::moved(&counter_rates, "ListenOverflows");
         let dropping_listeners = if rates::overflow_moved(&counter_rates) {
             listeners::dropping(&self.listeners)
         } else {
@@ -233,13 +238,17 @@ impl Engine {
             interval_s: dt,
             gap_before,
             snapshot,
-            listeners: listeners::ticks(&self.listeners),
+            listeners: listeners::ticks(&self.listeners, overflows_moved),
             counter_rates,
             dropping_listeners,
             findings: Vec::new(),
             collector,
         };
         tick.findings = rules::evaluate(&tick);
+        let listeners = &self.listeners;
+        self.held.apply(&mut tick.findings, now_ns, |k| {
+            listeners.get(k).is_some_and(|h| !h.gone)
+        });
         self.latest.insert(tick)
     }
 

@@ -26,9 +26,12 @@ pub fn counter_rates(
         .collect()
 }
 
+/// True when counter `name` rose in this tick.
+pub fn moved(rates: &BTreeMap<String, Option<f64>>, name: &str) -> bool {
+    rates.get(name).copied().flatten().is_some_and(|r| r > 0.0)
+}
+
 /// True when ListenOverflows or ListenDrops moved in this tick.
 pub fn overflow_moved(rates: &BTreeMap<String, Option<f64>>) -> bool {
-    ["ListenOverflows", "ListenDrops"]
-        .iter()
-        .any(|n| rates.get(*n).copied().flatten().is_some_and(|r| r > 0.0))
+    moved(rates, "ListenOverflows") || moved(rates, "ListenDrops")
 }

@@ -410,7 +410,11 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
         Kind::Gauge,
     );
     for sev in [Severity::Info, Severity::Warning, Severity::Critical] {
-        let n = tick.findings.iter().filter(|f| f.severity == sev).count();
+        let n = tick
+            .findings
+            .iter()
+            .filter(|f| f.severity == sev && f.is_active())
+            .count();
         let name = match sev {
             Severity::Info => "info",
             Severity::Warning => "warning",

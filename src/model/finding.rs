@@ -54,4 +54,15 @@ pub struct Finding {
     pub evidence: BTreeMap<String, f64>,
     /// What to look at next.
     pub next: String,
+    /// Seconds since the cause stopped, for a critical finding held on screen a little longer
+    /// (so it does not blink); absent while the cause is present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_s: Option<f64>,
+}
+
+impl Finding {
+    /// True while its cause is present (not a held, cleared finding).
+    pub fn is_active(&self) -> bool {
+        self.cleared_s.is_none()
+    }
 }

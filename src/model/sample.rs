@@ -51,6 +51,9 @@ pub struct CollectorStats {
     /// Interval of the fast listener sampler now in force, in milliseconds (larger than asked
     /// for when the budget required it).
     pub fast_interval_ms: u64,
+    /// Interval of the fast listener sampler asked for (--fast-interval), in milliseconds.
+    #[serde(default)]
+    pub fast_interval_asked_ms: u64,
     /// Age of the SYN-RECV numbers in this tick, in milliseconds: 0 when dumped this tick;
     /// more when the budget spaced out the (expensive) SYN-RECV dump.
     pub syn_recv_age_ms: u64,

@@ -22,7 +22,8 @@ pub struct ListenerTick {
     pub depth: u32,
     /// Backlog in force.
     pub backlog: u32,
-    /// Highest depth since the previous tick (fast sampler); may be backlog+1.
+    /// Highest depth since the previous tick (fast sampler); may be backlog+1. Set to
+    /// backlog+1 when the drop counters prove an overflow that no poll saw (`overflow_proven`).
     pub depth_high: u32,
     /// Lowest depth since the previous tick.
     pub depth_low: u32,
@@ -32,6 +33,20 @@ pub struct ListenerTick {
     pub high_fill_s: f64,
     /// Seconds the queue has stayed non-empty without draining.
     pub undrained_s: f64,
+    /// The accept queue overflowed during this tick: a poll saw it full
+    /// (depth_high > backlog), or the drop counters prove it (`overflow_proven`).
+    #[serde(default)]
+    pub overflowed: bool,
+    /// The overflow was proven by the counters, not seen by a poll: the listener's own drop
+    /// counter and the namespace's ListenOverflows both moved in this tick, so the queue held
+    /// backlog+1 between two polls (the kernel drops only when depth > backlog:
+    /// `sk_acceptq_is_full`).
+    #[serde(default)]
+    pub overflow_proven: bool,
+    /// Drops counted by the listener's own counter in this tick (packets: a SYN and each of
+    /// its retransmissions count).
+    #[serde(default)]
+    pub drops_delta: Option<u64>,
     /// The listener disappeared; shown until pruned.
     pub gone: bool,
 }

@@ -15,6 +15,7 @@ pub(super) fn fd_rule(lt: &ListenerTick, l: &TcpListener, p: &ProcessInfo) -> Op
         rule: "near_fd_limit".into(),
         listener: Some(lt.endpoint.clone()),
         key: Some(lt.key),
+        cleared_s: None,
         message: format!(
             "{}[{}] (listening on {}) has {open} of {limit} file descriptors open ({:.0}%): at the limit accept() fails with EMFILE and the accept queue fills while the CPU idles.",
             p.comm,

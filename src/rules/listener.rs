@@ -8,7 +8,7 @@ use crate::model::{Finding, ListenerTick, Severity, TcpListener, Tick};
 
 /// Every rule about one listener, in the order their findings are listed.
 pub(super) fn listener_rules(t: &Tick, lt: &ListenerTick, l: &TcpListener, out: &mut Vec<Finding>) {
-    out.extend(accept_queue_fill(lt, l));
+    out.extend(accept_queue_fill(t, lt, l));
     out.extend(not_accepting(lt, l));
     out.extend(capped_by_somaxconn(t, lt));
     out.extend(syn_queue_without_cookies(t, lt, l));
@@ -22,32 +22,55 @@ fn queue_evidence(lt: &ListenerTick) -> BTreeMap<String, f64> {
         ("backlog", Some(f64::from(lt.backlog))),
         ("peak", Some(f64::from(lt.depth_high))),
         ("drops_per_s", lt.drops_per_s),
+        ("drops", lt.drops_delta.filter(|&d| d > 0).map(|d| d as f64)),
+        ("overflow_proven", lt.overflow_proven.then_some(1.0)),
     ])
 }
 
+/// What the kernel does to a connection that meets a full accept queue.
+fn overflow_effect(t: &Tick) -> &'static str {
+    match t.snapshot.tunables.tcp_abort_on_overflow {
+        Some(1) => "the kernel drops new SYNs, and resets clients whose final ACK meets it (tcp_abort_on_overflow=1)",
+        _ => "the kernel drops new connections to it",
+    }
+}
+
+/// The sentence of an accept queue that overflowed: full now, filled and drained between
+/// two ticks (a poll saw it), or proven by the drop counters between two polls.
+fn overflow_message(t: &Tick, lt: &ListenerTick) -> String {
+    let (ep, backlog, effect) = (&lt.endpoint, lt.backlog, overflow_effect(t));
+    if lt.depth > backlog {
+        return format!(
+            "The accept queue of {ep} is full ({}/{backlog}): {effect}.",
+            lt.depth
+        );
+    }
+    if lt.overflow_proven {
+        return format!(
+            "The accept queue of {ep} overflowed between two polls ({}/{backlog}): its own drop counter counted {} drops this tick while ListenOverflows rose; the fast poll (every {} ms) did not catch the peak, the counters prove it. Meanwhile {effect}.",
+            lt.depth_high,
+            lt.drops_delta.unwrap_or(0),
+            t.collector.fast_interval_ms
+        );
+    }
+    format!(
+        "The accept queue of {ep} filled up ({}/{backlog}) since the last tick and drained again: {effect} during that burst.",
+        lt.depth_high
+    )
+}
+
 /// Full now or since the last tick (CRIT), or staying high (WARN).
-fn accept_queue_fill(lt: &ListenerTick, l: &TcpListener) -> Option<Finding> {
+fn accept_queue_fill(t: &Tick, lt: &ListenerTick, l: &TcpListener) -> Option<Finding> {
     let ep = &lt.endpoint;
     let backlog = lt.backlog;
-    let full_now = lt.depth > backlog;
-    let full_since = lt.depth_high > backlog;
-    if full_now || full_since {
-        let message = if full_now {
-            format!(
-                "The accept queue of {ep} is full ({}/{backlog}): the kernel drops new connections to it.",
-                lt.depth
-            )
-        } else {
-            format!(
-                "The accept queue of {ep} filled up ({}/{backlog}) since the last tick and drained again: connections arriving in that burst were dropped.",
-                lt.depth_high
-            )
-        };
+    if lt.overflowed || lt.depth > backlog {
+        let message = overflow_message(t, lt);
         return Some(Finding {
             severity: Severity::Critical,
             rule: "accept_queue_full".into(),
             listener: Some(ep.clone()),
             key: Some(lt.key),
+            cleared_s: None,
             message,
             evidence: queue_evidence(lt),
             next: format!(
@@ -61,6 +84,7 @@ fn accept_queue_fill(lt: &ListenerTick, l: &TcpListener) -> Option<Finding> {
             rule: "accept_queue_high".into(),
             listener: Some(ep.clone()),
             key: Some(lt.key),
+            cleared_s: None,
             message: format!(
                 "The accept queue of {ep} has stayed at least {:.0}% full for {:.0} s ({}/{backlog}): {} accepts barely as fast as connections arrive.",
                 HIGH_FILL * 100.0,
@@ -89,6 +113,7 @@ fn not_accepting(lt: &ListenerTick, l: &TcpListener) -> Option<Finding> {
             rule: "not_accepting".into(),
             listener: Some(ep.clone()),
             key: Some(lt.key),
+            cleared_s: None,
             message: format!(
                 "Connections have waited in the accept queue of {ep} for {:.0} s without it draining once: {} is not calling accept(), or calls it too slowly.",
                 lt.undrained_s,
@@ -117,6 +142,7 @@ fn capped_by_somaxconn(t: &Tick, lt: &ListenerTick) -> Option<Finding> {
                 rule: "backlog_capped_by_somaxconn".into(),
                 listener: Some(ep.clone()),
                 key: Some(lt.key),
+                cleared_s: None,
                 message: format!(
                     "The backlog of {ep} ({backlog}) equals net.core.somaxconn: the server probably asked for more (nginx, node and redis ask for 511) and the kernel capped it."
                 ),
@@ -139,6 +165,7 @@ fn syn_queue_without_cookies(t: &Tick, lt: &ListenerTick, l: &TcpListener) -> Op
             rule: "syn_queue_without_cookies".into(),
             listener: Some(ep.clone()),
             key: Some(lt.key),
+            cleared_s: None,
             message: format!(
                 "{ep} has {} half-open (SYN-RECV) requests for a backlog of {backlog}, and SYN cookies are off (tcp_syncookies=0): once its SYN queue is full, new SYNs are dropped.",
                 l.syn_recv
