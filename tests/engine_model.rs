@@ -440,6 +440,7 @@ fn seq_counts_every_missed_tick_even_beyond_the_window() {
         interval: Duration::from_secs(1),
         window: Duration::from_secs(10),
         gone_retention: Duration::from_secs(60),
+        ..EngineConfig::default()
     });
     let k = w.add(listener(8080, 1, 0, 128, Some(0)));
     w.tick_at(0);
@@ -457,6 +458,7 @@ fn a_pause_longer_than_the_window_fills_the_rings_with_gaps_but_never_overflows_
         interval: Duration::from_secs(1),
         window: Duration::from_secs(10),
         gone_retention: Duration::from_secs(600),
+        ..EngineConfig::default()
     };
     assert_eq!(cfg.capacity(), 10);
     let mut w = World::with_config(cfg);
@@ -480,6 +482,7 @@ fn gone_listener_is_marked_kept_for_retention_then_pruned() {
         interval: Duration::from_secs(1),
         window: Duration::from_secs(60),
         gone_retention: Duration::from_secs(3),
+        ..EngineConfig::default()
     });
     w.add(listener(8080, 1, 0, 128, Some(0)));
     let b = w.add(listener(9000, 2, 6, 4, Some(9)));
@@ -1201,6 +1204,7 @@ fn million_ticks_with_churn_stay_within_the_history_bound() {
         interval: Duration::from_secs(1),
         window: Duration::from_secs(120),
         gone_retention: Duration::from_secs(5),
+        ..EngineConfig::default()
     };
     let cap = cfg.capacity();
     assert_eq!(cap, 120);

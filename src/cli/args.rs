@@ -218,6 +218,7 @@ impl LiveArgs {
         EngineConfig {
             interval: self.interval,
             window: self.window,
+            filter: self.filter.filter(),
             ..EngineConfig::default()
         }
     }
@@ -435,7 +436,7 @@ impl NetnsArgs {
 /// Which listeners to show.
 #[derive(Debug, Clone, Args)]
 pub struct FilterArgs {
-    /// Only TCP listeners on this local port (repeatable).
+    /// Only TCP listeners on this local port (repeatable, or comma-separated: 80,443).
     #[arg(
         long = "port",
         value_name = "PORT",

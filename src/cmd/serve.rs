@@ -4,7 +4,7 @@ use super::{CmdError, CmdResult, LiveConfig};
 use crate::collect::sampler::Sampler;
 use crate::engine::{drive, Engine, EngineConfig, Flow, Sink};
 use crate::export::serve::{ServeConfig, Server};
-use crate::model::{Filter, SampleError, Tick};
+use crate::model::{SampleError, Tick};
 use crate::runtime::{report_gap, stop_flag};
 
 /// Settings of `serve`.
@@ -35,10 +35,7 @@ pub fn run(cfg: ServeCmdConfig) -> CmdResult {
         window: cfg.live.sampler.interval * 2,
         ..cfg.live.engine.clone()
     });
-    let mut sink = Publish {
-        server,
-        filter: cfg.live.filter.clone(),
-    };
+    let mut sink = Publish { server };
     let result = drive(&mut sampler, Some(&mut engine), &stop, &mut sink);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(sampler);
@@ -49,16 +46,14 @@ pub fn run(cfg: ServeCmdConfig) -> CmdResult {
 /// Publishes each tick for the scrapes.
 struct Publish {
     server: Server,
-    filter: Filter,
 }
 
 impl Sink for Publish {
     type Error = CmdError;
 
     fn tick(&mut self, tick: &Tick) -> Result<Flow, CmdError> {
-        let mut tick = tick.clone();
-        self.filter.apply_tick(&mut tick);
-        self.server.publish(tick);
+        // The engine already keeps only the listeners the filter selects.
+        self.server.publish(tick.clone());
         Ok(Flow::Continue)
     }
 

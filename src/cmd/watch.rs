@@ -7,7 +7,7 @@ use super::{CmdError, CmdResult, LiveConfig};
 use crate::collect::sampler::Sampler;
 use crate::engine::{drive, Engine, Flow, Sink};
 use crate::export;
-use crate::model::{Filter, ListenerKey, SampleError, Tick};
+use crate::model::{ListenerKey, SampleError, Tick};
 use crate::runtime::{report_gap, stop_flag};
 
 /// Settings of `watch`.
@@ -28,7 +28,6 @@ pub fn run(cfg: WatchConfig) -> CmdResult {
     let mut engine = Engine::new(cfg.live.engine.clone());
     let mut sink = Lines {
         out: std::io::stdout().lock(),
-        filter: cfg.live.filter.clone(),
         json: cfg.json,
         count: cfg.count,
         ticks: 0,
@@ -44,7 +43,6 @@ pub fn run(cfg: WatchConfig) -> CmdResult {
 /// Prints each tick.
 struct Lines<W: Write> {
     out: W,
-    filter: Filter,
     json: bool,
     count: Option<u64>,
     ticks: u64,
@@ -55,8 +53,7 @@ impl<W: Write> Sink for Lines<W> {
     type Error = CmdError;
 
     fn tick(&mut self, tick: &Tick) -> Result<Flow, CmdError> {
-        let mut tick = tick.clone();
-        self.filter.apply_tick(&mut tick);
+        // The engine already keeps only the listeners the filter selects.
         if self.json {
             serde_json::to_writer(&mut self.out, &tick)?;
             self.out.write_all(b"\n")?;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::model::history::{ListenerPoint, Ring};
 use crate::model::meta::QUEUE_COUNTER_INFO;
 use crate::model::{
-    DepthRange, ListenerKey, Sample, SampleEvent, TcpListener, Tick, TICK_SCHEMA_VERSION,
+    DepthRange, Filter, ListenerKey, Sample, SampleEvent, TcpListener, Tick, TICK_SCHEMA_VERSION,
 };
 use crate::rules;
 
@@ -33,6 +33,9 @@ pub struct EngineConfig {
     pub window: Duration,
     /// How long a listener that disappeared stays visible, marked gone.
     pub gone_retention: Duration,
+    /// Which listeners to follow (--port, --process): applied to every sample as it comes in,
+    /// so every view sees the same listeners, gone ones included.
+    pub filter: Filter,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +44,7 @@ impl Default for EngineConfig {
             interval: Duration::from_secs(1),
             window: Duration::from_secs(15 * 60),
             gone_retention: Duration::from_secs(60),
+            filter: Filter::default(),
         }
     }
 }
@@ -197,10 +201,11 @@ impl Engine {
     /// Takes one sample in; returns the tick derived from it.
     pub fn ingest(&mut self, sample: Sample) -> &Tick {
         let Sample {
-            snapshot,
+            mut snapshot,
             depth_ranges,
             collector,
         } = sample;
+        self.cfg.filter.apply(&mut snapshot);
         let now_ns = snapshot.time.monotonic_ns;
         // The previous tick holds the previous sample: no copy of it is kept.
         let prev = self.latest.take();

@@ -60,30 +60,3 @@ impl Filter {
         parts.join(" ")
     }
 }
-
-impl Filter {
-    /// Removes from a tick the listeners (and their findings) that do not match. Namespace-wide
-    /// findings stay.
-    pub fn apply_tick(&self, tick: &mut super::Tick) {
-        if self.is_empty() {
-            return;
-        }
-        self.apply(&mut tick.snapshot);
-        let keep: std::collections::HashSet<super::ListenerKey> = tick
-            .snapshot
-            .tcp_listeners
-            .iter()
-            .map(super::ListenerKey::from)
-            .collect();
-        let kept_eps: std::collections::HashSet<String> = tick
-            .snapshot
-            .tcp_listeners
-            .iter()
-            .map(|l| l.endpoint())
-            .collect();
-        tick.listeners.retain(|l| keep.contains(&l.key));
-        tick.dropping_listeners.retain(|e| kept_eps.contains(e));
-        tick.findings
-            .retain(|f| f.key.as_ref().is_none_or(|k| keep.contains(k)));
-    }
-}
