@@ -61,7 +61,7 @@ impl<W: Write> Sink for Lines<W> {
             if self.ticks > 0 && self.ticks % 20 == 0 {
                 writeln!(self.out, "{}", export::watch::HEADER)?;
             }
-            let line = export::watch::human_line(&tick, &mut self.seen);
+            let line = export::watch::human_line(tick, &mut self.seen);
             writeln!(self.out, "{line}")?;
         }
         self.out.flush()?;
