@@ -193,6 +193,35 @@ fn scrape_until(
     }
 }
 
+/// True when the server has closed `s` (EOF or a reset), reading and dropping anything it sent
+/// before; false when a read would wait (`s` non-blocking) or timed out.
+fn closed_by_server(s: &mut TcpStream) -> anyhow::Result<bool> {
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(true),
+            Ok(_) => continue, // e.g. an error response before the close
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// True when the server closes `s` within `within`; false if it stays open that long.
+fn closed_within(s: &mut TcpStream, within: Duration) -> anyhow::Result<bool> {
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(within))?;
+    closed_by_server(s)
+}
+
 /// promtool, or None (loudly) outside CI when it is not installed.
 fn promtool() -> anyhow::Result<Option<&'static str>> {
     if Command::new("promtool").arg("--version").output().is_ok() {
@@ -350,9 +379,17 @@ fn full_listener_is_exported_in_both_formats_and_passes_promtool() {
 #[test]
 fn slow_loris_neither_blocks_scrapes_nor_collection() {
     in_netns("serve_slow_loris", || {
+        // All from one address: no per-peer limit here (it would close the oldest first).
         let server = Server::start(
             "127.0.0.1:0",
-            &["--interval", "200ms", "--header-timeout", "1s"],
+            &[
+                "--interval",
+                "200ms",
+                "--header-timeout",
+                "1s",
+                "--max-connections-per-peer",
+                "100",
+            ],
         )?;
         scrape_until(server.addr, Duration::from_secs(10), |b| {
             sample(b, "sockq_ticks_total", &[]).is_some()
@@ -390,18 +427,8 @@ fn slow_loris_neither_blocks_scrapes_nor_collection() {
         // timeout (1 s): EOF (or a reset), well before our own 5 s deadline.
         for (i, s) in idle.iter_mut().enumerate() {
             let left = Duration::from_secs(5).saturating_sub(opened.elapsed());
-            s.set_read_timeout(Some(left.max(Duration::from_millis(10))))?;
-            let mut buf = [0u8; 256];
-            let closed = loop {
-                match s.read(&mut buf) {
-                    Ok(0) => break true,
-                    Ok(_) => continue, // e.g. an error response before the close
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
-                    Err(_) => break false,
-                }
-            };
             assert!(
-                closed,
+                closed_within(s, left.max(Duration::from_millis(10)))?,
                 "connection {i} still open {:?} after it was opened",
                 opened.elapsed()
             );
@@ -420,34 +447,55 @@ fn slow_loris_neither_blocks_scrapes_nor_collection() {
     });
 }
 
+/// The connection-limit counters of a 0.0.4 body: (closed to make room, refused), each as
+/// (at --max-connections, at --max-connections-per-peer).
+fn limit_counters(body: &str) -> ((f64, f64), (f64, f64)) {
+    let n = |name: &str, reason: &str| sample(body, name, &[("reason", reason)]).unwrap_or(-1.0);
+    let both = |name: &str| {
+        (
+            n(name, "max_connections"),
+            n(name, "max_connections_per_peer"),
+        )
+    };
+    (
+        both("sockq_http_connections_evicted_total"),
+        both("sockq_http_connections_refused_total"),
+    )
+}
+
 #[test]
-fn connections_over_the_cap_are_closed_at_once() {
+fn at_the_cap_the_oldest_idle_connection_makes_room() {
     in_netns("serve_connection_cap", || {
         let server = Server::start(
             "127.0.0.1:0",
-            &["--max-connections", "10", "--header-timeout", "10s"],
+            &[
+                "--max-connections",
+                "10",
+                "--max-connections-per-peer",
+                "10",
+                "--header-timeout",
+                "60s",
+            ],
         )?;
         scrape_until(server.addr, Duration::from_secs(10), |_| true)?;
-        let held: Vec<TcpStream> = (0..10)
+        let mut held: Vec<TcpStream> = (0..10)
             .map(|_| TcpStream::connect(server.addr))
             .collect::<Result<_, _>>()?;
-        std::thread::sleep(Duration::from_millis(500)); // all ten accepted
-        let mut extra = TcpStream::connect(server.addr)?;
-        extra.set_read_timeout(Some(Duration::from_secs(3)))?;
-        let t0 = Instant::now();
-        let mut buf = [0u8; 16];
-        let r = extra.read(&mut buf);
+        // The 11th connection is served…
+        let r = get(server.addr, "/metrics", None)?;
+        assert_eq!(r.status, 200);
+        assert_eq!(limit_counters(&r.body), ((1.0, 0.0), (0.0, 0.0)));
+        // …in the slot of the oldest idle one; the others stay open.
         assert!(
-            matches!(&r, Ok(0))
-                || r.as_ref()
-                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
-            "the 11th connection was not closed: {r:?}"
+            closed_within(&mut held[0], Duration::from_secs(5))?,
+            "the oldest idle connection is still open"
         );
-        // At once, not by the (10 s) header timeout.
-        assert!(t0.elapsed() < Duration::from_secs(3));
-        // Once the slots are free, scrapes work again.
-        drop(held);
-        scrape_until(server.addr, Duration::from_secs(5), |_| true)?;
+        for (i, s) in held.iter_mut().enumerate().skip(1) {
+            assert!(
+                !closed_within(s, Duration::from_millis(200))?,
+                "connection {i} was closed"
+            );
+        }
         assert!(
             server.stderr_shows("--max-connections"),
             "{}",
@@ -456,6 +504,40 @@ fn connections_over_the_cap_are_closed_at_once() {
         server.stop()?;
         Ok(())
     });
+}
+
+#[test]
+fn connection_limits_are_range_checked() {
+    for (args, env, needle) in [
+        (
+            &["--max-connections", "8", "--max-connections-per-peer", "9"][..],
+            None,
+            "'9' for '--max-connections-per-peer <N>': 9 is above --max-connections (8); give a number from 1 to 8",
+        ),
+        (&["--max-connections-per-peer", "0"][..], None, "'0'"),
+        (
+            &[][..],
+            Some(("SOCKQ_MAX_CONNECTIONS_PER_PEER", "101")),
+            "'101' for '--max-connections-per-peer <N>': 101 is above --max-connections (100)",
+        ),
+        (
+            &[][..],
+            Some(("SOCKQ_MAX_CONNECTIONS_PER_PEER", "10001")),
+            "10001 is not in 1..=10000",
+        ),
+    ] {
+        let mut cmd = sockq_command(&[&["serve", "--listen", "127.0.0.1:0"][..], args].concat());
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.stdin(Stdio::null()).output().expect("run sockq");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("--max-connections-per-peer"),
+            "{args:?} {env:?}: {err}"
+        );
+    }
 }
 
 #[test]
