@@ -4,12 +4,14 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
+use socket2::{Domain, Socket, Type};
 
 /// A running `sockq serve` (in the calling thread's namespace). Killed on drop.
 struct Server {
@@ -124,9 +126,30 @@ impl Resp {
     }
 }
 
+/// A TCP connection to `addr` from the address `from` (any 127/8 address works on `lo`).
+fn connect_from(from: IpAddr, addr: SocketAddr, timeout: Duration) -> anyhow::Result<TcpStream> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    s.bind(&SocketAddr::new(from, 0).into())?;
+    s.connect_timeout(&addr.into(), timeout)?;
+    Ok(s.into())
+}
+
 /// Sends `raw` (a whole HTTP/1.1 request with `Connection: close`) and reads the response.
 fn request(addr: SocketAddr, raw: &str, timeout: Duration) -> anyhow::Result<Resp> {
-    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    request_from(None, addr, raw, timeout)
+}
+
+/// [`request`] from the source address `from` (the kernel's choice when `None`).
+fn request_from(
+    from: Option<IpAddr>,
+    addr: SocketAddr,
+    raw: &str,
+    timeout: Duration,
+) -> anyhow::Result<Resp> {
+    let mut s = match from {
+        Some(from) => connect_from(from, addr, timeout)?,
+        None => TcpStream::connect_timeout(&addr, timeout)?,
+    };
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
     s.write_all(raw.as_bytes())?;
@@ -193,6 +216,13 @@ fn scrape_until(
     }
 }
 
+/// A connection to `addr` from `from` that sends nothing, non-blocking (to poll for its close).
+fn open_idle(from: IpAddr, addr: SocketAddr) -> anyhow::Result<TcpStream> {
+    let s = connect_from(from, addr, Duration::from_secs(5))?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
 /// True when the server has closed `s` (EOF or a reset), reading and dropping anything it sent
 /// before; false when a read would wait (`s` non-blocking) or timed out.
 fn closed_by_server(s: &mut TcpStream) -> anyhow::Result<bool> {
@@ -220,6 +250,78 @@ fn closed_within(s: &mut TcpStream, within: Duration) -> anyhow::Result<bool> {
     s.set_nonblocking(false)?;
     s.set_read_timeout(Some(within))?;
     closed_by_server(s)
+}
+
+/// `n` connections to `addr` that never send a byte, from the addresses `sources` in turn, each
+/// reopened as soon as the server closes it (checked every 100 ms): a local client trying to
+/// hold every slot. The connections are open when `start` returns; a thread (in the caller's
+/// namespace) keeps them open until [`IdleFlood::stop`].
+struct IdleFlood {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<anyhow::Result<u64>>,
+}
+
+impl IdleFlood {
+    fn start(addr: SocketAddr, sources: Vec<IpAddr>, n: usize) -> anyhow::Result<IdleFlood> {
+        let from = move |i: usize| sources[i % sources.len()];
+        let mut conns: Vec<TcpStream> = (0..n)
+            .map(|i| open_idle(from(i), addr))
+            .collect::<anyhow::Result<_>>()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut reopened = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for (i, c) in conns.iter_mut().enumerate() {
+                        if closed_by_server(c)? {
+                            *c = open_idle(from(i), addr)?;
+                            reopened += 1;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Ok(reopened)
+            })
+        };
+        Ok(IdleFlood { stop, thread })
+    }
+
+    /// Stops the flood and closes its connections; how many times one was reopened.
+    fn stop(self) -> anyhow::Result<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the flood thread panicked"))?
+    }
+}
+
+/// Scrapes /metrics from `from` every 200 ms, `attempts` times (each a new connection with a
+/// generous 5 s timeout); returns how many succeeded and what the others got.
+fn scrape_every_200ms(from: Option<IpAddr>, addr: SocketAddr, attempts: u32) -> (u32, Vec<String>) {
+    let (mut ok, mut failures) = (0, Vec::new());
+    let start = Instant::now();
+    for i in 1..=attempts {
+        let r = request_from(
+            from,
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(5),
+        );
+        match r {
+            Ok(r) if r.status == 200 => ok += 1,
+            Ok(r) => failures.push(format!("status {}", r.status)),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+        if let Some(wait) = (Duration::from_millis(200) * i).checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    (ok, failures)
+}
+
+fn loopback(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
 
 /// promtool, or None (loudly) outside CI when it is not installed.
@@ -538,6 +640,65 @@ fn connection_limits_are_range_checked() {
             "{args:?} {env:?}: {err}"
         );
     }
+}
+
+#[test]
+fn an_idle_flood_over_the_cap_does_not_starve_scrapes() {
+    in_netns("serve_idle_flood", || {
+        // The defaults: --max-connections 100, --header-timeout 5s. (When new connections over
+        // the cap were closed at once, 0 of these 30 scrapes succeeded.)
+        let server = Server::start("127.0.0.1:0", &["--interval", "200ms"])?;
+        scrape_until(server.addr, Duration::from_secs(10), |_| true)?;
+        // 150 idle connections from ten addresses, 15 each: under the per-peer limit (25 by
+        // default), so only the global cap is in play.
+        let flood = IdleFlood::start(server.addr, (10..20).map(loopback).collect(), 150)?;
+        let attempts = 30; // ~6 s
+        let (ok, failures) = scrape_every_200ms(None, server.addr, attempts);
+        let reopened = flood.stop()?;
+        eprintln!(
+            "idle flood over the cap: {ok}/{attempts} scrapes succeeded; \
+             the flood reopened {reopened} connections"
+        );
+        assert_eq!(ok, attempts, "failed scrapes: {failures:?}");
+        // The flood did fill the cap: its idle connections made room for the new ones.
+        let body = get(server.addr, "/metrics", None)?.body;
+        let ((global, per_peer), refused) = limit_counters(&body);
+        assert!(global > 0.0, "{body}");
+        assert_eq!((per_peer, refused), (0.0, (0.0, 0.0)));
+        server.stop()?;
+        Ok(())
+    });
+}
+
+#[test]
+fn one_peer_over_its_limit_does_not_starve_another() {
+    in_netns("serve_per_peer_flood", || {
+        // The defaults: --max-connections 100, so 25 per peer.
+        let server = Server::start("127.0.0.1:0", &["--interval", "200ms"])?;
+        scrape_until(server.addr, Duration::from_secs(10), |_| true)?;
+        let flood = IdleFlood::start(server.addr, vec![loopback(2)], 150)?;
+        let attempts = 30;
+        let (ok, failures) = scrape_every_200ms(Some(loopback(3)), server.addr, attempts);
+        let reopened = flood.stop()?;
+        eprintln!(
+            "idle flood from one peer: {ok}/{attempts} scrapes from another succeeded; \
+             the flood reopened {reopened} connections"
+        );
+        assert_eq!(ok, attempts, "failed scrapes: {failures:?}");
+        // The peer's limit held the flood to 25 slots, far from the global cap: each of its new
+        // connections took the slot of its own oldest idle one (125 at once at the start).
+        let body = get(server.addr, "/metrics", None)?.body;
+        let ((global, per_peer), refused) = limit_counters(&body);
+        assert!(per_peer >= 125.0, "{body}");
+        assert_eq!((global, refused), (0.0, (0.0, 0.0)));
+        assert!(
+            server.stderr_shows("--max-connections-per-peer"),
+            "{}",
+            server.stderr()
+        );
+        server.stop()?;
+        Ok(())
+    });
 }
 
 #[test]
