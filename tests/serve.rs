@@ -701,6 +701,155 @@ fn one_peer_over_its_limit_does_not_starve_another() {
     });
 }
 
+/// A client that asks for /metrics, reads the response head, then stops reading, with a small
+/// receive buffer: the server stays in the middle of answering it until it reads the rest.
+struct SlowReader {
+    s: TcpStream,
+    content_length: usize,
+    body: Vec<u8>,
+}
+
+impl SlowReader {
+    fn start(from: IpAddr, addr: SocketAddr) -> anyhow::Result<SlowReader> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        sock.set_recv_buffer_size(4096)?; // before connect: it bounds the window
+        sock.bind(&SocketAddr::new(from, 0).into())?;
+        sock.connect_timeout(&addr.into(), Duration::from_secs(5))?;
+        let mut s: TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        let end = loop {
+            if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = s.read(&mut buf)?;
+            anyhow::ensure!(n > 0, "closed before the response head: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&got[..end]).to_string();
+        anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let content_length = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .ok_or_else(|| anyhow::anyhow!("no content-length: {head}"))?;
+        Ok(SlowReader {
+            s,
+            content_length,
+            body: got.split_off(end),
+        })
+    }
+
+    /// Reads the rest: the whole body, or an error if the server cut it.
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.s.read_to_end(&mut self.body)?;
+        anyhow::ensure!(
+            self.body.len() == self.content_length,
+            "cut: {} of {} bytes",
+            self.body.len(),
+            self.content_length
+        );
+        Ok(())
+    }
+}
+
+#[test]
+fn connections_being_answered_are_never_cut_to_make_room() {
+    in_netns("serve_slow_reader", || {
+        // In this namespace TCP keeps at most 64 KiB in a socket's send buffer, and the slow
+        // readers' receive buffers are 4 KiB: a response of several times that (600 listeners:
+        // about 550 KB) cannot be in the kernel whole, so a slow reader's connection is still
+        // being answered until it reads. (Killing the server at that point, a slow reader was
+        // seen to get about 50 KB.)
+        set_sysctl("net/ipv4/tcp_wmem", "4096 16384 65536")?;
+        let _listeners: Vec<_> = (0..600)
+            .map(|_| listen("127.0.0.1:0", 8))
+            .collect::<anyhow::Result<_>>()?;
+        let server = Server::start(
+            "127.0.0.1:0",
+            &[
+                "--interval",
+                "200ms",
+                "--max-listeners",
+                "1000",
+                "--max-connections",
+                "4",
+                "--max-connections-per-peer",
+                "2",
+                "--header-timeout",
+                "60s",
+            ],
+        )?;
+        scrape_until(server.addr, Duration::from_secs(20), |b| {
+            sample(b, "sockq_listeners_exported", &[]).is_some_and(|n| n >= 600.0)
+        })?;
+
+        // Peer .2 at its limit (2) with both connections being answered: its third is refused.
+        let mut slow = vec![
+            SlowReader::start(loopback(2), server.addr)?,
+            SlowReader::start(loopback(2), server.addr)?,
+        ];
+        assert!(
+            slow[0].content_length > 384 << 10,
+            "the body ({} bytes) must not fit in the socket buffers",
+            slow[0].content_length
+        );
+        let mut third = connect_from(loopback(2), server.addr, Duration::from_secs(5))?;
+        assert!(closed_within(&mut third, Duration::from_secs(5))?);
+
+        // Idle connections from six other peers over the cap (4): they make room for each
+        // other, never with the slow readers' slots.
+        let mut idle: Vec<TcpStream> = (3..9)
+            .map(|i| open_idle(loopback(i), server.addr))
+            .collect::<anyhow::Result<_>>()?;
+        for (i, s) in idle.iter_mut().enumerate() {
+            let want_closed = i < 4;
+            let within = Duration::from_millis(if want_closed { 5000 } else { 200 });
+            assert_eq!(
+                closed_within(s, within)?,
+                want_closed,
+                "idle connection {i}"
+            );
+        }
+        // A scrape takes the oldest idle slot.
+        let r = request_from(
+            Some(loopback(20)),
+            server.addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        )?;
+        assert_eq!(r.status, 200);
+
+        // Two more slow readers: now all four slots are being answered, and a new connection
+        // from anyone is refused at once.
+        slow.push(SlowReader::start(loopback(9), server.addr)?);
+        slow.push(SlowReader::start(loopback(10), server.addr)?);
+        let mut refused = connect_from(loopback(11), server.addr, Duration::from_secs(5))?;
+        assert!(closed_within(&mut refused, Duration::from_secs(5))?);
+
+        // Every slow reader gets its whole response.
+        for (i, s) in slow.into_iter().enumerate() {
+            s.finish()
+                .map_err(|e| anyhow::anyhow!("slow reader {i}: {e:#}"))?;
+        }
+        let body = scrape_until(server.addr, Duration::from_secs(10), |_| true)?;
+        // Made room: 4 idle for idle ones, 1 for the scrape, 1 for the 4th slow reader.
+        assert_eq!(
+            limit_counters(&body),
+            ((6.0, 0.0), (1.0, 1.0)),
+            "{}",
+            server.stderr()
+        );
+        server.stop()?;
+        Ok(())
+    });
+}
+
 #[test]
 fn bad_and_busy_addresses_are_named() {
     let out = run_sockq(&["serve", "--listen", "999.1.1.1:1"]).expect("run sockq");
