@@ -4,12 +4,14 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
+use socket2::{Domain, Socket, Type};
 
 /// A running `sockq serve` (in the calling thread's namespace). Killed on drop.
 struct Server {
@@ -124,9 +126,30 @@ impl Resp {
     }
 }
 
+/// A TCP connection to `addr` from the address `from` (any 127/8 address works on `lo`).
+fn connect_from(from: IpAddr, addr: SocketAddr, timeout: Duration) -> anyhow::Result<TcpStream> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    s.bind(&SocketAddr::new(from, 0).into())?;
+    s.connect_timeout(&addr.into(), timeout)?;
+    Ok(s.into())
+}
+
 /// Sends `raw` (a whole HTTP/1.1 request with `Connection: close`) and reads the response.
 fn request(addr: SocketAddr, raw: &str, timeout: Duration) -> anyhow::Result<Resp> {
-    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    request_from(None, addr, raw, timeout)
+}
+
+/// [`request`] from the source address `from` (the kernel's choice when `None`).
+fn request_from(
+    from: Option<IpAddr>,
+    addr: SocketAddr,
+    raw: &str,
+    timeout: Duration,
+) -> anyhow::Result<Resp> {
+    let mut s = match from {
+        Some(from) => connect_from(from, addr, timeout)?,
+        None => TcpStream::connect_timeout(&addr, timeout)?,
+    };
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
     s.write_all(raw.as_bytes())?;
@@ -191,6 +214,114 @@ fn scrape_until(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A connection to `addr` from `from` that sends nothing, non-blocking (to poll for its close).
+fn open_idle(from: IpAddr, addr: SocketAddr) -> anyhow::Result<TcpStream> {
+    let s = connect_from(from, addr, Duration::from_secs(5))?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+/// True when the server has closed `s` (EOF or a reset), reading and dropping anything it sent
+/// before; false when a read would wait (`s` non-blocking) or timed out.
+fn closed_by_server(s: &mut TcpStream) -> anyhow::Result<bool> {
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(true),
+            Ok(_) => continue, // e.g. an error response before the close
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(false)
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// True when the server closes `s` within `within`; false if it stays open that long.
+fn closed_within(s: &mut TcpStream, within: Duration) -> anyhow::Result<bool> {
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(within))?;
+    closed_by_server(s)
+}
+
+/// `n` connections to `addr` that never send a byte, from the addresses `sources` in turn, each
+/// reopened as soon as the server closes it (checked every 100 ms): a local client trying to
+/// hold every slot. The connections are open when `start` returns; a thread (in the caller's
+/// namespace) keeps them open until [`IdleFlood::stop`].
+struct IdleFlood {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<anyhow::Result<u64>>,
+}
+
+impl IdleFlood {
+    fn start(addr: SocketAddr, sources: Vec<IpAddr>, n: usize) -> anyhow::Result<IdleFlood> {
+        let from = move |i: usize| sources[i % sources.len()];
+        let mut conns: Vec<TcpStream> = (0..n)
+            .map(|i| open_idle(from(i), addr))
+            .collect::<anyhow::Result<_>>()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut reopened = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for (i, c) in conns.iter_mut().enumerate() {
+                        if closed_by_server(c)? {
+                            *c = open_idle(from(i), addr)?;
+                            reopened += 1;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Ok(reopened)
+            })
+        };
+        Ok(IdleFlood { stop, thread })
+    }
+
+    /// Stops the flood and closes its connections; how many times one was reopened.
+    fn stop(self) -> anyhow::Result<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the flood thread panicked"))?
+    }
+}
+
+/// Scrapes /metrics from `from` every 200 ms, `attempts` times (each a new connection with a
+/// generous 5 s timeout); returns how many succeeded and what the others got.
+fn scrape_every_200ms(from: Option<IpAddr>, addr: SocketAddr, attempts: u32) -> (u32, Vec<String>) {
+    let (mut ok, mut failures) = (0, Vec::new());
+    let start = Instant::now();
+    for i in 1..=attempts {
+        let r = request_from(
+            from,
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(5),
+        );
+        match r {
+            Ok(r) if r.status == 200 => ok += 1,
+            Ok(r) => failures.push(format!("status {}", r.status)),
+            Err(e) => failures.push(format!("{e:#}")),
+        }
+        if let Some(wait) = (Duration::from_millis(200) * i).checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    (ok, failures)
+}
+
+fn loopback(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
 
 /// promtool, or None (loudly) outside CI when it is not installed.
@@ -350,9 +481,17 @@ fn full_listener_is_exported_in_both_formats_and_passes_promtool() {
 #[test]
 fn slow_loris_neither_blocks_scrapes_nor_collection() {
     in_netns("serve_slow_loris", || {
+        // All from one address: no per-peer limit here (it would close the oldest first).
         let server = Server::start(
             "127.0.0.1:0",
-            &["--interval", "200ms", "--header-timeout", "1s"],
+            &[
+                "--interval",
+                "200ms",
+                "--header-timeout",
+                "1s",
+                "--max-connections-per-peer",
+                "100",
+            ],
         )?;
         scrape_until(server.addr, Duration::from_secs(10), |b| {
             sample(b, "sockq_ticks_total", &[]).is_some()
@@ -390,18 +529,8 @@ fn slow_loris_neither_blocks_scrapes_nor_collection() {
         // timeout (1 s): EOF (or a reset), well before our own 5 s deadline.
         for (i, s) in idle.iter_mut().enumerate() {
             let left = Duration::from_secs(5).saturating_sub(opened.elapsed());
-            s.set_read_timeout(Some(left.max(Duration::from_millis(10))))?;
-            let mut buf = [0u8; 256];
-            let closed = loop {
-                match s.read(&mut buf) {
-                    Ok(0) => break true,
-                    Ok(_) => continue, // e.g. an error response before the close
-                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
-                    Err(_) => break false,
-                }
-            };
             assert!(
-                closed,
+                closed_within(s, left.max(Duration::from_millis(10)))?,
                 "connection {i} still open {:?} after it was opened",
                 opened.elapsed()
             );
@@ -420,36 +549,299 @@ fn slow_loris_neither_blocks_scrapes_nor_collection() {
     });
 }
 
+/// The connection-limit counters of a 0.0.4 body: (closed to make room, refused), each as
+/// (at --max-connections, at --max-connections-per-peer).
+fn limit_counters(body: &str) -> ((f64, f64), (f64, f64)) {
+    let n = |name: &str, reason: &str| sample(body, name, &[("reason", reason)]).unwrap_or(-1.0);
+    let both = |name: &str| {
+        (
+            n(name, "max_connections"),
+            n(name, "max_connections_per_peer"),
+        )
+    };
+    (
+        both("sockq_http_connections_evicted_total"),
+        both("sockq_http_connections_refused_total"),
+    )
+}
+
 #[test]
-fn connections_over_the_cap_are_closed_at_once() {
+fn at_the_cap_the_oldest_idle_connection_makes_room() {
     in_netns("serve_connection_cap", || {
         let server = Server::start(
             "127.0.0.1:0",
-            &["--max-connections", "10", "--header-timeout", "10s"],
+            &[
+                "--max-connections",
+                "10",
+                "--max-connections-per-peer",
+                "10",
+                "--header-timeout",
+                "60s",
+            ],
         )?;
         scrape_until(server.addr, Duration::from_secs(10), |_| true)?;
-        let held: Vec<TcpStream> = (0..10)
+        let mut held: Vec<TcpStream> = (0..10)
             .map(|_| TcpStream::connect(server.addr))
             .collect::<Result<_, _>>()?;
-        std::thread::sleep(Duration::from_millis(500)); // all ten accepted
-        let mut extra = TcpStream::connect(server.addr)?;
-        extra.set_read_timeout(Some(Duration::from_secs(3)))?;
-        let t0 = Instant::now();
-        let mut buf = [0u8; 16];
-        let r = extra.read(&mut buf);
+        // The 11th connection is served…
+        let r = get(server.addr, "/metrics", None)?;
+        assert_eq!(r.status, 200);
+        assert_eq!(limit_counters(&r.body), ((1.0, 0.0), (0.0, 0.0)));
+        // …in the slot of the oldest idle one; the others stay open.
         assert!(
-            matches!(&r, Ok(0))
-                || r.as_ref()
-                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
-            "the 11th connection was not closed: {r:?}"
+            closed_within(&mut held[0], Duration::from_secs(5))?,
+            "the oldest idle connection is still open"
         );
-        // At once, not by the (10 s) header timeout.
-        assert!(t0.elapsed() < Duration::from_secs(3));
-        // Once the slots are free, scrapes work again.
-        drop(held);
-        scrape_until(server.addr, Duration::from_secs(5), |_| true)?;
+        for (i, s) in held.iter_mut().enumerate().skip(1) {
+            assert!(
+                !closed_within(s, Duration::from_millis(200))?,
+                "connection {i} was closed"
+            );
+        }
         assert!(
             server.stderr_shows("--max-connections"),
+            "{}",
+            server.stderr()
+        );
+        server.stop()?;
+        Ok(())
+    });
+}
+
+#[test]
+fn connection_limits_are_range_checked() {
+    for (args, env, needle) in [
+        (
+            &["--max-connections", "8", "--max-connections-per-peer", "9"][..],
+            None,
+            "'9' for '--max-connections-per-peer <N>': 9 is above --max-connections (8); give a number from 1 to 8",
+        ),
+        (&["--max-connections-per-peer", "0"][..], None, "'0'"),
+        (
+            &[][..],
+            Some(("SOCKQ_MAX_CONNECTIONS_PER_PEER", "101")),
+            "'101' for '--max-connections-per-peer <N>': 101 is above --max-connections (100)",
+        ),
+        (
+            &[][..],
+            Some(("SOCKQ_MAX_CONNECTIONS_PER_PEER", "10001")),
+            "10001 is not in 1..=10000",
+        ),
+    ] {
+        let mut cmd = sockq_command(&[&["serve", "--listen", "127.0.0.1:0"][..], args].concat());
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.stdin(Stdio::null()).output().expect("run sockq");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("--max-connections-per-peer"),
+            "{args:?} {env:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_idle_flood_over_the_cap_does_not_starve_scrapes() {
+    in_netns("serve_idle_flood", || {
+        // The defaults: --max-connections 100, --header-timeout 5s. (When new connections over
+        // the cap were closed at once, 0 of these 30 scrapes succeeded.)
+        let server = Server::start("127.0.0.1:0", &["--interval", "200ms"])?;
+        scrape_until(server.addr, Duration::from_secs(10), |_| true)?;
+        // 150 idle connections from ten addresses, 15 each: under the per-peer limit (25 by
+        // default), so only the global cap is in play.
+        let flood = IdleFlood::start(server.addr, (10..20).map(loopback).collect(), 150)?;
+        let attempts = 30; // ~6 s
+        let (ok, failures) = scrape_every_200ms(None, server.addr, attempts);
+        let reopened = flood.stop()?;
+        eprintln!(
+            "idle flood over the cap: {ok}/{attempts} scrapes succeeded; \
+             the flood reopened {reopened} connections"
+        );
+        assert_eq!(ok, attempts, "failed scrapes: {failures:?}");
+        // The flood did fill the cap: its idle connections made room for the new ones.
+        let body = get(server.addr, "/metrics", None)?.body;
+        let ((global, per_peer), refused) = limit_counters(&body);
+        assert!(global > 0.0, "{body}");
+        assert_eq!((per_peer, refused), (0.0, (0.0, 0.0)));
+        server.stop()?;
+        Ok(())
+    });
+}
+
+#[test]
+fn one_peer_over_its_limit_does_not_starve_another() {
+    in_netns("serve_per_peer_flood", || {
+        // The defaults: --max-connections 100, so 25 per peer.
+        let server = Server::start("127.0.0.1:0", &["--interval", "200ms"])?;
+        scrape_until(server.addr, Duration::from_secs(10), |_| true)?;
+        let flood = IdleFlood::start(server.addr, vec![loopback(2)], 150)?;
+        let attempts = 30;
+        let (ok, failures) = scrape_every_200ms(Some(loopback(3)), server.addr, attempts);
+        let reopened = flood.stop()?;
+        eprintln!(
+            "idle flood from one peer: {ok}/{attempts} scrapes from another succeeded; \
+             the flood reopened {reopened} connections"
+        );
+        assert_eq!(ok, attempts, "failed scrapes: {failures:?}");
+        // The peer's limit held the flood to 25 slots, far from the global cap: each of its new
+        // connections took the slot of its own oldest idle one (125 at once at the start).
+        let body = get(server.addr, "/metrics", None)?.body;
+        let ((global, per_peer), refused) = limit_counters(&body);
+        assert!(per_peer >= 125.0, "{body}");
+        assert_eq!((global, refused), (0.0, (0.0, 0.0)));
+        assert!(
+            server.stderr_shows("--max-connections-per-peer"),
+            "{}",
+            server.stderr()
+        );
+        server.stop()?;
+        Ok(())
+    });
+}
+
+/// A client that asks for /metrics, reads the response head, then stops reading, with a small
+/// receive buffer: the server stays in the middle of answering it until it reads the rest.
+struct SlowReader {
+    s: TcpStream,
+    content_length: usize,
+    body: Vec<u8>,
+}
+
+impl SlowReader {
+    fn start(from: IpAddr, addr: SocketAddr) -> anyhow::Result<SlowReader> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        sock.set_recv_buffer_size(4096)?; // before connect: it bounds the window
+        sock.bind(&SocketAddr::new(from, 0).into())?;
+        sock.connect_timeout(&addr.into(), Duration::from_secs(5))?;
+        let mut s: TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        let end = loop {
+            if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = s.read(&mut buf)?;
+            anyhow::ensure!(n > 0, "closed before the response head: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&got[..end]).to_string();
+        anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let content_length = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .ok_or_else(|| anyhow::anyhow!("no content-length: {head}"))?;
+        Ok(SlowReader {
+            s,
+            content_length,
+            body: got.split_off(end),
+        })
+    }
+
+    /// Reads the rest: the whole body, or an error if the server cut it.
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.s.read_to_end(&mut self.body)?;
+        anyhow::ensure!(
+            self.body.len() == self.content_length,
+            "cut: {} of {} bytes",
+            self.body.len(),
+            self.content_length
+        );
+        Ok(())
+    }
+}
+
+#[test]
+fn connections_being_answered_are_never_cut_to_make_room() {
+    in_netns("serve_slow_reader", || {
+        // In this namespace TCP keeps at most 64 KiB in a socket's send buffer, and the slow
+        // readers' receive buffers are 4 KiB: a response of several times that (600 listeners:
+        // about 550 KB) cannot be in the kernel whole, so a slow reader's connection is still
+        // being answered until it reads. (Killing the server at that point, a slow reader was
+        // seen to get about 50 KB.)
+        set_sysctl("net/ipv4/tcp_wmem", "4096 16384 65536")?;
+        let _listeners: Vec<_> = (0..600)
+            .map(|_| listen("127.0.0.1:0", 8))
+            .collect::<anyhow::Result<_>>()?;
+        let server = Server::start(
+            "127.0.0.1:0",
+            &[
+                "--interval",
+                "200ms",
+                "--max-listeners",
+                "1000",
+                "--max-connections",
+                "4",
+                "--max-connections-per-peer",
+                "2",
+                "--header-timeout",
+                "60s",
+            ],
+        )?;
+        scrape_until(server.addr, Duration::from_secs(20), |b| {
+            sample(b, "sockq_listeners_exported", &[]).is_some_and(|n| n >= 600.0)
+        })?;
+
+        // Peer .2 at its limit (2) with both connections being answered: its third is refused.
+        let mut slow = vec![
+            SlowReader::start(loopback(2), server.addr)?,
+            SlowReader::start(loopback(2), server.addr)?,
+        ];
+        assert!(
+            slow[0].content_length > 384 << 10,
+            "the body ({} bytes) must not fit in the socket buffers",
+            slow[0].content_length
+        );
+        let mut third = connect_from(loopback(2), server.addr, Duration::from_secs(5))?;
+        assert!(closed_within(&mut third, Duration::from_secs(5))?);
+
+        // Idle connections from six other peers over the cap (4): they make room for each
+        // other, never with the slow readers' slots.
+        let mut idle: Vec<TcpStream> = (3..9)
+            .map(|i| open_idle(loopback(i), server.addr))
+            .collect::<anyhow::Result<_>>()?;
+        for (i, s) in idle.iter_mut().enumerate() {
+            let want_closed = i < 4;
+            let within = Duration::from_millis(if want_closed { 5000 } else { 200 });
+            assert_eq!(
+                closed_within(s, within)?,
+                want_closed,
+                "idle connection {i}"
+            );
+        }
+        // A scrape takes the oldest idle slot.
+        let r = request_from(
+            Some(loopback(20)),
+            server.addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        )?;
+        assert_eq!(r.status, 200);
+
+        // Two more slow readers: now all four slots are being answered, and a new connection
+        // from anyone is refused at once.
+        slow.push(SlowReader::start(loopback(9), server.addr)?);
+        slow.push(SlowReader::start(loopback(10), server.addr)?);
+        let mut refused = connect_from(loopback(11), server.addr, Duration::from_secs(5))?;
+        assert!(closed_within(&mut refused, Duration::from_secs(5))?);
+
+        // Every slow reader gets its whole response.
+        for (i, s) in slow.into_iter().enumerate() {
+            s.finish()
+                .map_err(|e| anyhow::anyhow!("slow reader {i}: {e:#}"))?;
+        }
+        let body = scrape_until(server.addr, Duration::from_secs(10), |_| true)?;
+        // Made room: 4 idle for idle ones, 1 for the scrape, 1 for the 4th slow reader.
+        assert_eq!(
+            limit_counters(&body),
+            ((6.0, 0.0), (1.0, 1.0)),
             "{}",
             server.stderr()
         );

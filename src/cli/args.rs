@@ -526,9 +526,16 @@ pub struct ServeArgs {
     /// most SYN-RECV); sockq_listeners and sockq_listeners_exported show any truncation.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LISTENERS as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000), env = "SOCKQ_MAX_LISTENERS")]
     pub max_listeners: u32,
-    /// At most N concurrent HTTP connections; more are closed at once.
+    /// At most N concurrent HTTP connections. At the cap, the oldest idle connection (no
+    /// complete request yet) is closed to make room for a new one; when every connection is
+    /// being answered, new ones are closed at once.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000), env = "SOCKQ_MAX_CONNECTIONS")]
     pub max_connections: u32,
+    /// At most N concurrent HTTP connections from one peer (an IPv4 address or an IPv6 /64);
+    /// at most --max-connections [default: a quarter of --max-connections]. At the limit, the
+    /// peer's own oldest idle connection makes room, or its new one is closed at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000), env = "SOCKQ_MAX_CONNECTIONS_PER_PEER")]
+    pub max_connections_per_peer: Option<u32>,
     /// Close a connection that has not sent a complete request head within this time.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_header_timeout, env = "SOCKQ_HEADER_TIMEOUT")]
     pub header_timeout: Duration,
@@ -538,17 +545,32 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The plain settings of `serve`.
-    pub fn config(&self) -> ServeCmdConfig {
-        ServeCmdConfig {
+    /// The plain settings of `serve`; a usage error when the per-peer limit is above the cap.
+    pub fn config(&self) -> Result<ServeCmdConfig, clap::Error> {
+        let per_peer = match self.max_connections_per_peer {
+            None => (self.max_connections / 4).max(1),
+            Some(n) if n <= self.max_connections => n,
+            Some(n) => {
+                return Err(clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!(
+                        "invalid value '{n}' for '--max-connections-per-peer <N>': {n} is above \
+                         --max-connections ({max}); give a number from 1 to {max}\n",
+                        max = self.max_connections
+                    ),
+                ))
+            }
+        };
+        Ok(ServeCmdConfig {
             live: self.live.config(),
             http: ServeConfig {
                 listen: self.listen,
                 max_listeners: self.max_listeners as usize,
                 max_connections: self.max_connections as usize,
+                max_connections_per_peer: per_peer as usize,
                 header_timeout: self.header_timeout,
             },
-        }
+        })
     }
 }
 

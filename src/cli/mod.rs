@@ -54,7 +54,8 @@ fn run(cli: Cli) -> Result<(), CmdError> {
         Some(Command::Record(args)) => cmd::record::run(args.config()),
         Some(Command::Replay(args)) => cmd::replay::run(args.config()),
         Some(Command::LabServer(args)) => Ok(crate::lab::server::run(args.config())?),
-        Some(Command::Serve(args)) => cmd::serve::run(args.config()),
+        // A bad combination of flags is a usage error, reported (and exit code 2) like clap's.
+        Some(Command::Serve(args)) => cmd::serve::run(args.config().unwrap_or_else(|e| e.exit())),
         Some(Command::Schema { which }) => cmd::snapshot::schema(&which),
         None => cmd::dashboard::run(cli.dashboard.config()),
     }

@@ -141,6 +141,23 @@ impl Default for ExportOptions {
 pub struct ExporterStats {
     /// Full samples that failed since start (each recorded as a gap).
     pub sample_errors: u64,
+    /// What the HTTP server did at its connection limits.
+    pub connections: ConnectionStats,
+}
+
+/// What the HTTP server did at its connection limits since start: idle connections it closed
+/// to make room for a new one, and new ones it refused (every connection under the limit was
+/// being answered); each at `--max-connections` (global) and `--max-connections-per-peer`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Idle connections closed to make room at the global limit.
+    pub made_room_global: u64,
+    /// Idle connections closed to make room at their peer's limit.
+    pub made_room_per_peer: u64,
+    /// New connections refused at the global limit.
+    pub refused_global: u64,
+    /// New connections refused at their peer's limit.
+    pub refused_per_peer: u64,
 }
 
 /// Metric name of a queue counter (TcpExt) by its kernel name.
@@ -494,8 +511,40 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
     );
     f.push(vec![], Value::Int(stats.sample_errors));
     out.push(f);
+    out.extend(connection_families(&stats.connections));
     out.push(build_info());
     out
+}
+
+/// The HTTP server's connection-limit counters, by `reason` (the flag whose limit was met).
+fn connection_families(c: &ConnectionStats) -> [Family; 2] {
+    let reasons = |global: u64, per_peer: u64| {
+        [
+            ("max_connections", global),
+            ("max_connections_per_peer", per_peer),
+        ]
+    };
+    let mut evicted = Family::new(
+        "sockq_http_connections_evicted_total",
+        "Idle HTTP connections to sockq (no complete request head yet, nothing being answered) \
+         closed to make room for a new connection, by the limit met: max_connections (the \
+         oldest idle connection) or max_connections_per_peer (the same peer's oldest idle one).",
+        Kind::Counter,
+    );
+    for (reason, n) in reasons(c.made_room_global, c.made_room_per_peer) {
+        evicted.push(vec![("reason", reason.to_string())], Value::Int(n));
+    }
+    let mut refused = Family::new(
+        "sockq_http_connections_refused_total",
+        "New HTTP connections to sockq closed at once because a limit was met (reason: \
+         max_connections or max_connections_per_peer) and every connection under it was being \
+         answered.",
+        Kind::Counter,
+    );
+    for (reason, n) in reasons(c.refused_global, c.refused_per_peer) {
+        refused.push(vec![("reason", reason.to_string())], Value::Int(n));
+    }
+    [evicted, refused]
 }
 
 /// `sockq_build_info{version}` 1.

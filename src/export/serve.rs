@@ -10,26 +10,34 @@
 //!
 //! The server is hardened for an endpoint that may face a network: a header-read timeout
 //! (a client that connects and sends nothing, or half a request line, is closed), a cap on
-//! concurrent connections (over it, new connections are closed at once), a maximum connection
-//! age (a client that never reads its response is cut off), a small request buffer, and only
-//! `GET`/`HEAD` on `/` and `/metrics`.
+//! concurrent connections and a lower one per peer (at a cap, the oldest idle connection yields
+//! its slot to the new one, so idle connections cannot keep a scraper out: [`slots`]), a
+//! maximum connection age (a client that never reads its response is cut off), a small request
+//! buffer, and only `GET`/`HEAD` on `/` and `/metrics`.
+
+mod slots;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, ACCEPT, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
 use super::prometheus::{
-    self as prom, ExportOptions, ExporterStats, OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,
+    self as prom, ConnectionStats, ExportOptions, ExporterStats, OPENMETRICS_CONTENT_TYPE,
+    TEXT_CONTENT_TYPE,
 };
 use crate::model::Tick;
+use slots::{Admission, Conn, Limit, Slots};
 
 /// Default address: loopback only, port 9911.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9911";
@@ -50,6 +58,9 @@ pub struct ServeConfig {
     pub max_listeners: usize,
     /// At most this many concurrent HTTP connections.
     pub max_connections: usize,
+    /// At most this many from one peer (an IPv4 address or an IPv6 /64); at most
+    /// `max_connections`.
+    pub max_connections_per_peer: usize,
     /// Close a connection that has not sent a complete request head within this time.
     pub header_timeout: Duration,
 }
@@ -99,8 +110,17 @@ impl Latest {
 #[derive(Debug, Clone, Copy)]
 struct HttpConfig {
     max_connections: usize,
+    max_connections_per_peer: usize,
     header_timeout: Duration,
     export: ExportOptions,
+}
+
+/// The slots, shared by the accept loop, the connection tasks and the scrapes (all on the one
+/// HTTP thread: the lock is never contended).
+type SharedSlots = Arc<Mutex<Slots>>;
+
+fn lock(slots: &SharedSlots) -> MutexGuard<'_, Slots> {
+    slots.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Binds `addr`, with an error that names it.
@@ -140,6 +160,7 @@ impl Server {
         let latest = Arc::new(Latest::default());
         let http_cfg = HttpConfig {
             max_connections: cfg.max_connections,
+            max_connections_per_peer: cfg.max_connections_per_peer,
             header_timeout: cfg.header_timeout,
             export: ExportOptions {
                 max_listeners: cfg.max_listeners,
@@ -212,15 +233,12 @@ fn serve_http(
         .map_err(ServeError::Http)?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(ServeError::Http)?;
-        let permits = Arc::new(tokio::sync::Semaphore::new(cfg.max_connections));
+        let slots: SharedSlots = Arc::new(Mutex::new(Slots::new(
+            cfg.max_connections,
+            cfg.max_connections_per_peer,
+        )));
         let mut poll_stop = tokio::time::interval(Duration::from_millis(100));
-        let mut last_warning: Option<Instant> = None;
-        let mut warn = |msg: String| {
-            if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
-                eprintln!("sockq: {msg}");
-                last_warning = Some(Instant::now());
-            }
-        };
+        let mut warnings = Warnings::default();
         loop {
             tokio::select! {
                 _ = poll_stop.tick() => {
@@ -230,24 +248,41 @@ fn serve_http(
                 }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        let Ok(permit) = permits.clone().try_acquire_owned() else {
-                            drop(stream);
-                            warn(format!(
-                                "{} HTTP connections open (--max-connections): closing new ones, e.g. from {peer}",
-                                cfg.max_connections
-                            ));
-                            continue;
+                        let admission = lock(&slots).admit(peer.ip());
+                        let (id, conn) = match admission {
+                            Admission::Refused(limit) => {
+                                drop(stream);
+                                warnings.at_limit(
+                                    &cfg,
+                                    limit,
+                                    peer.ip(),
+                                    "all being answered, closing new ones",
+                                );
+                                continue;
+                            }
+                            Admission::Admitted { id, conn, made_room } => {
+                                if let Some(limit) = made_room {
+                                    warnings.at_limit(
+                                        &cfg,
+                                        limit,
+                                        peer.ip(),
+                                        "closing the oldest idle one for each new one",
+                                    );
+                                }
+                                (id, conn)
+                            }
                         };
                         let _ = stream.set_nodelay(true);
-                        let latest = latest.clone();
-                        tokio::spawn(async move {
-                            connection(stream, latest, cfg).await;
-                            drop(permit);
-                        });
+                        let slot = SlotGuard { slots: slots.clone(), id, conn };
+                        tokio::spawn(connection(stream, slot, latest.clone(), cfg));
+                        // Let the new connection read its request (if it sent one) before the
+                        // next accept: a burst of accepts must not close it, idle, before its
+                        // request was read.
+                        tokio::task::yield_now().await;
                     }
                     Err(e) => {
                         // E.g. EMFILE: back off instead of spinning.
-                        warn(format!("accept failed: {e}"));
+                        warnings.warn(Warning::Accept, format!("accept failed: {e}"));
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
@@ -260,26 +295,192 @@ fn serve_http(
     Ok(())
 }
 
-/// Serves one connection, bounded by the header timeout and the maximum connection age.
-async fn connection(stream: tokio::net::TcpStream, latest: Arc<Latest>, cfg: HttpConfig) {
+/// What stderr says about the limits, at most once a minute per kind (the counters in
+/// /metrics have the rest).
+#[derive(Debug, Clone, Copy)]
+enum Warning {
+    Accept,
+    Global,
+    PerPeer,
+}
+
+#[derive(Debug, Default)]
+struct Warnings {
+    last: [Option<Instant>; 3],
+}
+
+impl Warnings {
+    fn warn(&mut self, kind: Warning, msg: String) {
+        let last = &mut self.last[kind as usize];
+        if last.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+            eprintln!("sockq: {msg}");
+            *last = Some(Instant::now());
+        }
+    }
+
+    fn at_limit(&mut self, cfg: &HttpConfig, limit: Limit, peer: IpAddr, action: &str) {
+        match limit {
+            Limit::Global => self.warn(
+                Warning::Global,
+                format!(
+                    "{} HTTP connections open (--max-connections): {action}, e.g. from {peer}",
+                    cfg.max_connections
+                ),
+            ),
+            Limit::PerPeer => self.warn(
+                Warning::PerPeer,
+                format!(
+                    "{} HTTP connections open from {peer} (--max-connections-per-peer): {action}",
+                    cfg.max_connections_per_peer
+                ),
+            ),
+        }
+    }
+}
+
+/// A connection's slot; given back when the connection's task ends (or is dropped).
+struct SlotGuard {
+    slots: SharedSlots,
+    id: u64,
+    conn: Arc<Conn>,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        lock(&self.slots).release(self.id);
+    }
+}
+
+/// Serves one connection, bounded by the header timeout and the maximum connection age; closes
+/// it when it yields its slot to a new one (only while idle).
+async fn connection(
+    stream: tokio::net::TcpStream,
+    slot: SlotGuard,
+    latest: Arc<Latest>,
+    cfg: HttpConfig,
+) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_timeout)
         .max_buf_size(MAX_REQUEST_BUFFER)
         .keep_alive(true);
-    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let p = latest.get();
-        async move { Ok::<_, Infallible>(respond(&req, p.as_deref(), &cfg.export)) }
-    });
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
+    let service = {
+        let (conn, slots) = (slot.conn.clone(), slot.slots.clone());
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            conn.request_started();
+            let connections = lock(&slots).stats();
+            let body = respond(&req, latest.get().as_deref(), connections, &cfg.export);
+            let body = body.map(|body| Tracked {
+                body,
+                conn: conn.clone(),
+            });
+            async move { Ok::<_, Infallible>(body) }
+        })
+    };
+    let io = Watched {
+        io: TokioIo::new(stream),
+        conn: slot.conn.clone(),
+    };
+    let http = builder.serve_connection(io, service);
+    tokio::pin!(http);
     tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = tokio::time::sleep(MAX_CONNECTION_AGE) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+        biased;
+        () = slot.conn.closed() => {}
+        _ = http.as_mut() => {}
+        () = tokio::time::sleep(MAX_CONNECTION_AGE) => {
+            http.as_mut().graceful_shutdown();
+            tokio::select! {
+                biased;
+                () = slot.conn.closed() => {}
+                _ = tokio::time::timeout(SHUTDOWN_GRACE, http) => {}
+            }
         }
+    }
+}
+
+/// A response body that tells its connection when hyper has taken all of it (hyper drops the
+/// body then).
+struct Tracked {
+    body: Full<Bytes>,
+    conn: Arc<Conn>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.conn.response_queued();
+    }
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A connection's socket that tells the connection when hyper's write buffer is empty: hyper
+/// flushes the socket only once it has written all it buffered.
+struct Watched {
+    io: TokioIo<tokio::net::TcpStream>,
+    conn: Arc<Conn>,
+}
+
+impl Read for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl Write for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.io).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = flushed {
+            this.conn.flushed();
+        }
+        flushed
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
     }
 }
 
@@ -305,6 +506,7 @@ fn simple(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 fn respond(
     req: &Request<Incoming>,
     published: Option<&Published>,
+    connections: ConnectionStats,
     export: &ExportOptions,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path();
@@ -339,7 +541,11 @@ fn respond(
     };
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
     let openmetrics = wants_openmetrics(accept, req.uri().query());
-    let families = prom::families(&p.tick, export, &p.stats);
+    let stats = ExporterStats {
+        connections,
+        ..p.stats
+    };
+    let families = prom::families(&p.tick, export, &stats);
     let (body, content_type) = if openmetrics {
         (prom::encode_openmetrics(families), OPENMETRICS_CONTENT_TYPE)
     } else {
