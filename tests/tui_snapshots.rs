@@ -951,7 +951,10 @@ fn selection_moves_with_j_k_and_arrows() {
     assert_eq!(app.selected, selected);
     let rows = app.rows(&engine);
     let now_at = at(&app).expect("still selected");
-    assert_eq!(rows[now_at].endpoint, "0.0.0.0:22", "the same listener, wherever it sorts");
+    assert_eq!(
+        rows[now_at].endpoint, "0.0.0.0:22",
+        "the same listener, wherever it sorts"
+    );
     // Key releases are ignored.
     let mut release = ch('k');
     release.kind = KeyEventKind::Release;

@@ -303,7 +303,15 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
     let mut peak = Family::new(
         "sockq_listener_accept_queue_depth_peak",
         "Highest accept-queue depth seen since the previous sample (fast sampler, default 10 Hz): \
-         bursts between samples; may be backlog+1.",
+         bursts between samples; may be backlog+1, and is backlog+1 when the drop counters prove \
+         an overflow no poll saw.",
+        Kind::Gauge,
+    );
+    let mut overflowed = Family::new(
+        "sockq_listener_accept_queue_overflowed",
+        "1 when the accept queue overflowed during the latest sample interval: a poll saw it full \
+         (depth > backlog), or the listener's own drop counter rose while ListenOverflows did \
+         (proven between polls).",
         Kind::Gauge,
     );
     let mut backlog = Family::new(
@@ -351,6 +359,8 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
         depth.push(lab.clone(), Value::Int(l.accept_queue.into()));
         let high = t.map_or(l.accept_queue, |t| t.depth_high.max(l.accept_queue));
         peak.push(lab.clone(), Value::Int(high.into()));
+        let over = t.is_some_and(|t| t.overflowed) || l.accept_queue > l.backlog;
+        overflowed.push(lab.clone(), Value::Int(u64::from(over)));
         backlog.push(lab.clone(), Value::Int(l.backlog.into()));
         syn_recv.push(lab.clone(), Value::Int(l.syn_recv));
         if let Some(d) = l.drops {
@@ -366,7 +376,9 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
             fds_age.push(lab.clone(), Value::Float(p.age_ms as f64 / 1000.0));
         }
     }
-    out.extend([depth, peak, backlog, syn_recv, drops, fds, max_fds, fds_age]);
+    out.extend([
+        depth, peak, overflowed, backlog, syn_recv, drops, fds, max_fds, fds_age,
+    ]);
 
     let mut total = Family::new(
         "sockq_listeners",
