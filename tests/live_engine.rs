@@ -529,40 +529,36 @@ fn host_syn_recv() -> Option<u64> {
 }
 
 #[test]
-fn default_cpu_budget_without_load_is_not_throttled() {
+fn default_cpu_budget_is_reported_as_it_was_applied() {
+    // Whether the budget throttles depends on how busy the machine is (the poll's cost is
+    // measured live), so this asserts what the tick says about it, never that it did not
+    // throttle: the planning itself is unit-tested with given costs (collect::sampler).
     in_netns("engine_budget_idle", || {
         let (_l, addr) = listen("127.0.0.1:0", 16)?;
-        // "No load" is host-wide for the SYN-RECV dump: wait for other tests' floods to expire.
-        let start = Instant::now();
-        let mut host = host_syn_recv();
-        while host.is_some_and(|n| n > 2000) && start.elapsed() < Duration::from_secs(8) {
-            std::thread::sleep(Duration::from_millis(200));
-            host = host_syn_recv();
-        }
-        let quiet = host.is_none_or(|n| n <= 2000);
-        if !quiet {
-            eprintln!(
-                "\n*** default_cpu_budget_without_load_is_not_throttled: {host:?} SYN-RECV requests elsewhere on the host; not asserting throttled=false ***\n"
-            );
-        }
         let mut live = Live::start(SamplerConfig::default())?;
         for _ in 0..3 {
             let t = live.next()?;
+            let c = &t.collector;
             assert_eq!(lt(&t, addr).backlog, 16);
-            if quiet {
-                assert!(!t.collector.throttled, "tick {}: {:?}", t.seq, t.collector);
+            assert_eq!(c.budget_percent, 2.0);
+            assert_eq!(c.fast_interval_asked_ms, 100);
+            assert!(c.fast_interval_ms >= 100, "{c:?}");
+            assert!(c.fast_interval_ms <= 1000, "never slower than one poll per tick: {c:?}");
+            if c.fast_interval_ms > 100 {
+                assert!(c.throttled, "a slowed poll is reported as throttled: {c:?}");
+                assert!(
+                    t.findings.iter().any(|f| f.rule == "fast_poll_slowed"),
+                    "and said in words: {:?}",
+                    t.findings
+                );
             }
-            assert_eq!(t.collector.budget_percent, 2.0);
-            assert_eq!(t.collector.fast_interval_ms, 100);
-            // Dumped on every tick, not reused (a fresh dump should read 0 ms; see
-            // fresh_syn_recv_dump_is_0_ms_old for why this is not asserted here).
-            assert!(t.collector.syn_recv_age_ms < 500, "{:?}", t.collector);
-            assert_eq!(t.collector.syn_recv_age_ms, t.snapshot.syn_recv.age_ms);
-            assert!(
-                t.snapshot.blind_spots.is_empty(),
-                "{:?}",
-                t.snapshot.blind_spots
-            );
+            assert_eq!(c.syn_recv_age_ms, t.snapshot.syn_recv.age_ms);
+            let syn_reused = t
+                .snapshot
+                .blind_spots
+                .iter()
+                .any(|b| b.starts_with("SYN-RECV numbers are"));
+            assert_eq!(syn_reused, c.syn_recv_age_ms > 0, "{:?}", t.snapshot.blind_spots);
         }
         Ok(())
     });

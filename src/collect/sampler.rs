@@ -208,9 +208,15 @@ pub struct BudgetPlan {
     pub syn_interval: Duration,
 }
 
-/// Chooses the spacing of the fast sampler and the SYN-RECV dump so that each stays within its
-/// share of `budget_percent` (fast sampler 30 %, SYN-RECV dump 50 %, the rest of the full sample
-/// the remainder), never faster than configured and never slower than `max_syn_interval`.
+/// Longest spacing of the SYN-RECV dump.
+const MAX_SYN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Chooses the spacing of the fast sampler and the SYN-RECV dump within `budget_percent`.
+/// The fast poll comes first — it is what catches a burst that fills an accept queue — so the
+/// SYN-RECV dump is spaced out (up to [`MAX_SYN_INTERVAL`]) before the poll is slowed: the poll
+/// may use 90 % of the budget less what the SYN-RECV dump costs at its longest spacing, and
+/// the dump gets what the poll leaves. Never faster than configured; the fast poll never
+/// slower than one per tick.
 pub fn plan_budget(
     config_fast: Duration,
     interval: Duration,
@@ -219,12 +225,29 @@ pub fn plan_budget(
     syn_cost: Duration,
 ) -> BudgetPlan {
     let budget = (budget_percent / 100.0).max(1e-6);
-    let fast = Duration::from_secs_f64(fast_cost.as_secs_f64() / (budget * 0.3));
-    let syn = Duration::from_secs_f64(syn_cost.as_secs_f64() / (budget * 0.5));
+    let share =
+        |cost: Duration, every: Duration| cost.as_secs_f64() / every.as_secs_f64().max(1e-6);
+    let syn_min_share = share(syn_cost, MAX_SYN_INTERVAL);
+    let fast_share = (budget * 0.9 - syn_min_share).max(budget * 0.1);
+    let fast =
+        secs(fast_cost.as_secs_f64() / fast_share).clamp(config_fast, interval.max(config_fast));
+    let syn_share = (budget * 0.9 - share(fast_cost, fast))
+        .max(syn_min_share)
+        .max(1e-9);
     BudgetPlan {
-        fast_interval: fast.clamp(config_fast, interval.max(config_fast)),
-        syn_interval: syn.clamp(Duration::ZERO, Duration::from_secs(60)),
+        fast_interval: fast,
+        syn_interval: secs(syn_cost.as_secs_f64() / syn_share)
+            .clamp(Duration::ZERO, MAX_SYN_INTERVAL),
     }
+}
+
+/// A duration of `s` seconds, saturating (no panic on a huge or non-finite value).
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(if s > 0.0 {
+        Duration::MAX
+    } else {
+        Duration::ZERO
+    })
 }
 
 fn run(
@@ -428,17 +451,30 @@ mod tests {
     }
 
     #[test]
-    fn expensive_syn_recv_dump_is_spaced_to_its_share_of_the_budget() {
-        // 100 ms of CPU per dump, 2 % budget, half of it for the dump: once every 10 s.
+    fn expensive_syn_recv_dump_is_spaced_to_what_the_fast_poll_leaves() {
+        // 100 ms of CPU per dump, 2 % budget; the fast poll (50 µs every 100 ms, 0.05 %)
+        // leaves 1.75 % of the 1.8 % for the dump: once every 5.7 s.
         let p = plan_budget(MS(100), MS(1000), 2.0, Duration::from_micros(50), MS(100));
-        assert_eq!(p.syn_interval, Duration::from_secs(10));
+        assert_eq!(p.fast_interval, MS(100));
+        let s = p.syn_interval.as_secs_f64();
+        assert!((s - 0.1 / 0.0175).abs() < 0.01, "{s}");
+    }
+
+    #[test]
+    fn the_fast_poll_keeps_its_rate_while_the_syn_recv_dump_is_spaced_out() {
+        // 1,000 listeners: 1.4 ms per poll; a SYN-RECV dump of 50 ms. The old 30 % share
+        // slowed the poll to 233 ms and missed bursts; the dump gives way first now.
+        let p = plan_budget(MS(100), MS(1000), 2.0, Duration::from_micros(1400), MS(50));
+        assert_eq!(p.fast_interval, MS(100));
+        assert!(p.syn_interval > MS(1000), "{:?}", p.syn_interval);
     }
 
     #[test]
     fn expensive_fast_polls_slow_down_but_not_below_one_per_tick() {
-        // 3 ms per poll at 0.6 % share: one poll per 500 ms.
+        // 3 ms per poll at the poll's 1.8 % share: one poll per 167 ms.
         let p = plan_budget(MS(100), MS(1000), 2.0, MS(3), Duration::ZERO);
-        assert_eq!(p.fast_interval, MS(500));
+        let ms = p.fast_interval.as_secs_f64() * 1000.0;
+        assert!((ms - 3.0 / 0.018).abs() < 1.0, "{ms}");
         let p = plan_budget(MS(100), MS(1000), 2.0, MS(30), Duration::ZERO);
         assert_eq!(p.fast_interval, MS(1000));
     }
