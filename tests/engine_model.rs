@@ -1294,3 +1294,113 @@ fn million_ticks_with_churn_stay_within_the_history_bound() {
         start.elapsed()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Overflow evidence from the counters (issue: never miss an overflow)
+
+#[test]
+fn an_overflow_no_poll_saw_is_proven_by_the_drop_counters() {
+    let mut w = World::new();
+    w.add(listener(8080, 1, 0, 128, Some(0)));
+    w.add(listener(9090, 2, 0, 128, Some(0)));
+    w.set("ListenOverflows", 0);
+    w.set("ListenDrops", 0);
+    w.tick_at(0);
+    // Between two polls: 8080's own drop counter and ListenOverflows rose; no poll saw the
+    // queue above 0 (the fast sampler was too slow for the burst).
+    w.range(8080, 0, 0);
+    w.l(8080).drops = Some(1097);
+    w.bump("ListenOverflows", 1043);
+    w.bump("ListenDrops", 1097);
+    let t = w.tick_at(1000);
+    let l = lt(&t, 8080);
+    assert!(l.overflowed && l.overflow_proven, "{l:?}");
+    assert_eq!(
+        l.depth_high, 129,
+        "backlog+1: the kernel drops only when depth > backlog"
+    );
+    assert_eq!(l.drops_delta, Some(1097));
+    let quiet = lt(&t, 9090);
+    assert!(!quiet.overflowed && !quiet.overflow_proven, "{quiet:?}");
+    let f = only(&t, "accept_queue_full");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.listener.as_deref(), Some("127.0.0.1:8080"));
+    assert!(
+        f.message.contains("overflowed between two polls"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("1097 drops"), "{}", f.message);
+    assert_eq!(f.evidence.get("overflow_proven"), Some(&1.0));
+    assert!(has(&t, "listen_overflows"));
+}
+
+#[test]
+fn own_drops_without_listen_overflows_prove_no_overflow() {
+    let mut w = World::new();
+    w.tunables.tcp_syncookies = Some(0);
+    w.add(listener(8080, 1, 0, 64, Some(0)));
+    w.set("ListenOverflows", 0);
+    w.set("ListenDrops", 0);
+    w.tick_at(0);
+    // Drops that are not overflows (tcp_max_syn_backlog with cookies off): ListenDrops only.
+    w.l(8080).drops = Some(20);
+    w.bump("ListenDrops", 20);
+    let t = w.tick_at(1000);
+    let l = lt(&t, 8080);
+    assert!(!l.overflowed, "{l:?}");
+    assert_eq!(l.depth_high, 0);
+    assert!(!has(&t, "accept_queue_full"), "{:?}", rules(&t));
+    assert_eq!(rules(&t), vec![("listen_drops_other", None)]);
+}
+
+#[test]
+fn a_listener_still_at_the_old_somaxconn_under_pressure_is_named() {
+    let mut w = World::new();
+    w.tunables.somaxconn = Some(256);
+    w.add(listener(8080, 1, 129, 128, Some(0)));
+    let t = w.tick_at(0);
+    assert!(has(&t, "backlog_from_old_somaxconn"), "{:?}", rules(&t));
+    let f = only(&t, "backlog_from_old_somaxconn");
+    assert!(f.message.contains("somaxconn is 256 now"), "{}", f.message);
+    // Idle, the same listener is no news: many servers ask for exactly 128.
+    let mut w = World::new();
+    w.tunables.somaxconn = Some(256);
+    w.add(listener(8080, 1, 0, 128, Some(0)));
+    let t = w.tick_at(0);
+    assert!(!has(&t, "backlog_from_old_somaxconn"), "{:?}", rules(&t));
+}
+
+#[test]
+fn syn_cookies_in_mode_2_are_not_blamed_on_a_full_queue() {
+    let mut w = World::new();
+    w.tunables.tcp_syncookies = Some(2);
+    w.set("SyncookiesSent", 0);
+    w.set("TCPReqQFullDoCookies", 0);
+    w.tick_at(0);
+    w.bump("SyncookiesSent", 100);
+    w.bump("TCPReqQFullDoCookies", 100);
+    let t = w.tick_at(1000);
+    let f = only(&t, "syn_cookies");
+    assert!(f.message.contains("tcp_syncookies=2"), "{}", f.message);
+    assert!(
+        !f.message.contains("because a SYN queue is full"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn resets_at_a_full_queue_with_abort_on_overflow_are_called_resets() {
+    let mut w = World::new();
+    w.tunables.tcp_abort_on_overflow = Some(1);
+    w.add(listener(8080, 1, 5, 4, Some(0)));
+    w.set("EmbryonicRsts", 0);
+    w.tick_at(0);
+    w.bump("EmbryonicRsts", 6);
+    let t = w.tick_at(1000);
+    let f = only(&t, "handshake_resets");
+    assert!(f.message.contains("ECONNRESET"), "{}", f.message);
+    let full = only(&t, "accept_queue_full");
+    assert!(full.message.contains("resets clients"), "{}", full.message);
+}

@@ -69,6 +69,13 @@ impl ClientStats {
         }
     }
 
+    /// Forgets the connect latencies, so percentiles describe the current step only.
+    pub fn reset_latencies(&self) {
+        if let Ok(mut l) = self.latencies.lock() {
+            l.clear();
+        }
+    }
+
     /// A consistent-enough copy.
     pub fn view(&self) -> ClientView {
         let (p50, p99) = match self.latencies.lock() {

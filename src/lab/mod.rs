@@ -261,6 +261,8 @@ impl Lab {
     fn enter_step(&mut self, step: usize) -> anyhow::Result<()> {
         self.step = step;
         self.step_started = Instant::now();
+        // Latency percentiles per step, not since the start.
+        self.stats.reset_latencies();
         match (self.scenario, step) {
             (Scenario::SlowConsumer, 1) => {
                 self.knobs.service_ms = 400;
@@ -421,8 +423,15 @@ impl Lab {
         let all = steps(self.scenario);
         let title = all.get(self.step).map_or("", |s| s.title).to_string();
         let clients = self.stats.view();
-        let (mut narration, try_next) =
-            narrate(self.scenario, self.step, &self.knobs, tick, &clients);
+        let flooding = self.flood_stop.is_some();
+        let (mut narration, try_next) = narrate(
+            self.scenario,
+            self.step,
+            &self.knobs,
+            flooding,
+            tick,
+            &clients,
+        );
         if self.pending_steps > 0 {
             narration.push(format!(
                 "Step {} starts as soon as the running burst of clients ends.",
@@ -446,6 +455,8 @@ impl Lab {
                 .map(|l| l.clone())
                 .unwrap_or_default(),
             problem: self.knob_error.clone().or_else(|| self.server.last_error()),
+            flooding,
+            ss_command: format!("nsenter --net=/proc/{}/ns/net ss -ltn", std::process::id()),
         }
     }
 }

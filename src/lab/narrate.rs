@@ -59,6 +59,7 @@ pub fn narrate(
     scenario: Scenario,
     step: usize,
     k: &Knobs,
+    flooding: bool,
     tick: Option<&Tick>,
     c: &ClientView,
 ) -> (Vec<String>, String) {
@@ -66,7 +67,7 @@ pub fn narrate(
     match scenario {
         Scenario::SlowConsumer => slow_consumer(step, k, &s),
         Scenario::SomaxconnTrap => somaxconn_trap(step, k, &s, c),
-        Scenario::SynFlood => syn_flood(k, &s, c),
+        Scenario::SynFlood => syn_flood(k, flooding, &s, c),
         Scenario::FdExhaustion => fd_exhaustion(&s),
         Scenario::AbortOnOverflow => abort_on_overflow(k, &s, c),
     }
@@ -81,11 +82,27 @@ fn slow_consumer(step: usize, k: &Knobs, s: &Seen) -> (Vec<String>, String) {
     } = *s;
     let overflows = s.rate("ListenOverflows");
     let cap = k.capacity();
-    let mut n = vec![format!(
-        "Capacity = workers / service time = {} / {} ms = {cap:.0} connections/s; clients arrive at {:.0}/s.",
-        k.workers, k.service_ms, k.rate
-    )];
-    if k.rate > cap {
+    let limited_by_fds = k.fd_limit.is_some_and(|l| l < u64::from(k.workers));
+    let mut n = vec![if limited_by_fds {
+        format!(
+            "Capacity = min(workers {}, fd limit {}) / service time {} ms = {cap:.0} connections/s; clients arrive at {:.0}/s.",
+            k.workers,
+            k.fd_limit.unwrap_or(0),
+            k.service_ms,
+            k.rate
+        )
+    } else {
+        format!(
+            "Capacity = workers / service time = {} / {} ms = {cap:.0} connections/s; clients arrive at {:.0}/s.",
+            k.workers, k.service_ms, k.rate
+        )
+    }];
+    if s.drops > 0.0 || s.rate("ListenOverflows") > 0.0 {
+        n.push(format!(
+            "The kernel is dropping now: the listener drops {:.0}/s, ListenOverflows {overflows:.0}/s (queue {depth}/{backlog}, peak {peak}).",
+            s.drops
+        ));
+    } else if k.rate > cap {
         n.push(format!(
             "Arrivals exceed capacity: the accept queue grows by about {:.0}/s until it holds backlog+1 = {} (now {depth}, peak {peak}); then the kernel drops connection attempts (ListenOverflows {overflows:.0}/s) and clients wait for retransmits.",
             k.rate - cap,
@@ -93,7 +110,7 @@ fn slow_consumer(step: usize, k: &Knobs, s: &Seen) -> (Vec<String>, String) {
         ));
     } else {
         n.push(format!(
-            "Capacity is above the arrival rate: connections wait only briefly (queue {depth}/{backlog}, no drops). Response time, not CPU, sets the limit."
+            "Capacity is above the arrival rate: connections wait only briefly (queue {depth}/{backlog}, no drops now). Response time, not CPU, sets the limit."
         ));
     }
     let next = match step {
@@ -112,10 +129,21 @@ fn somaxconn_trap(step: usize, k: &Knobs, s: &Seen, c: &ClientView) -> (Vec<Stri
         drops,
         ..
     } = *s;
+    let formula = if backlog > 0 && backlog < k.backlog {
+        format!(
+            "min(listen() {}, net.core.somaxconn {backlog} when the server called listen())",
+            k.backlog
+        )
+    } else {
+        format!(
+            "its listen() {}, below net.core.somaxconn {}",
+            k.backlog, k.somaxconn
+        )
+    };
     let mut n = vec![
         format!(
-            "The server asked listen({}); the kernel gave backlog {backlog} = min(listen(), net.core.somaxconn {}) — read at listen() time.",
-            k.backlog, k.somaxconn
+            "The server asked listen({}); the kernel gave backlog {backlog} = {formula}: somaxconn is read at listen() time.",
+            k.backlog
         ),
         format!(
             "Queue {depth}/{backlog} (peak {peak}); dropped {drops:.0}/s. Clients: {} ok, {} timed out.",
@@ -137,11 +165,15 @@ fn somaxconn_trap(step: usize, k: &Knobs, s: &Seen, c: &ClientView) -> (Vec<Stri
     )
 }
 
-fn syn_flood(k: &Knobs, s: &Seen, c: &ClientView) -> (Vec<String>, String) {
+fn syn_flood(k: &Knobs, flooding: bool, s: &Seen, c: &ClientView) -> (Vec<String>, String) {
     let Seen { backlog, syn, .. } = *s;
+    let flood = if flooding {
+        format!("{:.0} spoofed SYNs/s", k.flood_rate)
+    } else {
+        "The flood is off (x starts it)".to_string()
+    };
     let mut n = vec![format!(
-        "{:.0} spoofed SYNs/s; SYN-RECV (half-open) {syn}; the SYN queue holds backlog+1 = {}. tcp_syncookies = {}.",
-        k.flood_rate,
+        "{flood}; SYN-RECV (half-open) {syn}; the SYN queue holds backlog+1 = {}. tcp_syncookies = {}.",
         backlog + 1,
         k.syncookies
     )];
@@ -201,4 +233,124 @@ fn abort_on_overflow(k: &Knobs, s: &Seen, c: &ClientView) -> (Vec<String>, Strin
         c.reset, c.timed_out
     ));
     (n, "o: toggle tcp_abort_on_overflow".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testing::{snapshot, tcp_listener};
+    use crate::model::{CollectorStats, ListenerTick, TICK_SCHEMA_VERSION};
+    use std::collections::BTreeMap;
+
+    /// A tick with the lab's listener at `depth`/`backlog`, its drops/s, and ListenOverflows/s.
+    fn tick(depth: u32, backlog: u32, drops_per_s: f64, overflows_per_s: f64) -> Tick {
+        let l = tcp_listener(SERVICE.port())
+            .addr((*SERVICE.ip()).into())
+            .queue(depth, backlog)
+            .build();
+        let lt = ListenerTick {
+            key: ListenerKey::from(&l),
+            endpoint: l.endpoint(),
+            depth,
+            backlog,
+            depth_high: depth,
+            depth_low: depth,
+            drops_per_s: Some(drops_per_s),
+            high_fill_s: 0.0,
+            undrained_s: 0.0,
+            overflowed: false,
+            overflow_proven: false,
+            drops_delta: None,
+            gone: false,
+        };
+        Tick {
+            schema_version: TICK_SCHEMA_VERSION,
+            seq: 1,
+            interval_s: Some(1.0),
+            gap_before: false,
+            snapshot: snapshot(vec![l], 1_000_000_000),
+            listeners: vec![lt],
+            counter_rates: BTreeMap::from([("ListenOverflows".into(), Some(overflows_per_s))]),
+            dropping_listeners: vec![],
+            findings: vec![],
+            collector: CollectorStats::default(),
+        }
+    }
+
+    fn lines(scenario: Scenario, step: usize, k: &Knobs, flooding: bool, t: &Tick) -> String {
+        narrate(scenario, step, k, flooding, Some(t), &ClientView::default())
+            .0
+            .join("\n")
+    }
+
+    #[test]
+    fn somaxconn_arithmetic_uses_the_value_at_listen_time() {
+        // After M: somaxconn is 256 now, the listener still has the 128 it got at listen().
+        let k = Knobs {
+            backlog: 511,
+            somaxconn: 256,
+            ..Scenario::SomaxconnTrap.defaults()
+        };
+        let text = lines(
+            Scenario::SomaxconnTrap,
+            1,
+            &k,
+            false,
+            &tick(0, 128, 0.0, 0.0),
+        );
+        assert!(
+            text.contains("backlog 128 = min(listen() 511, net.core.somaxconn 128 when the server called listen())"),
+            "{text}"
+        );
+        assert!(!text.contains("somaxconn 256)"), "{text}");
+        assert!(text.contains("somaxconn is now 256"), "{text}");
+    }
+
+    #[test]
+    fn capacity_is_bounded_by_the_fd_limit_and_drops_are_never_called_none() {
+        let k = Knobs {
+            workers: 200,
+            service_ms: 2000,
+            rate: 50.0,
+            fd_limit: Some(64),
+            ..Scenario::SlowConsumer.defaults()
+        };
+        assert_eq!(k.capacity(), 32.0);
+        let text = lines(
+            Scenario::SlowConsumer,
+            0,
+            &k,
+            false,
+            &tick(0, 128, 0.0, 0.0),
+        );
+        assert!(
+            text.contains("min(workers 200, fd limit 64) / service time 2000 ms = 32"),
+            "{text}"
+        );
+        assert!(text.contains("Arrivals exceed capacity"), "{text}");
+        // While the kernel drops, the narration says so whatever the arithmetic says.
+        let k = Knobs { workers: 200, ..k };
+        let text = lines(
+            Scenario::SlowConsumer,
+            0,
+            &k,
+            false,
+            &tick(129, 128, 40.0, 40.0),
+        );
+        assert!(text.contains("The kernel is dropping now"), "{text}");
+        assert!(!text.contains("no drops"), "{text}");
+    }
+
+    #[test]
+    fn a_stopped_flood_is_not_narrated_as_running() {
+        let k = Scenario::SynFlood.defaults();
+        let on = lines(Scenario::SynFlood, 0, &k, true, &tick(0, 128, 0.0, 0.0));
+        assert!(
+            on.contains(&format!("{:.0} spoofed SYNs/s", k.flood_rate)),
+            "{on}"
+        );
+        let off = lines(Scenario::SynFlood, 0, &k, false, &tick(0, 128, 0.0, 0.0));
+        assert!(off.contains("The flood is off"), "{off}");
+        assert!(!off.contains("spoofed SYNs/s"), "{off}");
+    }
 }

@@ -131,9 +131,13 @@ pub struct Knobs {
 }
 
 impl Knobs {
-    /// Server capacity in connections per second: workers / service time.
+    /// Server capacity in connections per second: the connections it can serve at once —
+    /// its workers, but no more than its fd limit allows — over the service time.
     pub fn capacity(&self) -> f64 {
-        f64::from(self.workers) * 1000.0 / (self.service_ms.max(1) as f64)
+        let concurrent = self
+            .fd_limit
+            .map_or(u64::from(self.workers), |l| u64::from(self.workers).min(l));
+        concurrent as f64 * 1000.0 / (self.service_ms.max(1) as f64)
     }
 }
 
@@ -191,6 +195,12 @@ pub struct LabStatus {
     pub last_round: Vec<String>,
     /// The last change that could not be made, and why (a knob, or a server command).
     pub problem: Option<String>,
+    /// Spoofed SYNs are being sent now (syn-flood; `x` toggles).
+    #[serde(default)]
+    pub flooding: bool,
+    /// The command that runs `ss` inside the lab's namespace, for showing it beside sockq.
+    #[serde(default)]
+    pub ss_command: String,
 }
 
 impl FromStr for Scenario {

@@ -114,3 +114,30 @@ pub fn fresh_netns_tunables() -> Tunables {
         nr_open: Some(1_048_576),
     }
 }
+
+/// A snapshot of `tcp_listeners` at monotonic time `monotonic_ns`, in a fresh namespace with
+/// no counters.
+pub fn snapshot(tcp_listeners: Vec<TcpListener>, monotonic_ns: u64) -> super::Snapshot {
+    super::Snapshot {
+        schema_version: super::SCHEMA_VERSION,
+        time: super::SampleTime {
+            wall: "2025-01-01T00:00:00.000Z".into(),
+            wall_unix_ms: 1_735_689_600_000 + monotonic_ns / 1_000_000,
+            monotonic_ns,
+        },
+        host: super::HostInfo {
+            hostname: "test".into(),
+            kernel: "6.18.0".into(),
+        },
+        netns: super::NetnsInfo {
+            label: "current".into(),
+            inode: Some(4026531840),
+        },
+        tcp_listeners,
+        syn_recv: super::SynRecvSummary::default(),
+        unix_listeners: None,
+        counters: super::Counters::default(),
+        tunables: fresh_netns_tunables(),
+        blind_spots: vec![],
+    }
+}

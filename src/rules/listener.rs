@@ -128,15 +128,36 @@ fn not_accepting(lt: &ListenerTick, l: &TcpListener) -> Option<Finding> {
 }
 
 /// The backlog equals somaxconn: the server probably asked for more.
+/// The somaxconn default before Linux 5.4, still the value of many hosts and containers.
+const OLD_SOMAXCONN: u32 = 128;
+
 fn capped_by_somaxconn(t: &Tick, lt: &ListenerTick) -> Option<Finding> {
     let ep = &lt.endpoint;
     let backlog = lt.backlog;
     let somaxconn = t.snapshot.tunables.somaxconn?;
+    let pressured =
+        lt.overflowed || lt.high_fill_s > 0.0 || lt.drops_per_s.is_some_and(|d| d > 0.0);
+    // Only under pressure: many servers ask for exactly 128, and an idle one is no news.
+    if pressured && backlog == OLD_SOMAXCONN && somaxconn > i64::from(OLD_SOMAXCONN) {
+        return Some(Finding {
+            severity: Severity::Warning,
+            rule: "backlog_from_old_somaxconn".into(),
+            listener: Some(ep.clone()),
+            key: Some(lt.key),
+            cleared_s: None,
+            message: format!(
+                "The backlog of {ep} is {OLD_SOMAXCONN}, though net.core.somaxconn is {somaxconn} now: if the server asked for more (nginx, node and redis ask for 511), it called listen() while somaxconn was still {OLD_SOMAXCONN}, and keeps that cap."
+            ),
+            evidence: ev([
+                ("backlog", Some(f64::from(backlog))),
+                ("somaxconn", Some(somaxconn as f64)),
+            ]),
+            next: "Restart the server (or make it call listen() again): a listener keeps the backlog it got at listen() time.".into(),
+        });
+    }
     if i64::from(backlog) != somaxconn {
         return None;
     }
-    let pressured =
-        lt.depth_high > backlog || lt.high_fill_s > 0.0 || lt.drops_per_s.is_some_and(|d| d > 0.0);
     Some(Finding {
                 severity: if pressured { Severity::Warning } else { Severity::Info },
                 rule: "backlog_capped_by_somaxconn".into(),
