@@ -5,13 +5,16 @@ use std::io::Write;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// A flag set on SIGINT, SIGTERM and SIGHUP; every loop checks it between waits.
+/// A flag set on SIGINT, SIGTERM, SIGHUP and SIGQUIT; every loop checks it between waits, so
+/// each of them ends sockq cleanly (the dashboard restores the terminal; SIGQUIT's default
+/// action, a core dump, would leave it raw).
 pub fn stop_flag() -> std::io::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGQUIT,
     ] {
         signal_hook::flag::register(sig, flag.clone())?;
     }

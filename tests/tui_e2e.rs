@@ -332,6 +332,12 @@ fn sigterm_restores_the_terminal() {
 }
 
 #[test]
+fn sigquit_restores_the_terminal() {
+    // Ctrl-\ in a terminal: the default action (a core dump) would leave it raw.
+    signal_restores_the_terminal("sigquit", nix::sys::signal::Signal::SIGQUIT);
+}
+
+#[test]
 fn terminal_hang_up_ends_sockq() {
     in_netns("tui_e2e_hangup", || {
         let tmux = Tmux::start("hangup", &pane_command(""))?;

@@ -90,12 +90,58 @@ pub enum Command {
 /// Parses a duration such as `1s`, `500ms`, `2m` or a bare number of seconds (`0.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = match s.trim().parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
-        Ok(_) => return Err(format!("{s:?} is not a positive duration")),
-        Err(_) => humantime::parse_duration(s.trim())
-            .map_err(|e| format!("{s:?} is not a duration ({e}); use e.g. 1s, 500ms, 2m or 0.5"))?,
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("{} is too long a duration", shown(s)))?,
+        Ok(_) => return Err(format!("{} is not a positive duration", shown(s))),
+        Err(_) => humantime::parse_duration(s.trim()).map_err(|e| {
+            format!(
+                "{} is not a duration ({e}); use e.g. 1s, 500ms, 2m or 0.5",
+                shown(s)
+            )
+        })?,
     };
     Ok(d)
+}
+
+/// A value from the command line or the environment as an error message shows it: quoted,
+/// escaped, and cut to 60 characters (a value can be anything, of any length).
+fn shown(s: &str) -> String {
+    let cut: String = s.chars().take(60).collect();
+    let more = if cut.len() < s.len() { "…" } else { "" };
+    format!("{cut:?}{more}")
+}
+
+/// A number within `lo..=hi` (finite); the error names the value and the accepted range.
+fn number_within(s: &str, what: &str, lo: f64, hi: f64) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (lo..=hi).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{} is not accepted: {what} must be a number from {lo} to {hi}",
+            shown(s)
+        )),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    number_within(s, "the arrival rate (clients per second)", 0.0, 10_000.0)
+}
+
+fn parse_flood_rate(s: &str) -> Result<f64, String> {
+    number_within(
+        s,
+        "the flood rate (spoofed SYNs per second)",
+        0.0,
+        1_000_000.0,
+    )
+}
+
+fn parse_lab_duration(s: &str) -> Result<Duration, String> {
+    duration_within(
+        s,
+        "the lab's duration",
+        Duration::from_secs(1),
+        Duration::from_secs(24 * 3600),
+    )
 }
 
 /// A duration within `lo..=hi`; the error names the value and the accepted range.
@@ -103,7 +149,8 @@ fn duration_within(s: &str, what: &str, lo: Duration, hi: Duration) -> Result<Du
     let d = parse_duration(s)?;
     if d < lo || d > hi {
         return Err(format!(
-            "{s:?} is out of range: {what} must be between {} and {}",
+            "{} is out of range: {what} must be between {} and {}",
+            shown(s),
             humantime::format_duration(lo),
             humantime::format_duration(hi)
         ));
@@ -140,11 +187,15 @@ fn parse_window(s: &str) -> Result<Duration, String> {
 
 fn parse_budget(s: &str) -> Result<f64, String> {
     let v: f64 = s.trim().trim_end_matches('%').parse().map_err(|_| {
-        format!("{s:?} is not a number; give a percentage of one core such as 2 or 0.5")
+        format!(
+            "{} is not a number; give a percentage of one core such as 2 or 0.5",
+            shown(s)
+        )
     })?;
     if !(0.1..=100.0).contains(&v) {
         return Err(format!(
-            "{s:?} is out of range: the CPU budget must be between 0.1 and 100 (% of one core)"
+            "{} is out of range: the CPU budget must be between 0.1 and 100 (% of one core)",
+            shown(s)
         ));
     }
     Ok(v)
@@ -165,16 +216,16 @@ impl clap::ValueEnum for Scenario {
 #[derive(Debug, Clone, Args)]
 pub struct LiveArgs {
     /// Display interval: one full sample per tick (e.g. 1s, 500ms, 2).
-    #[arg(long, default_value = "1s", value_parser = parse_interval, env = "SOCKQ_INTERVAL")]
+    #[arg(long, default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true, env = "SOCKQ_INTERVAL")]
     pub interval: Duration,
     /// Fast listener sampling interval, catching bursts between ticks (10 Hz by default).
-    #[arg(long, default_value = "100ms", value_parser = parse_fast_interval, env = "SOCKQ_FAST_INTERVAL")]
+    #[arg(long, default_value = "100ms", value_parser = parse_fast_interval, allow_hyphen_values = true, env = "SOCKQ_FAST_INTERVAL")]
     pub fast_interval: Duration,
     /// CPU budget of the sampler, in percent of one core; expensive dumps are spaced to keep it.
-    #[arg(long, default_value = "2", value_parser = parse_budget, env = "SOCKQ_CPU_BUDGET")]
+    #[arg(long, default_value = "2", value_parser = parse_budget, allow_hyphen_values = true, env = "SOCKQ_CPU_BUDGET")]
     pub cpu_budget: f64,
     /// History window kept in memory (e.g. 15m).
-    #[arg(long, default_value = "15m", value_parser = parse_window, env = "SOCKQ_WINDOW")]
+    #[arg(long, default_value = "15m", value_parser = parse_window, allow_hyphen_values = true, env = "SOCKQ_WINDOW")]
     pub window: Duration,
     /// Leave out UNIX stream listeners.
     #[arg(long, env = "SOCKQ_NO_UNIX")]
@@ -225,13 +276,16 @@ impl LiveArgs {
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    let b: bytesize::ByteSize = s
-        .trim()
-        .parse()
-        .map_err(|e| format!("{s:?} is not a size ({e}); use e.g. 64MiB, 1GB or 500000"))?;
+    let b: bytesize::ByteSize = s.trim().parse().map_err(|e| {
+        format!(
+            "{} is not a size ({e}); use e.g. 64MiB, 1GB or 500000",
+            shown(s)
+        )
+    })?;
     if b.as_u64() < 4096 {
         return Err(format!(
-            "{s:?} is too small: the size cap must be at least 4KiB"
+            "{} is too small: the size cap must be at least 4KiB",
+            shown(s)
         ));
     }
     Ok(b.as_u64())
@@ -267,7 +321,7 @@ pub struct ReplayArgs {
     #[arg(long, env = "SOCKQ_NO_COLOR")]
     pub no_color: bool,
     /// History window kept in memory.
-    #[arg(long, default_value = "15m", value_parser = parse_window)]
+    #[arg(long, default_value = "15m", value_parser = parse_window, allow_hyphen_values = true)]
     pub window: Duration,
 }
 
@@ -306,22 +360,22 @@ pub struct LabArgs {
     #[arg(long)]
     pub headless: bool,
     /// With --headless: stop after this long (default: the scenario's script).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_lab_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
     /// Stay on the first step with the given knobs (no script).
     #[arg(long)]
     pub no_steps: bool,
     /// Display interval.
-    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    #[arg(long, default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
     pub interval: Duration,
-    /// Client arrivals per second.
-    #[arg(long)]
+    /// Client arrivals per second (0 to 10000).
+    #[arg(long, value_parser = parse_rate, allow_hyphen_values = true)]
     pub rate: Option<f64>,
     /// Server worker threads.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub workers: Option<u32>,
-    /// Server time per connection, ms.
-    #[arg(long)]
+    /// Server time per connection, ms (1 to 600000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub service_ms: Option<u64>,
     /// listen() backlog the server asks for.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65535))]
@@ -338,8 +392,8 @@ pub struct LabArgs {
     /// net.ipv4.tcp_abort_on_overflow of the lab namespace (0 or 1).
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub abort_on_overflow: Option<u8>,
-    /// Spoofed SYNs per second (syn-flood).
-    #[arg(long)]
+    /// Spoofed SYNs per second (syn-flood; 0 to 1000000).
+    #[arg(long, value_parser = parse_flood_rate, allow_hyphen_values = true)]
     pub flood_rate: Option<f64>,
     /// No colours.
     #[arg(long, env = "SOCKQ_NO_COLOR")]
@@ -441,7 +495,8 @@ pub struct FilterArgs {
         long = "port",
         value_name = "PORT",
         env = "SOCKQ_PORT",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = clap::value_parser!(u16).range(1..)
     )]
     pub ports: Vec<u16>,
     /// Only listeners held by a process whose name contains TEXT, or whose pid is TEXT.
@@ -537,7 +592,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000), env = "SOCKQ_MAX_CONNECTIONS_PER_PEER")]
     pub max_connections_per_peer: Option<u32>,
     /// Close a connection that has not sent a complete request head within this time.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_header_timeout, env = "SOCKQ_HEADER_TIMEOUT")]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_header_timeout, allow_hyphen_values = true, env = "SOCKQ_HEADER_TIMEOUT")]
     pub header_timeout: Duration,
     /// Sampling options (--window has no effect here: Prometheus keeps the history).
     #[command(flatten)]
@@ -576,11 +631,15 @@ impl ServeArgs {
 
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     s.trim().parse::<SocketAddr>().map_err(|_| {
-        format!("{s:?} is not an IP address and port such as 127.0.0.1:9911 or [::1]:9911")
+        format!(
+            "{} is not an IP address and port such as 127.0.0.1:9911 or [::1]:9911",
+            shown(s)
+        )
     })
 }
 
 fn parse_header_timeout(s: &str) -> Result<Duration, String> {
+    // (allow_hyphen_values on the flag lets "-1" reach this parser and its message)
     duration_within(
         s,
         "the header timeout",

@@ -1,0 +1,87 @@
+//! Bad values on the command line and in the environment: each is refused with exit code 2 and
+//! a message naming the flag and what is accepted; none panics (exit 101).
+
+mod common;
+
+use common::*;
+
+/// Runs sockq with `args` and `env`; returns (exit code, stderr).
+fn refused(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = sockq_command(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("sockq runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn huge_negative_and_non_finite_values_are_refused_with_the_flag_named() {
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["watch", "--count", "1", "--interval", "1e20"], "--interval", "too long"),
+        (&["watch", "--count", "1", "--interval", "-1"], "--interval", "not a positive duration"),
+        (&["watch", "--count", "1", "--fast-interval", "1e30"], "--fast-interval", "too long"),
+        (&["watch", "--count", "1", "--window", "1e300"], "--window", "too long"),
+        (&["watch", "--count", "1", "--cpu-budget", "-5"], "--cpu-budget", "out of range"),
+        (&["serve", "--header-timeout", "1e20"], "--header-timeout", "too long"),
+        (&["lab", "--headless", "--duration", "1e20"], "--duration", "too long"),
+        (&["lab", "--headless", "--rate", "nan"], "--rate", "from 0 to 10000"),
+        (&["lab", "--headless", "--flood-rate", "inf"], "--flood-rate", "from 0 to 1000000"),
+        (&["lab", "--headless", "--service-ms", "0"], "--service-ms", "1..=600000"),
+        (&["snapshot", "--port", "0"], "--port", "1..=65535"),
+    ];
+    for (args, flag, says) in cases {
+        let (code, err) = refused(args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(flag) && err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn the_same_values_from_the_environment_are_refused_too() {
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["watch", "--count", "1"], "SOCKQ_INTERVAL", "1e20"),
+        (&["watch", "--count", "1"], "SOCKQ_FAST_INTERVAL", "1e30"),
+        (&["watch", "--count", "1"], "SOCKQ_WINDOW", "-3"),
+        (&["serve"], "SOCKQ_HEADER_TIMEOUT", "1e20"),
+        (&["snapshot"], "SOCKQ_PORT", "0"),
+    ];
+    for (args, var, value) in cases {
+        let (code, err) = refused(args, &[(var, value)]);
+        assert_eq!(code, 2, "{var}={value}: {err}");
+        assert!(err.contains(value), "{var}={value}: {err}");
+    }
+}
+
+#[test]
+fn a_value_of_any_length_is_quoted_short() {
+    let long = "9".repeat(100_000);
+    let (code, err) = refused(&["watch", "--count", "1", "--window", &long], &[]);
+    assert_eq!(code, 2);
+    // clap repeats the value it was given; sockq's own part quotes at most 60 characters.
+    let ours = err.rsplit(": ").next().unwrap_or_default();
+    assert!(ours.len() < 200, "{ours}");
+}
+
+#[test]
+fn a_missing_namespace_is_reported_before_the_missing_terminal() {
+    // No terminal here (stdin is null, stdout a pipe): the namespace error comes first, with
+    // its own exit code.
+    let (code, err) = refused(&["--netns", "sockq-no-such-ns"], &[]);
+    if is_root() {
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("sockq-no-such-ns"), "{err}");
+    } else {
+        assert!(code == 3 || code == 1, "{code}: {err}");
+    }
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
