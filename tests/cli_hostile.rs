@@ -24,16 +24,56 @@ fn refused(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
 #[test]
 fn huge_negative_and_non_finite_values_are_refused_with_the_flag_named() {
     let cases: &[(&[&str], &str, &str)] = &[
-        (&["watch", "--count", "1", "--interval", "1e20"], "--interval", "too long"),
-        (&["watch", "--count", "1", "--interval", "-1"], "--interval", "not a positive duration"),
-        (&["watch", "--count", "1", "--fast-interval", "1e30"], "--fast-interval", "too long"),
-        (&["watch", "--count", "1", "--window", "1e300"], "--window", "too long"),
-        (&["watch", "--count", "1", "--cpu-budget", "-5"], "--cpu-budget", "out of range"),
-        (&["serve", "--header-timeout", "1e20"], "--header-timeout", "too long"),
-        (&["lab", "--headless", "--duration", "1e20"], "--duration", "too long"),
-        (&["lab", "--headless", "--rate", "nan"], "--rate", "from 0 to 10000"),
-        (&["lab", "--headless", "--flood-rate", "inf"], "--flood-rate", "from 0 to 1000000"),
-        (&["lab", "--headless", "--service-ms", "0"], "--service-ms", "1..=600000"),
+        (
+            &["watch", "--count", "1", "--interval", "1e20"],
+            "--interval",
+            "too long",
+        ),
+        (
+            &["watch", "--count", "1", "--interval", "-1"],
+            "--interval",
+            "not a positive duration",
+        ),
+        (
+            &["watch", "--count", "1", "--fast-interval", "1e30"],
+            "--fast-interval",
+            "too long",
+        ),
+        (
+            &["watch", "--count", "1", "--window", "1e300"],
+            "--window",
+            "too long",
+        ),
+        (
+            &["watch", "--count", "1", "--cpu-budget", "-5"],
+            "--cpu-budget",
+            "out of range",
+        ),
+        (
+            &["serve", "--header-timeout", "1e20"],
+            "--header-timeout",
+            "too long",
+        ),
+        (
+            &["lab", "--headless", "--duration", "1e20"],
+            "--duration",
+            "too long",
+        ),
+        (
+            &["lab", "--headless", "--rate", "nan"],
+            "--rate",
+            "from 0 to 10000",
+        ),
+        (
+            &["lab", "--headless", "--flood-rate", "inf"],
+            "--flood-rate",
+            "from 0 to 1000000",
+        ),
+        (
+            &["lab", "--headless", "--service-ms", "0"],
+            "--service-ms",
+            "1..=600000",
+        ),
         (&["snapshot", "--port", "0"], "--port", "1..=65535"),
     ];
     for (args, flag, says) in cases {

@@ -507,16 +507,23 @@ fn gone_listener_is_marked_kept_for_retention_then_pruned() {
     assert_eq!(h.last_seen_ns, T0_NS);
     assert!(h.points.last().unwrap().is_gap());
 
-    // Kept while within gone_retention (3 s) of its last sighting …
+    assert_eq!(t.gone_listeners, 1);
+    // Kept while within gone_retention (3 s) of its last sighting, counted in each tick but
+    // carried in the tick's listeners only once …
     for ms in [2000, 3000] {
         let t = w.tick_at(ms);
-        assert!(lt(&t, 9000).gone, "at {ms} ms");
+        assert_eq!(t.listeners.len(), 1, "at {ms} ms");
+        assert_eq!(t.gone_listeners, 1, "at {ms} ms");
+        let kept = w.engine.gone_listeners();
+        assert_eq!(kept.len(), 1);
+        assert!(kept[0].gone && kept[0].endpoint == ep(9000), "at {ms} ms");
     }
     assert_eq!(w.engine.listener(&b).unwrap().points.len(), 4);
     // … then pruned.
     let t = w.tick_at(4000);
     assert_eq!(t.listeners.len(), 1);
     assert_eq!(t.listeners[0].endpoint, ep(8080));
+    assert_eq!(t.gone_listeners, 0);
     assert!(w.engine.listener(&b).is_none());
     assert_eq!(w.engine.listeners().count(), 1);
 }
@@ -1403,4 +1410,32 @@ fn resets_at_a_full_queue_with_abort_on_overflow_are_called_resets() {
     assert!(f.message.contains("ECONNRESET"), "{}", f.message);
     let full = only(&t, "accept_queue_full");
     assert!(full.message.contains("resets clients"), "{}", full.message);
+}
+
+#[test]
+fn a_churn_of_listeners_keeps_at_most_a_thousand_gone_ones_and_grows_history_lazily() {
+    let mut w = World::new();
+    // 50 new listeners per tick, each gone the tick after: 60 s retention would keep 3,000.
+    for tick in 0..60u64 {
+        w.listeners.clear();
+        for i in 0..50u64 {
+            let id = tick * 50 + i;
+            w.add(listener((1000 + id % 60_000) as u16, id, 0, 128, Some(0)));
+        }
+        let t = w.tick_at(tick * 1000);
+        assert!(
+            t.listeners.len() <= 100,
+            "tick {tick}: {}",
+            t.listeners.len()
+        );
+    }
+    let kept = w.engine.listeners().filter(|h| h.gone).count();
+    assert_eq!(
+        kept, 1000,
+        "the oldest gone listeners are dropped beyond 1,000"
+    );
+    // A listener seen for one tick holds the points of its retention (gaps once gone), not
+    // the 15-minute window reserved up front (900 points × 16 bytes = 14,400 bytes).
+    let per = w.engine.history_bytes() / w.engine.listeners().count();
+    assert!(per < 1024, "{per} bytes of history per short-lived listener");
 }

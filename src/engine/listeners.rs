@@ -29,6 +29,11 @@ pub struct Update<'a> {
 pub fn update(histories: &mut HashMap<ListenerKey, ListenerHistory>, u: Update<'_>) {
     let ranges: HashMap<ListenerKey, DepthRange> =
         u.ranges.into_iter().map(|r| (r.key, r)).collect();
+    let was_gone: std::collections::HashSet<ListenerKey> = histories
+        .iter()
+        .filter(|(_, h)| h.gone)
+        .map(|(k, _)| *k)
+        .collect();
     for h in histories.values_mut() {
         h.gone = true; // until seen below
     }
@@ -40,7 +45,8 @@ pub fn update(histories: &mut HashMap<ListenerKey, ListenerHistory>, u: Update<'
             .or_insert_with(|| ListenerHistory::first_seen(l, u.cap, u.now_ns));
         see(h, l, ranges.get(&key).copied(), known, u.dt, u.now_ns);
     }
-    histories.retain(|_, h| {
+    histories.retain(|key, h| {
+        h.newly_gone = h.gone && !was_gone.contains(key);
         if h.gone {
             h.points.push(ListenerPoint::gap());
             h.drops_per_s = None;
@@ -51,6 +57,26 @@ pub fn update(histories: &mut HashMap<ListenerKey, ListenerHistory>, u: Update<'
             true
         }
     });
+    prune_gone(histories, MAX_GONE);
+}
+
+/// Most listeners kept after they went away: a churn of thousands of short-lived listeners
+/// must not grow memory (or every view) without bound; the oldest gone ones go first.
+pub const MAX_GONE: usize = 1000;
+
+fn prune_gone(histories: &mut HashMap<ListenerKey, ListenerHistory>, max: usize) {
+    let mut gone: Vec<(u64, ListenerKey)> = histories
+        .iter()
+        .filter(|(_, h)| h.gone)
+        .map(|(k, h)| (h.last_seen_ns, *k))
+        .collect();
+    if gone.len() <= max {
+        return;
+    }
+    gone.sort_unstable();
+    for (_, k) in &gone[..gone.len() - max] {
+        histories.remove(k);
+    }
 }
 
 /// One listener seen in a sample.
@@ -90,6 +116,7 @@ fn see(
     h.range = range;
     h.last_seen_ns = now_ns;
     h.gone = false;
+    h.newly_gone = false;
 }
 
 impl ListenerHistory {
@@ -105,6 +132,7 @@ impl ListenerHistory {
             undrained_s: 0.0,
             last_seen_ns: now_ns,
             gone: false,
+            newly_gone: false,
         }
     }
 }
@@ -121,14 +149,16 @@ pub fn dropping(histories: &HashMap<ListenerKey, ListenerHistory>) -> Vec<String
     out
 }
 
-/// The per-tick numbers of every listener, current first, then by endpoint.
-/// `overflows_moved`: the namespace's ListenOverflows rose in this tick.
+/// The per-tick numbers of the current listeners and of those that went away in this tick
+/// (marked gone once; the engine keeps them a while longer, see [`gone_ticks`]), current
+/// first, then by endpoint. `overflows_moved`: the namespace's ListenOverflows rose.
 pub fn ticks(
     histories: &HashMap<ListenerKey, ListenerHistory>,
     overflows_moved: bool,
 ) -> Vec<ListenerTick> {
     let mut out: Vec<ListenerTick> = histories
         .iter()
+        .filter(|(_, h)| !h.gone || h.newly_gone)
         .map(|(key, h)| listener_tick(*key, h, overflows_moved))
         .collect();
     out.sort_by(|a, b| a.gone.cmp(&b.gone).then(a.endpoint.cmp(&b.endpoint)));
@@ -164,4 +194,16 @@ fn listener_tick(key: ListenerKey, h: &ListenerHistory, overflows_moved: bool) -
         drops_delta: h.drops_delta,
         gone: h.gone,
     }
+}
+
+/// The listeners that went away before this tick and are still kept (retention), as ticks
+/// with their last numbers, by endpoint: the dashboard shows them dimmed, marked gone.
+pub fn gone_ticks(histories: &HashMap<ListenerKey, ListenerHistory>) -> Vec<ListenerTick> {
+    let mut out: Vec<ListenerTick> = histories
+        .iter()
+        .filter(|(_, h)| h.gone && !h.newly_gone)
+        .map(|(key, h)| listener_tick(*key, h, false))
+        .collect();
+    out.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+    out
 }

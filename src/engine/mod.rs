@@ -10,7 +10,8 @@ use std::time::Duration;
 use crate::model::history::{ListenerPoint, Ring};
 use crate::model::meta::QUEUE_COUNTER_INFO;
 use crate::model::{
-    DepthRange, Filter, ListenerKey, Sample, SampleEvent, TcpListener, Tick, TICK_SCHEMA_VERSION,
+    DepthRange, Filter, ListenerKey, ListenerTick, Sample, SampleEvent, TcpListener, Tick,
+    TICK_SCHEMA_VERSION,
 };
 use crate::rules;
 
@@ -80,6 +81,8 @@ pub struct ListenerHistory {
     pub last_seen_ns: u64,
     /// The listener was not in the latest sample.
     pub gone: bool,
+    /// It went away in the latest sample (the tick carries it once, marked gone).
+    pub newly_gone: bool,
 }
 
 /// History, rates and findings over a stream of samples.
@@ -136,6 +139,12 @@ impl Engine {
     /// History of one listener.
     pub fn listener(&self, key: &ListenerKey) -> Option<&ListenerHistory> {
         self.listeners.get(key)
+    }
+
+    /// Listeners that went away before the latest tick and are still kept, with their last
+    /// numbers (the latest tick carries only those that went away in it).
+    pub fn gone_listeners(&self) -> Vec<ListenerTick> {
+        listeners::gone_ticks(&self.listeners)
     }
 
     /// All listener histories (current and recently gone).
@@ -244,6 +253,7 @@ impl Engine {
             gap_before,
             snapshot,
             listeners: listeners::ticks(&self.listeners, overflows_moved),
+            gone_listeners: self.listeners.values().filter(|h| h.gone).count(),
             counter_rates,
             dropping_listeners,
             findings: Vec::new(),

@@ -270,6 +270,7 @@ mod tests {
             gap_before: false,
             snapshot: snapshot(vec![l], 1_000_000_000),
             listeners: vec![lt],
+            gone_listeners: 0,
             counter_rates: BTreeMap::from([("ListenOverflows".into(), Some(overflows_per_s))]),
             dropping_listeners: vec![],
             findings: vec![],

@@ -65,8 +65,13 @@ pub struct Tick {
     pub gap_before: bool,
     /// The sample itself.
     pub snapshot: Snapshot,
-    /// Derived per-listener numbers (current and recently gone listeners).
+    /// Derived per-listener numbers: the current listeners, and those that went away in this
+    /// tick (`gone`: true, once).
     pub listeners: Vec<ListenerTick>,
+    /// Listeners that went away within the retention (60 s) and are still kept, this tick's
+    /// included: counted here instead of repeated in every tick.
+    #[serde(default)]
+    pub gone_listeners: usize,
     /// Per-second rates of every TcpExt counter; absent (null) on the first tick or a reset.
     pub counter_rates: BTreeMap<String, Option<f64>>,
     /// When ListenOverflows or ListenDrops moved this tick: the listeners whose own drop

@@ -383,7 +383,8 @@ pub fn lab_knob(key: &KeyEvent) -> Option<Knob> {
     })
 }
 
-/// A row for every TCP listener of the tick (gone ones from the history).
+/// A row for every TCP listener of the tick, and for those that went away earlier and are
+/// still kept (from the history).
 fn tcp_rows(tick: &Tick, engine: &Engine) -> Vec<Row> {
     let by_key: std::collections::HashMap<ListenerKey, &TcpListener> = tick
         .snapshot
@@ -391,8 +392,10 @@ fn tcp_rows(tick: &Tick, engine: &Engine) -> Vec<Row> {
         .iter()
         .map(|l| (ListenerKey::from(l), l))
         .collect();
+    let gone = engine.gone_listeners();
     tick.listeners
         .iter()
+        .chain(gone.iter())
         .map(|lt| {
             let l = by_key
                 .get(&lt.key)
