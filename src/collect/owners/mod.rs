@@ -824,9 +824,9 @@ mod tests {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::{symlink, MetadataExt};
 
-    const LIMITS: &str = include_str!("../../tests/fixtures/owners/limits");
-    const LIMITS_1024: &str = include_str!("../../tests/fixtures/owners/limits-1024");
-    const LIMITS_UNLIMITED: &str = include_str!("../../tests/fixtures/owners/limits-unlimited");
+    const LIMITS: &str = include_str!("../../../tests/fixtures/owners/limits");
+    const LIMITS_1024: &str = include_str!("../../../tests/fixtures/owners/limits-1024");
+    const LIMITS_UNLIMITED: &str = include_str!("../../../tests/fixtures/owners/limits-unlimited");
 
     #[test]
     fn parse_socket_link_reads_socket_targets() {
