@@ -1,6 +1,15 @@
 //! Pure parsers of the /proc texts the owner lookup reads: `socket:[N]` and `net:[N]` link
 //! targets, the "Max open files" row of /proc/PID/limits, the `NSpid:` line of
 //! /proc/PID/status. No I/O: each takes the bytes or text already read.
+//!
+//! These stay hand-written rather than the `procfs` crate's parsers, which the tests below use as
+//! a reference instead. The link parsers run once per fd in a scan and once per cached socket in
+//! every refresh, on the bytes `readlinkat` returns, without allocating; procfs's
+//! `FDTarget::from_str` needs UTF-8 text, allocates a `PathBuf` for every file target and takes
+//! `socket:[+1]`. The limits and status parsers must take what procfs rejects as a whole: one
+//! row or line is all that is needed here, while its `Limits` wants all 16 rows (and panics on a
+//! line of fewer than three words where overflow checks are on) and its `Status` about 20
+//! fields; its `Limits` also costs about 40 times as much (a map of every row).
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -73,8 +82,12 @@ pub(super) fn nspid_is_single(status: &str) -> bool {
 mod tests {
     use super::*;
     use crate::collect::owners::test_support::{LIMITS, LIMITS_1024, LIMITS_UNLIMITED};
+    use procfs::FromBufRead as _;
     use std::fs;
     use std::path::Path;
+
+    const STATUS: &str = include_str!("../../../tests/fixtures/owners/status");
+    const STATUS_NESTED: &str = include_str!("../../../tests/fixtures/owners/status-nested-pidns");
 
     #[test]
     fn parse_socket_link_reads_socket_targets() {
@@ -103,6 +116,23 @@ mod tests {
             "",
         ] {
             assert_eq!(parse_socket_link(target), None, "{target:?}");
+        }
+    }
+
+    #[test]
+    fn netns_link_inode_reads_net_targets_only() {
+        assert_eq!(netns_link_inode(b"net:[4026531840]"), Some(4_026_531_840));
+        assert_eq!(netns_link_inode(b"socket:[4026531840]"), None);
+        assert_eq!(netns_link_inode(b"net:[]"), None);
+        assert_eq!(socket_link_inode(b"net:[4026531840]"), None);
+    }
+
+    #[test]
+    fn parse_decimal_u32_takes_pids_and_fds_only() {
+        assert_eq!(parse_decimal_u32(b"4194304"), Some(4_194_304));
+        assert_eq!(parse_decimal_u32(b"4294967295"), Some(u32::MAX));
+        for name in [&b"4294967296"[..], b"self", b"-1", b"", b".", b".."] {
+            assert_eq!(parse_decimal_u32(name), None, "{name:?}");
         }
     }
 
@@ -140,6 +170,29 @@ mod tests {
         assert_eq!(parse_nofile_soft_limit(&text), Some(want));
     }
 
+    /// The soft limit as the `procfs` crate reads the same text (`None` where it fails).
+    fn procfs_nofile_soft_limit(text: &str) -> Option<Option<u64>> {
+        let limits = procfs::process::Limits::from_buf_read(text.as_bytes()).ok()?;
+        Some(match limits.max_open_files.soft_limit {
+            procfs::process::LimitValue::Unlimited => None,
+            procfs::process::LimitValue::Value(n) => Some(n),
+        })
+    }
+
+    #[test]
+    fn parse_nofile_soft_limit_agrees_with_procfs_on_whole_texts() {
+        let own = fs::read_to_string("/proc/self/limits").unwrap();
+        for text in [LIMITS, LIMITS_1024, LIMITS_UNLIMITED, own.as_str()] {
+            let ours = parse_nofile_soft_limit(text);
+            assert!(ours.is_some(), "{text}");
+            assert_eq!(ours, procfs_nofile_soft_limit(text), "{text}");
+        }
+        // Where they part: one row is enough here, procfs wants all 16.
+        let one_row = "Max open files  1024  4096  files\n";
+        assert_eq!(parse_nofile_soft_limit(one_row), Some(Some(1024)));
+        assert_eq!(procfs_nofile_soft_limit(one_row), None);
+    }
+
     #[test]
     fn nspid_single_only_in_the_procfs_own_namespace() {
         let status = |nspid: &str| format!("Name:\tsockq\nPid:\t42\n{nspid}PPid:\t1\n");
@@ -150,5 +203,25 @@ mod tests {
         assert!(nspid_is_single(&status("")));
         let real = fs::read_to_string("/proc/self/status").unwrap();
         assert!(real.contains("NSpid:"), "{real}");
+    }
+
+    #[test]
+    fn nspid_agrees_with_procfs_on_whole_texts() {
+        let own = fs::read_to_string("/proc/self/status").unwrap();
+        for (text, single) in [(STATUS, true), (STATUS_NESTED, false)] {
+            assert_eq!(nspid_is_single(text), single, "{text}");
+            let status = procfs::process::Status::from_buf_read(text.as_bytes()).unwrap();
+            assert_eq!(
+                status.nspid.map(|p| p.len()),
+                Some(if single { 1 } else { 2 })
+            );
+        }
+        let status = procfs::process::Status::from_buf_read(own.as_bytes()).unwrap();
+        let procfs_single = status.nspid.is_none_or(|p| p.len() == 1);
+        assert_eq!(nspid_is_single(&own), procfs_single, "{own}");
+        // Where they part: one line is enough here, procfs wants the whole status.
+        let minimal = "Name:\tsockq\nPid:\t42\nNSpid:\t42\nPPid:\t1\n";
+        assert!(nspid_is_single(minimal));
+        assert!(procfs::process::Status::from_buf_read(minimal.as_bytes()).is_err());
     }
 }

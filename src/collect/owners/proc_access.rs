@@ -233,6 +233,8 @@ fn nofile_soft_limit(pid: u32) -> io::Result<Option<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
     use std::time::Duration;
 
     #[test]
@@ -273,5 +275,28 @@ mod tests {
         assert_eq!(access.fd_limit(std::process::id()), want);
         let fake = ProcAccess::new(std::env::temp_dir());
         assert!(!fake.on_procfs && !fake.own_pid_ns, "{fake:?}");
+    }
+
+    #[test]
+    fn socket_at_reads_own_socket_fds_only() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = u32::try_from(listener.as_raw_fd()).unwrap();
+        let inode = fs::metadata(format!("/proc/self/fd/{fd}")).unwrap().ino();
+        let file = File::open("/dev/null").unwrap();
+        let file_fd = u32::try_from(file.as_raw_fd()).unwrap();
+
+        let access = ProcAccess::new(PathBuf::from("/proc"));
+        let me = std::process::id();
+        let mut name = String::new();
+        let dir = access.open_fd_dir(me).unwrap();
+        assert_eq!(socket_at(&dir, fd, &mut name), Some(inode));
+        assert_eq!(socket_at(&dir, file_fd, &mut name), None);
+        let mut listing = access.open_fd_listing(me).unwrap();
+        let fds = listing.fds();
+        assert!(fds.contains(&fd) && fds.contains(&file_fd), "{fds:?}");
+        assert_eq!(listing.socket_at(fd, &mut name), Some(inode));
+        assert!(access.pids().unwrap().contains(&me));
+        let own_netns = fs::metadata("/proc/self/ns/net").unwrap().ino();
+        assert_eq!(access.netns_inode(me), Some(own_netns));
     }
 }
