@@ -825,6 +825,8 @@ mod tests {
         }
     }
 
+    /// One scenario in three acts (first scan, calls in turn, processes exiting), each act
+    /// starting from the resolver state the one before left: hence one long test.
     #[test]
     fn fake_proc_many_holders_refreshed_in_turn_hot_every_call() {
         let fake = FakeProc::new("turns");
