@@ -180,12 +180,11 @@ impl OwnerResolver {
     /// result has one entry per distinct inode.
     ///
     /// Scans /proc only when needed: when [`FULL_RESCAN_INTERVAL`] has passed since the last
-    /// scan, or when some inode is new (or one of its holders is gone) and at least
-    /// the rescan gap has passed (`min_rescan`, or less with
-    /// [`OwnerResolver::with_adaptive_rescan`]). Otherwise the holder processes due (see the module docs) are
-    /// refreshed. An inode that a scan looked for and did not find is not looked for again
-    /// before the next full scan (another user's socket would otherwise cost a scan every
-    /// `min_rescan`).
+    /// scan, or when some inode is new (or one of its holders is gone) and at least the rescan
+    /// gap has passed (`min_rescan`, or less with [`OwnerResolver::with_adaptive_rescan`]).
+    /// Otherwise the holder processes due (see the module docs) are refreshed. An inode that a
+    /// scan looked for and did not find is not looked for again before the next full scan
+    /// (another user's socket would otherwise cost a scan every `min_rescan`).
     pub fn resolve(&mut self, sockets: &[(u64, u32)], now: Instant) -> HashMap<u64, Owners> {
         let mut out = HashMap::with_capacity(sockets.len());
         if sockets.is_empty() {
