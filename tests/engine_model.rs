@@ -1437,5 +1437,37 @@ fn a_churn_of_listeners_keeps_at_most_a_thousand_gone_ones_and_grows_history_laz
     // A listener seen for one tick holds the points of its retention (gaps once gone), not
     // the 15-minute window reserved up front (900 points × 16 bytes = 14,400 bytes).
     let per = w.engine.history_bytes() / w.engine.listeners().count();
-    assert!(per < 1024, "{per} bytes of history per short-lived listener");
+    assert!(
+        per < 1024,
+        "{per} bytes of history per short-lived listener"
+    );
+}
+
+#[test]
+fn an_overflow_counted_between_the_two_reads_is_proven_on_the_next_tick() {
+    // The listener's drops are read just before ListenOverflows: an overflow in between shows
+    // in ListenOverflows this tick and in the listener's drops the next (seen live with
+    // isolated single overflows).
+    let mut w = World::new();
+    w.add(listener(8080, 1, 0, 128, Some(24)));
+    w.set("ListenOverflows", 24);
+    w.set("ListenDrops", 24);
+    w.tick_at(0);
+    w.bump("ListenOverflows", 1);
+    w.bump("ListenDrops", 1);
+    let t = w.tick_at(1000);
+    assert!(
+        !lt(&t, 8080).overflowed,
+        "not yet explained: {:?}",
+        lt(&t, 8080)
+    );
+    assert!(has(&t, "listen_overflows"));
+    w.l(8080).drops = Some(25);
+    let t = w.tick_at(2000);
+    let l = lt(&t, 8080);
+    assert!(l.overflowed && l.overflow_proven, "{l:?}");
+    assert!(has(&t, "accept_queue_full"), "{:?}", rules(&t));
+    // Only once: the tick after, with nothing new, proves nothing.
+    let t = w.tick_at(3000);
+    assert!(!lt(&t, 8080).overflowed);
 }

@@ -202,9 +202,12 @@ impl Collector {
                 "the kernel sent no SK_MEMINFO for {missing_drops} listener(s): their drop counters are unknown"
             ));
         }
+        // The counters right after the listener dump: an overflow between the two reads is in
+        // this tick's ListenOverflows but the next tick's listener drops (the engine carries
+        // such an overflow over); the shorter the gap, the rarer that is.
+        let counters = self.read_counters(&mut blind);
         let syn_recv = self.attach_syn_recv(&mut listeners, max_age, &mut blind);
         let mut unix_listeners = self.unix_if_asked(&mut blind);
-        let counters = self.read_counters(&mut blind);
         let (tunables, problems) = tunables::read_tunables(&self.opts.proc_root.join("sys"));
         blind.extend(problems);
         self.attach_owners(&mut listeners, unix_listeners.as_deref_mut());

@@ -97,6 +97,8 @@ pub struct Engine {
     latest: Option<Tick>,
     /// Critical findings held on screen a little after they cleared.
     held: hold::Held,
+    /// ListenOverflows rose in the latest tick but no listener's drop counter did (yet).
+    unexplained_overflow: bool,
     /// Gaps already recorded (failed samples) since the previous ingested sample.
     gaps_since_prev: u64,
 }
@@ -117,6 +119,7 @@ impl Engine {
             counter_history,
             latest: None,
             held: hold::Held::default(),
+            unexplained_overflow: false,
             gaps_since_prev: 0,
         }
     }
@@ -240,12 +243,21 @@ impl Engine {
                 retention_ns: u64::try_from(self.cfg.gone_retention.as_nanos()).unwrap_or(u64::MAX),
             },
         );
-        let overflows_moved = rates::moved(&counter_rates, "ListenOverflows");
+        // ListenOverflows is read just after the listeners' drop counters: an overflow
+        // between the two reads shows in the counter now and in a listener's drops next
+        // tick. One that no listener's drops explained is carried over to the next tick.
+        let overflows_now = rates::moved(&counter_rates, "ListenOverflows");
+        let overflows_moved = overflows_now || std::mem::take(&mut self.unexplained_overflow);
         let dropping_listeners = if rates::overflow_moved(&counter_rates) {
             listeners::dropping(&self.listeners)
         } else {
             Vec::new()
         };
+        self.unexplained_overflow = overflows_now
+            && !self
+                .listeners
+                .values()
+                .any(|h| !h.gone && h.drops_delta.is_some_and(|d| d > 0));
         let mut tick = Tick {
             schema_version: TICK_SCHEMA_VERSION,
             seq: self.seq,

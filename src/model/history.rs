@@ -110,12 +110,20 @@ mod tests {
         }
         assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![7, 8, 9]);
         assert_eq!(r.last(), Some(&9));
-        assert!(r.heap_bytes() <= 4 * std::mem::size_of::<i32>(), "{}", r.heap_bytes());
+        assert!(
+            r.heap_bytes() <= 4 * std::mem::size_of::<i32>(),
+            "{}",
+            r.heap_bytes()
+        );
         let mut big = Ring::new(1_000_000);
         for i in 0..10u64 {
             big.push(i);
         }
-        assert!(big.heap_bytes() <= 16 * 8, "grows with the items: {}", big.heap_bytes());
+        assert!(
+            big.heap_bytes() <= 16 * 8,
+            "grows with the items: {}",
+            big.heap_bytes()
+        );
         assert_eq!(std::mem::size_of::<ListenerPoint>(), 16);
     }
 }
