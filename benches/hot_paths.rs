@@ -13,6 +13,8 @@
 //! Live dumps against the kernel at scale need root and namespaces: they are in the comparison
 //! harness (`examples/perf_compare.rs`), not here.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 use std::hint::black_box;
 use std::net::TcpListener as StdListener;
 use std::os::fd::AsRawFd;

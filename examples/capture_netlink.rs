@@ -10,6 +10,8 @@
 //! error replies. The scene is checked before anything is written: a capture that raced (a
 //! connection not yet queued, a SYN-RECV request missing) is refused, not written.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, TcpStream};
 use std::os::fd::AsFd;

@@ -45,6 +45,9 @@
 //! also die with the thread that forked them, via PR_SET_PDEATHSIG), tmux servers are killed, the namespaces
 //! vanish with their last process and thread.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+#![allow(unsafe_code)] // the harness forks and builds raw socket addresses; each block has a SAFETY comment
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, SocketAddrV4};

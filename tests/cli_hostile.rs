@@ -1,6 +1,8 @@
 //! Bad values on the command line and in the environment: each is refused with exit code 2 and
 //! a message naming the flag and what is accepted; none panics (exit 101).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 mod common;
 
 use common::*;

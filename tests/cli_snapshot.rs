@@ -1,6 +1,8 @@
 //! End-to-end tests of `sockq snapshot`: the real binary, run in a private network namespace
 //! (spawned from the thread that made it, so the child inherits it), against real sockets.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 mod common;
 
 use std::io::BufRead;

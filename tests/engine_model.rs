@@ -1,6 +1,8 @@
 //! The engine over synthetic samples: rates, gaps, gone listeners, peaks, every diagnosis rule,
 //! and the memory bound of the history. Pure and fast: no kernel, no root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

@@ -18,6 +18,8 @@
 //! The listeners stay open for the whole test: a listener that closes while sockq runs (a
 //! "gone" row) is not covered here.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -11,6 +11,8 @@
 //! Without it they fail under CI (CI=true) and say loudly that they were skipped elsewhere.
 //! Tests run in parallel; each lab has its own namespace, so they do not disturb each other.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -2,6 +2,8 @@
 //! private network namespace per test. The sampler is started from the test's namespace thread
 //! with `NetnsTarget::Current`; the thread it spawns inherits that namespace.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -8,6 +8,8 @@
 //! No timing assertion: every wait is for a condition, with a generous deadline. Every child
 //! (nginx and its worker, the sockq processes, tmux) is killed on every path by a guard.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 mod common;
 
 use std::io::{Read, Write};

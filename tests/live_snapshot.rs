@@ -1,5 +1,7 @@
 //! Live tests: real sockets in a private network namespace made by each test.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -5,6 +5,8 @@
 //! Kernel order and the split of a dump into datagrams depend on per-namespace hash salts, so the
 //! tests check sets and per-file message counts, never the order within a dump.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;

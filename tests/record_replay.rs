@@ -1,6 +1,8 @@
 //! `sockq record` / `sockq replay`: a recording replays the same frames the live dashboard drew
 //! for the same samples; damaged files replay their valid prefix and say where they stop.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,8 @@
 //! End-to-end tests of `sockq serve`: the real binary in a private network namespace, scraped
 //! over plain TCP, its output checked by `promtool`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 mod common;
 
 use std::io::{Read, Write};

@@ -8,6 +8,8 @@
 //! killed when the test ends. The server is started from the namespace thread, so the pane and
 //! sockq live in that namespace.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 mod common;
 
 use std::net::SocketAddr;

@@ -7,6 +7,8 @@
 //! Accept changed snapshots with `INSTA_UPDATE=always cargo test --test tui_snapshots`, then read
 //! every changed file under tests/snapshots/.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! End-to-end tests of `sockq watch`: the real binary, its JSON lines against the checked-in
 //! tick schema, the human format, signals, a closed pipe and bad values.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
+
 mod common;
 
 use std::io::{BufRead, BufReader, Read};

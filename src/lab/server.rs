@@ -74,6 +74,7 @@ fn ensure_workers(listener: &Arc<Socket>, shared: &Arc<Shared>) -> anyhow::Resul
 }
 
 /// Sets TCP_DEFER_ACCEPT, which neither socket2 nor nix wraps.
+#[allow(unsafe_code)] // the one FFI call, see the SAFETY comment
 fn set_defer_accept(s: &Socket, secs: u32) -> std::io::Result<()> {
     let v: nix::libc::c_int = nix::libc::c_int::try_from(secs).unwrap_or(nix::libc::c_int::MAX);
     // SAFETY: setsockopt with a valid open fd, a pointer to a live c_int and its exact size.

@@ -207,6 +207,7 @@ fn is_procfs(proc_root: &Path) -> bool {
 /// call (`Ok(None)`: unlimited). Fails with EPERM unless sockq is root (CAP_SYS_RESOURCE) or
 /// the process has sockq's uid and gid, and with ESRCH when it has exited. Neither nix nor
 /// rustix wraps a read-only prlimit (rustix's always sets a new limit), hence the FFI call.
+#[allow(unsafe_code)] // the one FFI call, see the SAFETY comment
 fn nofile_soft_limit(pid: u32) -> io::Result<Option<u64>> {
     let pid = nix::libc::pid_t::try_from(pid)
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
