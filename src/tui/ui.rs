@@ -1154,7 +1154,11 @@ fn draw_pipeline(
 /// The narration panel's lines: the step, what is happening, what clients feel, the knobs,
 /// what to try. `compact` keeps the step, the first sentence and the clients (for the pipeline
 /// and detail screens, which a room watches).
-fn lab_lines(lab: &crate::lab::LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>> {
+fn lab_lines(
+    lab: &crate::model::lab::LabStatus,
+    compact: bool,
+    theme: Theme,
+) -> Vec<Line<'static>> {
     let c = &lab.clients;
     let k = &lab.knobs;
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
