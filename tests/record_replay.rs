@@ -207,7 +207,7 @@ fn a_truncated_recording_replays_its_valid_prefix_and_says_where_it_stops() {
     assert!(damage.contains("after sample 6"), "{damage}");
     // Every cut position: never a panic, always a prefix.
     for cut in (0..full.len()).step_by(97) {
-        match record::read_from(&full[..cut]) {
+        match record::read_from(&full[..cut], &damaged) {
             Ok(r) => assert!(r.samples.len() <= 10),
             Err(e) => assert!(
                 e.to_string().contains("not a sockq recording"),
@@ -221,7 +221,7 @@ fn a_truncated_recording_replays_its_valid_prefix_and_says_where_it_stops() {
     for b in &mut garbled[mid..mid + 40] {
         *b ^= 0x5a;
     }
-    let back = record::read_from(&garbled[..]).expect("reads");
+    let back = record::read_from(&garbled[..], &damaged).expect("reads");
     assert_eq!(back.samples.len(), 4);
     assert!(back.damage.is_some());
 
@@ -324,6 +324,58 @@ fn live_record_then_replay_json() {
         // Rates exist from the second tick on, as in `watch --json`.
         assert!(ticks[0]["counter_rates"]["ListenOverflows"].is_null());
         assert!(ticks[1]["counter_rates"]["ListenOverflows"].is_number());
+        Ok(())
+    });
+}
+
+/// `sockq record ARGS… FILE` run on the caller's thread (so in its network namespace).
+fn record_cli(file: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    Command::new(common::sockq_bin())
+        .args(["record", "--interval", "100ms"])
+        .args(extra)
+        .arg(file)
+        .output()
+        .expect("run sockq record")
+}
+
+#[test]
+fn a_file_that_fails_on_write_is_named_in_the_error() {
+    common::in_netns("record_proc_version", || {
+        // /proc/version is a regular file that fails every write (EIO); not root: EACCES.
+        let out = record_cli(std::path::Path::new("/proc/version"), &["--count", "1"]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("writing /proc/version") || err.contains("creating /proc/version"),
+            "{err}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_full_disk_is_an_error_naming_the_file() {
+    let dir = tmp("full").with_file_name("mnt");
+    std::fs::create_dir_all(&dir).expect("mount point");
+    common::in_netns("record_full_disk", move || {
+        // A 64 KiB tmpfs in a private mount namespace, filled but for one page.
+        let script = r#"mount -t tmpfs -o size=64k sockq-full "$1" && head -c 61440 /dev/zero > "$1/fill" && exec "$2" record --interval 100ms --count 1000 "$1/rec.gz""#;
+        let out = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+            .arg(&dir)
+            .arg(common::sockq_bin())
+            .output()?;
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .find(|l| l.contains("error"))
+            .unwrap_or_default();
+        assert!(line.contains("No space left on device"), "{err}");
+        assert!(
+            line.contains(&format!("writing {}", dir.join("rec.gz").display())),
+            "{err}"
+        );
         Ok(())
     });
 }

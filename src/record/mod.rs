@@ -8,10 +8,12 @@
 
 use serde::{Deserialize, Serialize};
 
+mod error;
 mod reader;
 pub mod replay;
 mod writer;
 
+pub use error::RecordError;
 pub use reader::{read, read_from, Recording};
 pub use replay::Replay;
 pub use writer::Recorder;

@@ -4,10 +4,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use anyhow::Context;
 use flate2::read::MultiGzDecoder;
 
-use super::{Header, RECORDING_VERSION};
+use super::{Header, RecordError, RECORDING_VERSION};
 use crate::model::Sample;
 
 /// A recording read back: the samples up to the first damage, and where the damage is.
@@ -23,28 +22,38 @@ pub struct Recording {
 
 /// Reads a recording. A file that is not a sockq recording is an error; a truncated or
 /// corrupted one yields its valid prefix and a description of where it stopped.
-pub fn read(path: &Path) -> anyhow::Result<Recording> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    read_from(file).with_context(|| format!("reading {}", path.display()))
+pub fn read(path: &Path) -> Result<Recording, RecordError> {
+    let file = File::open(path).map_err(RecordError::io("opening", path))?;
+    read_from(file, path)
 }
 
-/// [`read`] over any reader.
-pub fn read_from(r: impl Read) -> anyhow::Result<Recording> {
+/// [`read`] over any reader; `path` names it in errors.
+pub fn read_from(r: impl Read, path: &Path) -> Result<Recording, RecordError> {
+    let not_a_recording = |why: String| RecordError::NotARecording {
+        path: path.to_path_buf(),
+        why,
+    };
     let mut reader = BufReader::new(MultiGzDecoder::new(BufReader::new(r)));
     let mut line = Vec::new();
     let header: Header = match reader.read_until(b'\n', &mut line) {
-        Ok(0) => anyhow::bail!("empty file: not a sockq recording"),
+        Ok(0) => return Err(not_a_recording("an empty file".into())),
         Ok(_) => serde_json::from_slice(&line)
             .ok()
             .filter(|h: &Header| h.format == "sockq-recording")
-            .ok_or_else(|| anyhow::anyhow!("not a sockq recording (no sockq-recording header)"))?,
-        Err(e) => anyhow::bail!("not a sockq recording (not gzip: {e})"),
+            .ok_or_else(|| not_a_recording("no sockq-recording header".into()))?,
+        Err(e) => return Err(not_a_recording(format!("not gzip: {e}"))),
     };
+    if header.version > RECORDING_VERSION {
+        return Err(RecordError::NewerVersion {
+            path: path.to_path_buf(),
+            version: header.version.into(),
+        });
+    }
     if header.version != RECORDING_VERSION {
-        anyhow::bail!(
-            "recording format version {} is not supported (this sockq reads version {RECORDING_VERSION})",
-            header.version
-        );
+        return Err(RecordError::BadVersion {
+            path: path.to_path_buf(),
+            version: header.version.into(),
+        });
     }
     let mut samples = Vec::new();
     let mut damage = None;
