@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -378,4 +379,188 @@ fn a_full_disk_is_an_error_naming_the_file() {
         );
         Ok(())
     });
+}
+
+/// Waits up to `limit` for `child` to end by itself; if it does not, SIGTERM, then SIGKILL.
+/// Returns its output and whether it ended by itself.
+fn wait_or_kill(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> (std::process::Output, bool) {
+    let start = std::time::Instant::now();
+    let mut by_itself = true;
+    while child.try_wait().expect("try_wait").is_none() {
+        if start.elapsed() > limit {
+            by_itself = false;
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (child.wait_with_output().expect("wait"), by_itself)
+}
+
+#[test]
+fn record_refuses_a_device_node_and_never_rotates_it() {
+    let dir = tmp("chardev").with_file_name("");
+    let dev = dir.join("devnull");
+    common::in_netns("record_chardev", move || {
+        // A copy of /dev/null: writes to it succeed, so rotation would come (at 4 KiB).
+        nix::sys::stat::mknod(
+            &dev,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 3),
+        )?;
+        let out = record_cli(
+            &dev,
+            &["--max-size", "4KiB", "--keep", "1", "--count", "10"],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("refusing to record to {}", dev.display())),
+            "{err}"
+        );
+        assert!(err.contains("a character device"), "{err}");
+        assert!(err.contains("regular file"), "{err}");
+        use std::os::unix::fs::FileTypeExt;
+        let meta = std::fs::symlink_metadata(&dev)?;
+        assert!(
+            meta.file_type().is_char_device(),
+            "the node stays where it was"
+        );
+        assert!(
+            !dev.with_file_name("devnull.1").exists(),
+            "and is not rotated"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn record_to_a_fifo_is_refused_at_once_with_or_without_a_reader() {
+    let dir = tmp("fifo").with_file_name("");
+    let fifo = dir.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    common::in_netns("record_fifo", move || {
+        // No reader: a blocking open would wait for one for ever, deaf to SIGTERM and SIGINT.
+        let child = Command::new(common::sockq_bin())
+            .args(["record", "--interval", "100ms", "--count", "1"])
+            .arg(&fifo)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let (out, by_itself) = wait_or_kill(child, std::time::Duration::from_secs(10));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            by_itself,
+            "record blocked on a FIFO without a reader: {err}"
+        );
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("refusing to record to {}", fifo.display())),
+            "{err}"
+        );
+        assert!(err.contains("a FIFO"), "{err}");
+        // With a reader: refused as well (it is not a regular file), nothing written to it.
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&fifo)?;
+        let out = record_cli(&fifo, &["--count", "1"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("a FIFO"), "{err}");
+        let mut buf = [0u8; 16];
+        let n = std::io::Read::read(&mut &reader, &mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "nothing was written to the FIFO");
+        Ok(())
+    });
+}
+
+#[test]
+fn record_does_not_follow_a_symlink_in_the_last_component() {
+    let path = tmp("symlink");
+    let victim = path.with_file_name("victim");
+    std::fs::write(&victim, b"keep me").expect("victim");
+    std::os::unix::fs::symlink(&victim, &path).expect("symlink");
+    let err = Recorder::create(&path, header(), 64 << 20, 2)
+        .err()
+        .expect("a symbolic link is refused")
+        .to_string();
+    assert!(
+        err.contains(&format!("refusing to record to {}", path.display())),
+        "{err}"
+    );
+    assert!(err.contains("a symbolic link"), "{err}");
+    assert_eq!(std::fs::read(&victim).expect("victim"), b"keep me");
+    // A directory is refused too; an existing regular file is truncated and recorded to.
+    let dir_err = Recorder::create(path.parent().expect("dir"), header(), 64 << 20, 2)
+        .err()
+        .expect("a directory is refused")
+        .to_string();
+    assert!(dir_err.contains("a directory"), "{dir_err}");
+    let mut rec = Recorder::create(&victim, header(), 64 << 20, 2).expect("a regular file");
+    rec.write(&sample(1)).expect("write");
+    drop(rec);
+    let back = record::read(&victim).expect("read");
+    assert_eq!(back.samples, vec![sample(1)]);
+}
+
+#[test]
+fn rotation_moves_only_regular_files_it_wrote() {
+    // A rotated name that is a symbolic link (or a FIFO): rotation stops, naming it, and
+    // neither removes nor renames it.
+    for keep in [1, 3] {
+        let path = tmp(&format!("rot-link-{keep}"));
+        let numbered = |n: u32| PathBuf::from(format!("{}.{n}", path.display()));
+        let victim = path.with_file_name("victim");
+        std::fs::write(&victim, b"keep me").expect("victim");
+        std::os::unix::fs::symlink(&victim, numbered(keep)).expect("symlink");
+        nix::unistd::mkfifo(
+            &numbered(keep + 1),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .expect("mkfifo");
+        let mut rec = Recorder::create(&path, header(), 4096, keep).expect("recorder");
+        let err = (0..40)
+            .find_map(|t| rec.write(&sample(t)).err())
+            .expect("rotation refuses the link")
+            .to_string();
+        assert!(
+            err.contains(&format!("refusing to rotate {}", numbered(keep).display())),
+            "{err}"
+        );
+        assert!(err.contains("a symbolic link"), "{err}");
+        assert!(std::fs::symlink_metadata(numbered(keep))
+            .expect("link")
+            .file_type()
+            .is_symlink());
+        assert!(path.exists(), "the recording was not moved");
+        assert_eq!(std::fs::read(&victim).expect("victim"), b"keep me");
+    }
+    // The recording replaced by something else while recording: not rotated either.
+    let path = tmp("rot-replaced");
+    let mut rec = Recorder::create(&path, header(), 4096, 2).expect("recorder");
+    std::fs::remove_file(&path).expect("remove");
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let err = (0..40)
+        .find_map(|t| rec.write(&sample(t)).err())
+        .expect("rotation refuses a replaced file")
+        .to_string();
+    assert!(
+        err.contains(&format!("rotating {}", path.display())),
+        "{err}"
+    );
+    assert!(err.contains("no longer the file"), "{err}");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&path)
+        .expect("fifo")
+        .file_type()
+        .is_fifo());
+    assert!(!PathBuf::from(format!("{}.1", path.display())).exists());
 }

@@ -29,6 +29,32 @@ pub enum RecordError {
         /// Why it failed.
         error: io::Error,
     },
+    /// The path is not a regular file (a device, a FIFO, a socket, a directory, a symbolic
+    /// link): `record` neither writes nor rotates it.
+    #[error(
+        "refusing to {doing} {}: it is {what}; sockq records only to regular files (a new \
+         file, or an existing regular file; not a device, FIFO, socket, directory or \
+         symbolic link)",
+        path.display()
+    )]
+    NotRegular {
+        /// "record to" or "rotate".
+        doing: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// What it is, e.g. "a character device".
+        what: &'static str,
+    },
+    /// The file being recorded to was removed or replaced by another: rotation leaves it be.
+    #[error(
+        "rotating {}: it is no longer the file sockq was writing (removed or replaced); \
+         not rotating it",
+        path.display()
+    )]
+    Replaced {
+        /// The path.
+        path: PathBuf,
+    },
     /// The file is not a sockq recording.
     #[error("reading {}: not a sockq recording ({why})", path.display())]
     NotARecording {

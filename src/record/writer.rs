@@ -1,7 +1,8 @@
 //! Writing a recording: one gzip member per line, rotating at a size cap.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::{File, FileType, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
@@ -79,14 +80,24 @@ impl Recorder {
         self.write_line(&json)
     }
 
+    /// Moves FILE to FILE.1, FILE.1 to FILE.2, …, drops FILE.{keep}, and starts a new FILE.
+    /// Only files sockq wrote move: FILE must still be the file it has open, and each
+    /// FILE.n a regular file or absent; anything else stops the recording, untouched.
     fn rotate(&mut self) -> Result<(), RecordError> {
+        self.check_still_open()?;
         let numbered = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
+        // Every name is checked before anything moves, then again as it moves.
+        for n in 1..=self.keep {
+            regular_or_absent(&numbered(n), "rotate")?;
+        }
         if self.keep == 0 {
-            std::fs::remove_file(&self.path).ok();
+            remove(&self.path)?;
         } else {
-            std::fs::remove_file(numbered(self.keep)).ok();
+            if regular_or_absent(&numbered(self.keep), "rotate")? {
+                remove(&numbered(self.keep))?;
+            }
             for n in (1..self.keep).rev() {
-                if numbered(n).exists() {
+                if regular_or_absent(&numbered(n), "rotate")? {
                     rename(&numbered(n), &numbered(n + 1))?;
                 }
             }
@@ -95,6 +106,23 @@ impl Recorder {
         self.out = open_new(&self.path)?;
         self.written = 0;
         self.write_header()
+    }
+
+    /// Fails unless the path still names the file being written (same device and inode).
+    fn check_still_open(&self) -> Result<(), RecordError> {
+        let open = self
+            .out
+            .metadata()
+            .map_err(RecordError::io("checking", &self.path))?;
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(now) if now.dev() == open.dev() && now.ino() == open.ino() => Ok(()),
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                Err(RecordError::io("checking", &self.path)(e))
+            }
+            _ => Err(RecordError::Replaced {
+                path: self.path.clone(),
+            }),
+        }
     }
 
     /// Bytes written to the current file.
@@ -111,11 +139,66 @@ fn rename(from: &Path, to: &Path) -> Result<(), RecordError> {
     })
 }
 
+fn remove(path: &Path) -> Result<(), RecordError> {
+    std::fs::remove_file(path).map_err(RecordError::io("rotating: removing", path))
+}
+
+/// True when `path` is a regular file, false when there is nothing there; an error naming
+/// it when it is anything else (looked at without following a symbolic link).
+fn regular_or_absent(path: &Path, doing: &'static str) -> Result<bool, RecordError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => Ok(true),
+        Ok(m) => Err(not_regular(path, doing, m.file_type())),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(RecordError::io("checking", path)(e)),
+    }
+}
+
+fn not_regular(path: &Path, doing: &'static str, t: FileType) -> RecordError {
+    let what = if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    RecordError::NotRegular {
+        doing,
+        path: path.to_path_buf(),
+        what,
+    }
+}
+
+/// Opens `path` for a new recording: creates it, or truncates it when it is a regular file.
+/// Anything else is refused without being opened for writing (opening a device can act on it,
+/// opening a FIFO without a reader blocks, deaf to SIGTERM and SIGINT).
 fn open_new(path: &Path) -> Result<File, RecordError> {
-    OpenOptions::new()
+    regular_or_absent(path, "record to")?;
+    // Something may take its place meanwhile: O_NOFOLLOW refuses a symbolic link as the last
+    // component (ELOOP) and O_NONBLOCK keeps a FIFO from blocking the open (no effect on a
+    // regular file); what was opened is checked again below, before anything is written.
+    let file = OpenOptions::new()
         .create(true)
         .write(true)
-        .truncate(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
-        .map_err(RecordError::io("creating", path))
+        .map_err(|e| match std::fs::symlink_metadata(path) {
+            Ok(m) if !m.file_type().is_file() => not_regular(path, "record to", m.file_type()),
+            _ => RecordError::io("creating", path)(e),
+        })?;
+    let meta = file.metadata().map_err(RecordError::io("checking", path))?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(path, "record to", meta.file_type()));
+    }
+    file.set_len(0)
+        .map_err(RecordError::io("truncating", path))?;
+    Ok(file)
 }
