@@ -564,3 +564,77 @@ fn rotation_moves_only_regular_files_it_wrote() {
         .is_fifo());
     assert!(!PathBuf::from(format!("{}.1", path.display())).exists());
 }
+
+/// A recording of samples 0..n, and where each line's gzip member ends.
+fn recording(name: &str, n: u64) -> (PathBuf, Vec<u8>, Vec<usize>) {
+    let path = tmp(name);
+    let mut rec = Recorder::create(&path, header(), 64 << 20, 2).expect("recorder");
+    let mut ends = vec![rec.written() as usize];
+    for t in 0..n {
+        rec.write(&sample(t)).expect("write");
+        ends.push(rec.written() as usize);
+    }
+    drop(rec);
+    let bytes = std::fs::read(&path).expect("read");
+    (path, bytes, ends)
+}
+
+/// `sockq replay --json FILE`.
+fn replay_json(file: &std::path::Path) -> std::process::Output {
+    Command::new(common::sockq_bin())
+        .args(["replay", "--json"])
+        .arg(file)
+        .output()
+        .expect("run sockq replay")
+}
+
+#[test]
+fn a_sample_whose_gzip_checksum_fails_is_not_replayed() {
+    let (path, full, ends) = recording("crc", 6);
+    // Sample 4 (index 3) is the member ends[3]..ends[4]: break its CRC-32, then its length.
+    for (what, at) in [("crc", ends[4] - 8), ("isize", ends[4] - 1)] {
+        let mut bad = full.clone();
+        bad[at] ^= 0x01;
+        let back = record::read_from(&bad[..], &path).expect("reads");
+        assert_eq!(
+            back.samples,
+            (0..3).map(sample).collect::<Vec<_>>(),
+            "{what}"
+        );
+        let damage = back.damage.expect("damage reported");
+        assert!(damage.contains("after sample 3"), "{what}: {damage}");
+        assert!(damage.contains("sample 4 (line 5"), "{what}: {damage}");
+        assert!(
+            damage.contains(&format!("byte {}", ends[3])),
+            "{what}: {damage}"
+        );
+    }
+    // A stored (uncompressed) member whose data was changed but still parses: the checksum is
+    // all that tells, and the changed sample must not reach the engine.
+    let json = serde_json::to_vec(&sample(3)).expect("json");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    std::io::Write::write_all(&mut gz, &json).expect("gz");
+    std::io::Write::write_all(&mut gz, b"\n").expect("gz");
+    let mut member = gz.finish().expect("gz");
+    let needle = b"\"accept_queue\":3";
+    let at = member
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("depth 3 in the stored member");
+    member[at + needle.len() - 1] = b'4';
+    let mut tampered = full[..ends[3]].to_vec();
+    tampered.extend_from_slice(&member);
+    tampered.extend_from_slice(&full[ends[4]..]);
+    let file = path.with_file_name("tampered.gz");
+    std::fs::write(&file, &tampered).expect("write");
+    let back = record::read(&file).expect("reads");
+    assert_eq!(back.samples.len(), 3);
+    assert_eq!(back.samples, (0..3).map(sample).collect::<Vec<_>>());
+    // The CLI says exactly how many samples were replayed, and where it stopped.
+    let out = replay_json(&file);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}: replayed 3 samples; stopped after sample 3: sample 4 (line 5, gzip member at byte {})", file.display(), ends[3])), "{err}");
+    assert!(err.contains("checksum"), "{err}");
+}
