@@ -638,3 +638,121 @@ fn a_sample_whose_gzip_checksum_fails_is_not_replayed() {
     assert!(err.contains(&format!("{}: replayed 3 samples; stopped after sample 3: sample 4 (line 5, gzip member at byte {})", file.display(), ends[3])), "{err}");
     assert!(err.contains("checksum"), "{err}");
 }
+
+/// One gzip member holding `data`.
+fn member(data: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, data).expect("gz");
+    gz.finish().expect("gz")
+}
+
+/// A recording's header member, then `body` (gzip members).
+fn with_header(name: &str, body: &[u8]) -> PathBuf {
+    let path = tmp(name);
+    let mut bytes = serde_json::to_vec(&header()).expect("json");
+    bytes.push(b'\n');
+    let mut file = member(&bytes);
+    file.extend_from_slice(body);
+    std::fs::write(&path, file).expect("write");
+    path
+}
+
+/// `sockq replay --json FILE` with its address space capped at 768 MiB.
+fn replay_json_capped(file: &std::path::Path) -> std::process::Output {
+    Command::new("prlimit")
+        .arg(format!("--as={}", 768u64 << 20))
+        .arg(common::sockq_bin())
+        .args(["replay", "--json"])
+        .arg(file)
+        .output()
+        .expect("run prlimit sockq replay")
+}
+
+#[test]
+fn a_gigabyte_line_stops_at_the_line_cap() {
+    // 1 GiB of spaces (JSON whitespace) and no newline, in 1024 members of 1 MiB: 1 MB of
+    // gzip. Read whole, it took 1 GB; 4 GiB made the allocation fail (SIGABRT).
+    let one = member(&vec![b' '; 1 << 20]);
+    let path = with_header("gig", &one.repeat(1024));
+    assert!(std::fs::metadata(&path).expect("meta").len() < 2 << 20);
+    let out = replay_json_capped(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.len() < 1000, "{} bytes of stderr", err.len());
+    assert!(
+        err.contains(
+            "replayed 0 samples; stopped after sample 0: sample 1 (line 2, gzip member at byte"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("longer than 64.0 MiB"), "{err}");
+}
+
+#[test]
+fn an_error_quotes_at_most_a_hundred_characters_of_input() {
+    // A 10 MiB string where a snapshot belongs: serde's error quotes the whole string.
+    let mut body = member(b"{\"snapshot\":\"");
+    body.extend_from_slice(&member(&vec![b'a'; 1 << 20]).repeat(10));
+    body.extend_from_slice(&member(b"\"}\n"));
+    let path = with_header("quote", &body);
+    let out = replay_json(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.len() < 1000, "{} bytes of stderr", err.len());
+    assert!(
+        err.contains("is not a valid sample: invalid type: string"),
+        "{err}"
+    );
+    assert!(!err.contains(&"a".repeat(101)), "{err}");
+    // The same in a header: at most 64 KiB of it is read, nothing of it quoted.
+    let path = tmp("quote-header");
+    let mut first = b"{\"format\":\"".to_vec();
+    first.extend_from_slice(&vec![b'a'; 10 << 20]);
+    std::fs::write(&path, member(&first)).expect("write");
+    let out = replay_json(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.len() < 1000, "{} bytes of stderr", err.len());
+    assert!(err.contains("not a sockq recording"), "{err}");
+}
+#[test]
+fn loading_stops_at_the_memory_cap_and_says_where() {
+    let (path, full, _) = recording("held", 40);
+    let one = record::read_from(&full[..], &path).expect("reads");
+    assert_eq!(one.samples.len(), 40);
+    // Room for about ten samples: the first ones load, then it stops and says so.
+    let limits = record::ReadLimits {
+        max_held: 10 * record::held_bytes(&sample(39)),
+        ..record::ReadLimits::default()
+    };
+    let back = record::read_from_with(&full[..], &path, limits).expect("reads");
+    let n = back.samples.len();
+    assert!((5..=10).contains(&n), "{n} samples");
+    assert_eq!(back.samples, (0..n as u64).map(sample).collect::<Vec<_>>());
+    let damage = back.damage.expect("says where it stopped");
+    assert!(
+        damage.contains(&format!("stopped after sample {n}: sample {}", n + 1)),
+        "{damage}"
+    );
+    assert!(damage.contains("the most a replay holds"), "{damage}");
+    // A line longer than the cap stops the read too.
+    let limits = record::ReadLimits {
+        max_line: 1000,
+        ..record::ReadLimits::default()
+    };
+    let err = record::read_from_with(&full[..], &path, limits).expect("reads");
+    assert_eq!(err.samples.len(), 0);
+    assert!(err.damage.expect("damage").contains("longer than 1000 B"));
+}
+
+#[test]
+fn replay_of_an_unreadable_file_says_reading_it_failed() {
+    let dir = tmp("unreadable").with_file_name("");
+    let out = replay_json(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains(&format!("reading {}: Is a directory", dir.display())),
+        "{err}"
+    );
+}

@@ -14,7 +14,10 @@ pub mod replay;
 mod writer;
 
 pub use error::RecordError;
-pub use reader::{read, read_from, Recording};
+pub use reader::{
+    held_bytes, read, read_from, read_from_with, ReadLimits, Recording, MAX_HELD_BYTES,
+    MAX_LINE_BYTES, MAX_QUOTE_CHARS,
+};
 pub use replay::Replay;
 pub use writer::Recorder;
 

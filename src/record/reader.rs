@@ -4,6 +4,10 @@
 //! members and a member hold several lines). Each member is decoded in turn and its CRC-32 and
 //! length trailer checked before any line in it counts: the samples parsed from a member whose
 //! trailer fails, or that ends early, are dropped, and reading stops there.
+//!
+//! What a read holds is bounded whatever the file: one line at most [`MAX_LINE_BYTES`], the
+//! samples at most [`MAX_HELD_BYTES`] (past it, loading stops and says where, as at damage),
+//! and an error quotes at most [`MAX_QUOTE_CHARS`] characters of the input.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -11,8 +15,44 @@ use std::path::Path;
 
 use flate2::bufread::GzDecoder;
 
+use bytesize::ByteSize;
+
 use super::{Header, RecordError, RECORDING_VERSION};
-use crate::model::Sample;
+use crate::model::{DepthRange, Owners, ProcessInfo, Sample, TcpListener, UnixListener};
+
+/// The longest line (one sample's JSON) a recording may hold: far above any real sample
+/// (a namespace with 10 000 listeners writes about 4 MiB).
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// The most memory the samples of one replay may hold, as estimated by [`held_bytes`]. A
+/// sample of a busy host holds 10 to 30 times its compressed size, so a 64 MiB recording
+/// (the default rotation size) may reach it; loading then stops there and says so.
+pub const MAX_HELD_BYTES: u64 = 1 << 30;
+
+/// The longest first line: a header is a few hundred bytes.
+const MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// The most characters of the input an error quotes.
+pub const MAX_QUOTE_CHARS: usize = 100;
+
+/// Bounds on what reading a recording may hold in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// The longest line, bytes: a longer one stops the read there.
+    pub max_line: usize,
+    /// The most the samples read may hold ([`held_bytes`]): loading stops before the sample
+    /// that would pass it.
+    pub max_held: u64,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self {
+            max_line: MAX_LINE_BYTES,
+            max_held: MAX_HELD_BYTES,
+        }
+    }
+}
 
 /// The first bytes of a gzip member.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -37,12 +77,24 @@ pub fn read(path: &Path) -> Result<Recording, RecordError> {
 
 /// [`read`] over any reader; `path` names it in errors.
 pub fn read_from(r: impl Read, path: &Path) -> Result<Recording, RecordError> {
+    read_from_with(r, path, ReadLimits::default())
+}
+
+/// [`read_from`] within `limits`.
+pub fn read_from_with(
+    r: impl Read,
+    path: &Path,
+    limits: ReadLimits,
+) -> Result<Recording, RecordError> {
     let mut src = Counted {
         inner: BufReader::new(r),
         pos: 0,
+        failed: false,
     };
     let mut loader = Loader {
         path,
+        limits,
+        held: 0,
         header: None,
         samples: Vec::new(),
         pending: Vec::new(),
@@ -60,7 +112,7 @@ pub fn read_from(r: impl Read, path: &Path) -> Result<Recording, RecordError> {
                 return Err(loader.not_a_recording("not gzip".into()));
             }
             Ok(_) => {}
-            Err(e) => return loader.stop(member_at, Stop::Gzip(e)),
+            Err(e) => return loader.stop(member_at, Stop::Read(e)),
         }
         let mut member = GzDecoder::new(&mut src);
         loop {
@@ -73,6 +125,7 @@ pub fn read_from(r: impl Read, path: &Path) -> Result<Recording, RecordError> {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if member.get_ref().failed => return loader.stop(member_at, Stop::Read(e)),
                 Err(e) => return loader.stop(member_at, Stop::Gzip(e)),
             }
         }
@@ -87,12 +140,18 @@ pub fn read_from(r: impl Read, path: &Path) -> Result<Recording, RecordError> {
 
 /// Why reading stopped before the end of the file.
 enum Stop {
-    /// The gzip data is damaged, cut short, or could not be read.
+    /// The file could not be read.
+    Read(io::Error),
+    /// The gzip data is damaged or cut short.
     Gzip(io::Error),
     /// The file ends inside a line.
     CutShort,
     /// A line is not a sample (the JSON error).
     Invalid(String),
+    /// A line is longer than the limit.
+    TooLong,
+    /// The samples read hold as much memory as the limit allows.
+    Full,
     /// The first line is not a sockq recording's header.
     Header(RecordError),
 }
@@ -100,6 +159,9 @@ enum Stop {
 /// The state of a read: what was verified, what waits for its member's trailer.
 struct Loader<'a> {
     path: &'a Path,
+    limits: ReadLimits,
+    /// What the samples read so far hold ([`held_bytes`]).
+    held: u64,
     header: Option<Header>,
     /// Samples of members whose trailer matched.
     samples: Vec<Sample>,
@@ -116,14 +178,25 @@ struct Loader<'a> {
 impl Loader<'_> {
     /// Takes decoded bytes: whole lines are parsed (their member is not verified yet).
     fn feed(&mut self, mut bytes: &[u8]) -> Result<(), Stop> {
+        let max = if self.header.is_none() {
+            MAX_HEADER_BYTES.min(self.limits.max_line)
+        } else {
+            self.limits.max_line
+        };
         while let Some(i) = bytes.iter().position(|&b| b == b'\n') {
             let (head, rest) = bytes.split_at(i + 1);
+            if self.line.len() + head.len() > max {
+                return Err(Stop::TooLong);
+            }
             self.line.extend_from_slice(head);
             bytes = rest;
             let line = std::mem::take(&mut self.line);
             self.take_line(&line)?;
             self.line = line;
             self.line.clear();
+        }
+        if self.line.len() + bytes.len() > max {
+            return Err(Stop::TooLong);
         }
         self.line.extend_from_slice(bytes);
         Ok(())
@@ -135,8 +208,13 @@ impl Loader<'_> {
         } else if line.starts_with(b"{\"format\":\"sockq-recording\"") {
             // A header repeated after rotation, in a concatenation of files.
         } else {
-            let sample =
-                serde_json::from_slice::<Sample>(line).map_err(|e| Stop::Invalid(e.to_string()))?;
+            let sample = serde_json::from_slice::<Sample>(line)
+                .map_err(|e| Stop::Invalid(clip(&e.to_string())))?;
+            let held = held_bytes(&sample);
+            if self.held + held > self.limits.max_held {
+                return Err(Stop::Full);
+            }
+            self.held += held;
             self.pending.push(sample);
         }
         self.pending_lines += 1;
@@ -180,14 +258,26 @@ impl Loader<'_> {
     /// Reading stopped in the member at byte `at`: the samples verified so far, and why, or
     /// an error when not even the header was.
     fn stop(self, at: u64, stop: Stop) -> Result<Recording, RecordError> {
-        if let Stop::Header(e) = stop {
-            return Err(e);
-        }
+        let stop = match stop {
+            Stop::Header(e) => return Err(e),
+            Stop::Read(error) if self.lines == 0 => {
+                return Err(RecordError::Io {
+                    doing: "reading",
+                    path: self.path.to_path_buf(),
+                    error,
+                })
+            }
+            stop => stop,
+        };
         if self.lines == 0 {
             let why = match stop {
                 Stop::Gzip(e) if e.kind() != io::ErrorKind::UnexpectedEof => {
-                    format!("its header is damaged: {e}")
+                    format!("its header is damaged: {}", clip(&e.to_string()))
                 }
+                Stop::TooLong => format!(
+                    "its first line is longer than {}",
+                    ByteSize(MAX_HEADER_BYTES as u64)
+                ),
                 _ => "the file ends inside its header".into(),
             };
             return Err(self.not_a_recording(why));
@@ -197,8 +287,17 @@ impl Loader<'_> {
                 "is cut short: the file ends inside it".to_string()
             }
             Stop::CutShort => "is cut short: the file ends inside it".to_string(),
-            Stop::Gzip(e) => format!("is damaged: {e}"),
+            Stop::Gzip(e) => format!("is damaged: {}", clip(&e.to_string())),
+            Stop::Read(e) => format!("could not be read: {e}"),
             Stop::Invalid(e) => format!("is not a valid sample: {e}"),
+            Stop::TooLong => format!(
+                "is longer than {}, the most one sample may take",
+                ByteSize(self.limits.max_line as u64)
+            ),
+            Stop::Full => format!(
+                "would take the samples loaded past {}, the most a replay holds",
+                ByteSize(self.limits.max_held)
+            ),
             Stop::Header(_) => String::new(),
         };
         let n = self.samples.len();
@@ -222,15 +321,95 @@ impl Loader<'_> {
     }
 }
 
-/// A reader that counts the bytes taken from it (where each gzip member starts).
+/// About how much memory a parsed sample holds: its structs, and each string, list item and
+/// map entry with an allocation's overhead. A recording is read back into these, so this is
+/// what [`ReadLimits::max_held`] bounds. (A field of the model that holds memory of its own,
+/// a string, list or map, belongs here.)
+pub fn held_bytes(s: &Sample) -> u64 {
+    use std::mem::size_of;
+    /// Allocator header and rounding, per allocation or map entry.
+    const ALLOC: usize = 32;
+    let text = |t: &str| t.len() + ALLOC;
+    let owners = |o: &Owners| match o {
+        Owners::Known { processes } => processes
+            .iter()
+            .map(|p| size_of::<ProcessInfo>() + text(&p.comm))
+            .sum(),
+        Owners::Unknown { reason } => text(reason),
+    };
+    let snap = &s.snapshot;
+    let counters = &snap.counters;
+    let bytes = size_of::<Sample>()
+        + [
+            &snap.time.wall,
+            &snap.host.hostname,
+            &snap.host.kernel,
+            &snap.netns.label,
+        ]
+        .iter()
+        .map(|t| text(t))
+        .sum::<usize>()
+        + snap
+            .tcp_listeners
+            .iter()
+            .map(|l| size_of::<TcpListener>() + owners(&l.owners))
+            .sum::<usize>()
+        + snap
+            .unix_listeners
+            .iter()
+            .flatten()
+            .map(|u| size_of::<UnixListener>() + text(&u.name) + owners(&u.owners))
+            .sum::<usize>()
+        + counters
+            .tcp_ext
+            .keys()
+            .chain(counters.tcp.keys())
+            .map(|k| size_of::<(String, u64)>() + text(k))
+            .sum::<usize>()
+        + snap
+            .blind_spots
+            .iter()
+            .map(|b| size_of::<String>() + text(b))
+            .sum::<usize>()
+        + s.depth_ranges.len() * size_of::<DepthRange>();
+    bytes as u64
+}
+
+/// `text` with at most [`MAX_QUOTE_CHARS`] characters of it: its start and its end.
+fn clip(text: &str) -> String {
+    let n = text.chars().count();
+    if n <= MAX_QUOTE_CHARS {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(MAX_QUOTE_CHARS / 2).collect();
+    let tail: String = text.chars().skip(n - MAX_QUOTE_CHARS / 2).collect();
+    format!(
+        "{head} … ({} characters left out) … {tail}",
+        n - MAX_QUOTE_CHARS
+    )
+}
+
+/// A reader that counts the bytes taken from it (where each gzip member starts), and tells
+/// its own errors from the decoder's.
 struct Counted<R> {
     inner: R,
     pos: u64,
+    /// Reading failed (an error other than EINTR).
+    failed: bool,
+}
+
+/// Notes in `failed` that reading failed, unless only interrupted.
+fn noted(failed: &mut bool, e: io::Error) -> io::Error {
+    *failed |= e.kind() != io::ErrorKind::Interrupted;
+    e
 }
 
 impl<R: BufRead> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self
+            .inner
+            .read(buf)
+            .map_err(|e| noted(&mut self.failed, e))?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -238,11 +417,29 @@ impl<R: BufRead> Read for Counted<R> {
 
 impl<R: BufRead> BufRead for Counted<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
+        let Self { inner, failed, .. } = self;
+        inner.fill_buf().map_err(|e| noted(failed, e))
     }
 
     fn consume(&mut self, n: usize) {
         self.pos += n as u64;
         self.inner.consume(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_text_and_at_most_the_quote_limit_of_long_text() {
+        assert_eq!(clip("short"), "short");
+        let long = format!("start {} end", "é".repeat(10_000));
+        let clipped = clip(&long);
+        assert!(clipped.starts_with("start é"), "{clipped}");
+        assert!(clipped.ends_with("é end"), "{clipped}");
+        assert!(clipped.contains("(9910 characters left out)"), "{clipped}");
+        let kept = clipped.chars().filter(|&c| c == 'é').count();
+        assert!(kept <= MAX_QUOTE_CHARS, "{kept}");
     }
 }
