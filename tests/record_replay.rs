@@ -756,3 +756,33 @@ fn replay_of_an_unreadable_file_says_reading_it_failed() {
         "{err}"
     );
 }
+
+#[test]
+fn a_recording_of_a_newer_version_says_so() {
+    for (version, fields) in [
+        ("2", r#","sockq":"9.0","interval_s":1.0,"netns":"current""#),
+        ("2", r#","written_by":"sockq 9.0""#),
+        ("99999999999", ""),
+    ] {
+        let path = tmp(&format!("v{version}{}", fields.len()));
+        let line = format!(r#"{{"format":"sockq-recording","version":{version}{fields}}}"#);
+        std::fs::write(&path, member(format!("{line}\n").as_bytes())).expect("write");
+        let err = record::read(&path).expect_err("newer").to_string();
+        assert_eq!(
+            err,
+            format!(
+                "reading {}: recording version {version} is newer than this sockq reads (up to {})",
+                path.display(),
+                record::RECORDING_VERSION
+            )
+        );
+    }
+    let path = tmp("v0");
+    let line = r#"{"format":"sockq-recording","version":0}"#;
+    std::fs::write(&path, member(format!("{line}\n").as_bytes())).expect("write");
+    let err = record::read(&path).expect_err("version 0").to_string();
+    assert!(
+        err.contains("recording version 0 is not one sockq writes"),
+        "{err}"
+    );
+}

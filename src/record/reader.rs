@@ -221,24 +221,33 @@ impl Loader<'_> {
         Ok(())
     }
 
+    /// The header: its format and version first (a newer version may have other fields).
     fn parse_header(&self, line: &[u8]) -> Result<Header, RecordError> {
-        let header = serde_json::from_slice(line)
+        #[derive(serde::Deserialize)]
+        struct Probe {
+            format: String,
+            version: u64,
+        }
+        let probe = serde_json::from_slice::<Probe>(line)
             .ok()
-            .filter(|h: &Header| h.format == "sockq-recording")
+            .filter(|p| p.format == "sockq-recording")
             .ok_or_else(|| self.not_a_recording("no sockq-recording header".into()))?;
-        if header.version > RECORDING_VERSION {
+        let path = self.path.to_path_buf();
+        if probe.version > u64::from(RECORDING_VERSION) {
             return Err(RecordError::NewerVersion {
-                path: self.path.to_path_buf(),
-                version: header.version.into(),
+                path,
+                version: probe.version,
             });
         }
-        if header.version != RECORDING_VERSION {
+        if probe.version != u64::from(RECORDING_VERSION) {
             return Err(RecordError::BadVersion {
-                path: self.path.to_path_buf(),
-                version: header.version.into(),
+                path,
+                version: probe.version,
             });
         }
-        Ok(header)
+        serde_json::from_slice(line).map_err(|e| {
+            self.not_a_recording(format!("a damaged header: {}", clip(&e.to_string())))
+        })
     }
 
     /// The member being read ended and its trailer matched: its samples count.
