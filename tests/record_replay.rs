@@ -786,3 +786,29 @@ fn a_recording_of_a_newer_version_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn a_recording_recompressed_or_concatenated_still_reads() {
+    let (path, full, _) = recording("recompressed", 6);
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&full[..]), &mut text)
+        .expect("zcat");
+    // `zcat FILE | gzip`: one member holding every line.
+    let back = record::read_from(&member(&text)[..], &path).expect("reads");
+    assert_eq!((back.samples.len(), back.damage), (6, None));
+    // `cat FILE.1 FILE`: the second header is skipped.
+    let back = record::read_from(&full.repeat(2)[..], &path).expect("reads");
+    assert_eq!((back.samples.len(), back.damage), (12, None));
+    // A bad line inside one member: the lines before it wait for a trailer never checked.
+    let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+    let mut bad = lines[..3].concat();
+    bad.extend_from_slice(b"{\"bad\":1}\n");
+    bad.extend_from_slice(&lines[3..].concat());
+    let back = record::read_from(&member(&bad)[..], &path).expect("reads");
+    assert_eq!(back.samples.len(), 0);
+    let damage = back.damage.expect("damage");
+    assert!(
+        damage.starts_with("stopped after sample 0: sample 3 (line 4, gzip member at byte 0) is not a valid sample: missing field"),
+        "{damage}"
+    );
+}

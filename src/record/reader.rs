@@ -264,10 +264,13 @@ impl Loader<'_> {
         }
     }
 
-    /// Reading stopped in the member at byte `at`: the samples verified so far, and why, or
-    /// an error when not even the header was.
+    /// Reading stopped in the member at byte `at`: the samples verified so far and where it
+    /// stopped, or an error when the header is not there or its gzip member is damaged.
     fn stop(self, at: u64, stop: Stop) -> Result<Recording, RecordError> {
-        let stop = match stop {
+        let cut_short = || "is cut short: the file ends inside it".to_string();
+        // The member is damaged: none of its lines count. A line is not a sample: the lines of
+        // the member before it wait for the trailer, and are dropped with it.
+        let (what, member_failed) = match stop {
             Stop::Header(e) => return Err(e),
             Stop::Read(error) if self.lines == 0 => {
                 return Err(RecordError::Io {
@@ -276,51 +279,54 @@ impl Loader<'_> {
                     error,
                 })
             }
-            stop => stop,
-        };
-        if self.lines == 0 {
-            let why = match stop {
-                Stop::Gzip(e) if e.kind() != io::ErrorKind::UnexpectedEof => {
-                    format!("its header is damaged: {}", clip(&e.to_string()))
-                }
-                Stop::TooLong => format!(
-                    "its first line is longer than {}",
-                    ByteSize(MAX_HEADER_BYTES as u64)
-                ),
-                _ => "the file ends inside its header".into(),
-            };
-            return Err(self.not_a_recording(why));
-        }
-        let what = match stop {
-            Stop::Gzip(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                "is cut short: the file ends inside it".to_string()
+            Stop::TooLong if self.header.is_none() => {
+                let max = ByteSize(MAX_HEADER_BYTES.min(self.limits.max_line) as u64);
+                return Err(self.not_a_recording(format!("its first line is longer than {max}")));
             }
-            Stop::CutShort => "is cut short: the file ends inside it".to_string(),
-            Stop::Gzip(e) => format!("is damaged: {}", clip(&e.to_string())),
-            Stop::Read(e) => format!("could not be read: {e}"),
-            Stop::Invalid(e) => format!("is not a valid sample: {e}"),
-            Stop::TooLong => format!(
-                "is longer than {}, the most one sample may take",
-                ByteSize(self.limits.max_line as u64)
+            Stop::Read(e) => (format!("could not be read: {e}"), true),
+            Stop::Gzip(e) if e.kind() == io::ErrorKind::UnexpectedEof => (cut_short(), true),
+            Stop::CutShort => (cut_short(), true),
+            Stop::Gzip(e) => (format!("is damaged: {}", clip(&e.to_string())), true),
+            Stop::Invalid(e) => (format!("is not a valid sample: {e}"), false),
+            Stop::TooLong => (
+                format!(
+                    "is longer than {}, the most one sample may take",
+                    ByteSize(self.limits.max_line as u64)
+                ),
+                false,
             ),
-            Stop::Full => format!(
-                "would take the samples loaded past {}, the most a replay holds",
-                ByteSize(self.limits.max_held)
+            Stop::Full => (
+                format!(
+                    "would take the samples loaded past {}, the most a replay holds",
+                    ByteSize(self.limits.max_held)
+                ),
+                false,
             ),
-            Stop::Header(_) => String::new(),
         };
+        if self.header.is_none() || (member_failed && self.lines == 0) {
+            return Err(self.not_a_recording(format!(
+                "its header, in the gzip member at byte {at}, {what}"
+            )));
+        }
         let n = self.samples.len();
+        let (sample, line) = if member_failed {
+            (n + 1, self.lines + 1)
+        } else {
+            (
+                n + self.pending.len() + 1,
+                self.lines + self.pending_lines + 1,
+            )
+        };
         let damage = format!(
-            "stopped after sample {n}: sample {} (line {}, gzip member at byte {at}) {what}",
-            n + 1,
-            self.lines + 1
+            "stopped after sample {n}: sample {sample} (line {line}, gzip member at byte {at}) \
+             {what}"
         );
         self.finish(Some(damage))
     }
 
     fn finish(self, damage: Option<String>) -> Result<Recording, RecordError> {
         match self.header {
-            Some(header) if self.lines > 0 => Ok(Recording {
+            Some(header) => Ok(Recording {
                 header,
                 samples: self.samples,
                 damage,
