@@ -2,9 +2,13 @@
 //!
 //! Format: gzip, one gzip member per line, each line one JSON document — so `zcat FILE | jq`
 //! reads it, a crash loses at most the sample being written, and a truncated or corrupted file
-//! still yields every complete sample before the damage. The first line is a [`Header`]; every
-//! other line is a [`Sample`](crate::model::Sample) (what the engine ingests, so a replay derives exactly what the
-//! live views derived). Files rotate at a size cap: FILE, FILE.1, FILE.2, …
+//! still yields every sample before the damage (a sample counts once its member's checksum
+//! matched). The first line is a [`Header`]; every other line is a
+//! [`Sample`](crate::model::Sample) (what the engine ingests, so a replay derives exactly what
+//! the live views derived). Files rotate at a size cap: FILE, FILE.1, FILE.2, …
+//!
+//! [`Recorder`] (writer.rs) writes and rotates regular files only; [`read`] (reader.rs) holds
+//! at most [`ReadLimits`] whatever the file. Every error is a [`RecordError`] naming the file.
 
 use serde::{Deserialize, Serialize};
 

@@ -48,7 +48,7 @@ impl Recorder {
     }
 
     fn encoding(&self, e: serde_json::Error) -> RecordError {
-        RecordError::io("encoding a sample for", &self.path)(e.into())
+        RecordError::io("encoding JSON for", &self.path)(e.into())
     }
 
     /// Appends `json` and a newline as one gzip member, straight to the file.
