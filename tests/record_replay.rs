@@ -329,6 +329,14 @@ fn live_record_then_replay_json() {
     });
 }
 
+/// Asserts that `err` says what was being done with which file, e.g. "writing /x/rec.gz".
+fn assert_names(err: &str, doing: &str, path: &std::path::Path) {
+    assert!(
+        err.contains(&format!("{doing} {}", path.display())),
+        "{err}"
+    );
+}
+
 /// `sockq record ARGS… FILE` run on the caller's thread (so in its network namespace).
 fn record_cli(file: &std::path::Path, extra: &[&str]) -> std::process::Output {
     Command::new(common::sockq_bin())
@@ -373,10 +381,7 @@ fn a_full_disk_is_an_error_naming_the_file() {
             .find(|l| l.contains("error"))
             .unwrap_or_default();
         assert!(line.contains("No space left on device"), "{err}");
-        assert!(
-            line.contains(&format!("writing {}", dir.join("rec.gz").display())),
-            "{err}"
-        );
+        assert_names(line, "writing", &dir.join("rec.gz"));
         Ok(())
     });
 }
@@ -421,10 +426,7 @@ fn record_refuses_a_device_node_and_never_rotates_it() {
         );
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(
-            err.contains(&format!("refusing to record to {}", dev.display())),
-            "{err}"
-        );
+        assert_names(&err, "refusing to record to", &dev);
         assert!(err.contains("a character device"), "{err}");
         assert!(err.contains("regular file"), "{err}");
         use std::os::unix::fs::FileTypeExt;
@@ -461,10 +463,7 @@ fn record_to_a_fifo_is_refused_at_once_with_or_without_a_reader() {
             "record blocked on a FIFO without a reader: {err}"
         );
         assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(
-            err.contains(&format!("refusing to record to {}", fifo.display())),
-            "{err}"
-        );
+        assert_names(&err, "refusing to record to", &fifo);
         assert!(err.contains("a FIFO"), "{err}");
         // With a reader: refused as well (it is not a regular file), nothing written to it.
         let reader = std::fs::OpenOptions::new()
@@ -492,10 +491,7 @@ fn record_does_not_follow_a_symlink_in_the_last_component() {
         .err()
         .expect("a symbolic link is refused")
         .to_string();
-    assert!(
-        err.contains(&format!("refusing to record to {}", path.display())),
-        "{err}"
-    );
+    assert_names(&err, "refusing to record to", &path);
     assert!(err.contains("a symbolic link"), "{err}");
     assert_eq!(std::fs::read(&victim).expect("victim"), b"keep me");
     // A directory is refused too; an existing regular file is truncated and recorded to.
@@ -531,10 +527,7 @@ fn rotation_moves_only_regular_files_it_wrote() {
             .find_map(|t| rec.write(&sample(t)).err())
             .expect("rotation refuses the link")
             .to_string();
-        assert!(
-            err.contains(&format!("refusing to rotate {}", numbered(keep).display())),
-            "{err}"
-        );
+        assert_names(&err, "refusing to rotate", &numbered(keep));
         assert!(err.contains("a symbolic link"), "{err}");
         assert!(std::fs::symlink_metadata(numbered(keep))
             .expect("link")
@@ -552,10 +545,7 @@ fn rotation_moves_only_regular_files_it_wrote() {
         .find_map(|t| rec.write(&sample(t)).err())
         .expect("rotation refuses a replaced file")
         .to_string();
-    assert!(
-        err.contains(&format!("rotating {}", path.display())),
-        "{err}"
-    );
+    assert_names(&err, "rotating", &path);
     assert!(err.contains("no longer the file"), "{err}");
     use std::os::unix::fs::FileTypeExt;
     assert!(std::fs::symlink_metadata(&path)
@@ -751,10 +741,8 @@ fn replay_of_an_unreadable_file_says_reading_it_failed() {
     let out = replay_json(&dir);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        err.contains(&format!("reading {}: Is a directory", dir.display())),
-        "{err}"
-    );
+    let said = format!("reading {}: Is a directory", dir.display());
+    assert!(err.contains(&said), "{err}");
 }
 
 #[test]
