@@ -294,7 +294,8 @@ fn parse_size(s: &str) -> Result<u64, String> {
 /// `sockq record`.
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// The file to write (gzip JSON lines; rotated to FILE.1, FILE.2, … at --max-size).
+    /// The file to write (gzip JSON lines; rotated to FILE.1, FILE.2, … at --max-size): a new
+    /// file or an existing regular one, never a device, FIFO or symbolic link.
     pub file: std::path::PathBuf,
     /// Rotate when the file reaches this size.
     #[arg(long, default_value = "64MiB", value_parser = parse_size, env = "SOCKQ_MAX_SIZE")]

@@ -15,6 +15,7 @@ use crate::collect::sampler::SamplerConfig;
 use crate::collect::CollectError;
 use crate::engine::{EngineConfig, SourceEnded};
 use crate::model::Filter;
+use crate::record::RecordError;
 use crate::tui::DashboardError;
 
 pub use dashboard::DashboardConfig;
@@ -70,6 +71,12 @@ impl From<DashboardError> for CmdError {
 impl From<anyhow::Error> for CmdError {
     fn from(e: anyhow::Error) -> Self {
         CmdError::Other(e)
+    }
+}
+
+impl From<RecordError> for CmdError {
+    fn from(e: RecordError) -> Self {
+        CmdError::Other(e.into())
     }
 }
 

@@ -37,6 +37,7 @@ pub fn run(cfg: ReplayConfig) -> CmdResult {
         ..EngineConfig::default()
     };
     if cfg.json {
+        let replayed = rec.samples.len();
         let mut replay = Replay::unpaced(rec.samples, None);
         let mut engine = Engine::new(engine_cfg);
         let mut sink = JsonLines(std::io::stdout().lock());
@@ -48,11 +49,7 @@ pub fn run(cfg: ReplayConfig) -> CmdResult {
         )?;
         sink.0.flush()?;
         if let Some(d) = rec.damage {
-            return Err(anyhow!(
-                "{}: {d}; every sample before it was replayed",
-                cfg.file.display()
-            )
-            .into());
+            return Err(anyhow!("{}: replayed {replayed} samples; {d}", cfg.file.display()).into());
         }
         return Ok(());
     }
