@@ -47,16 +47,41 @@ pub fn exit_code(e: &CmdError) -> u8 {
 }
 
 fn run(cli: Cli) -> Result<(), CmdError> {
+    let g = &cli.global;
     match cli.command {
-        Some(Command::Snapshot(args)) => cmd::snapshot::run(args.config()),
-        Some(Command::Watch(args)) => cmd::watch::run(args.config()),
-        Some(Command::Lab(args)) => cmd::lab::run(args.config()),
-        Some(Command::Record(args)) => cmd::record::run(args.config()),
-        Some(Command::Replay(args)) => cmd::replay::run(args.config()),
+        Some(Command::Snapshot(args)) => cmd::snapshot::run(args.config(g)),
+        Some(Command::Watch(args)) => cmd::watch::run(args.config(g)),
+        Some(Command::Lab(args)) => cmd::lab::run(args.config(g)),
+        Some(Command::Record(args)) => cmd::record::run(args.config(g)),
+        Some(Command::Replay(args)) => cmd::replay::run(args.config(g)),
         Some(Command::LabServer(args)) => Ok(crate::lab::server::run(args.config())?),
         // A bad combination of flags is a usage error, reported (and exit code 2) like clap's.
-        Some(Command::Serve(args)) => cmd::serve::run(args.config().unwrap_or_else(|e| e.exit())),
+        Some(Command::Serve(args)) => cmd::serve::run(args.config(g).unwrap_or_else(|e| e.exit())),
         Some(Command::Schema { which }) => cmd::snapshot::schema(&which),
-        None => cmd::dashboard::run(cli.dashboard.config()),
+        Some(Command::Completions { shell }) => completions(shell),
+        Some(Command::Man) => man(),
+        None => cmd::dashboard::run(args::dashboard(g)),
     }
+}
+
+/// `sockq completions SHELL`: the completion script on stdout.
+fn completions(shell: clap_complete::Shell) -> Result<(), CmdError> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "sockq", &mut out);
+    Ok(std::io::Write::write_all(
+        &mut std::io::stdout().lock(),
+        &out,
+    )?)
+}
+
+/// `sockq man`: the man page (roff) on stdout.
+fn man() -> Result<(), CmdError> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut out)?;
+    Ok(std::io::Write::write_all(
+        &mut std::io::stdout().lock(),
+        &out,
+    )?)
 }

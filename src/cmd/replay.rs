@@ -26,6 +26,8 @@ pub struct ReplayConfig {
     pub color: bool,
     /// History window.
     pub window: Duration,
+    /// Which listeners to show.
+    pub filter: Filter,
 }
 
 /// Runs `replay`.
@@ -34,6 +36,7 @@ pub fn run(cfg: ReplayConfig) -> CmdResult {
     let engine_cfg = EngineConfig {
         interval: recorded_interval(rec.header.interval_s),
         window: cfg.window,
+        filter: cfg.filter.clone(),
         ..EngineConfig::default()
     };
     if cfg.json {
@@ -65,7 +68,7 @@ pub fn run(cfg: ReplayConfig) -> CmdResult {
         interval: engine_cfg.interval,
         engine: engine_cfg,
         color: cfg.color,
-        filter: Filter::default(),
+        filter: cfg.filter.clone(),
     };
     let mut replay = Replay::new(rec.samples, rec.damage);
     Ok(crate::tui::run(tui_cfg, &mut replay, stop_flag()?, None)?)
