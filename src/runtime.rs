@@ -39,5 +39,9 @@ pub fn write_stdout(text: &str) -> std::io::Result<()> {
 
 /// Says on stderr that a sample failed and became a gap.
 pub fn report_gap(e: &crate::model::SampleError) {
-    eprintln!("sockq: sample failed (recorded as a gap): {e}");
+    let text = e.to_string();
+    eprintln!(
+        "sockq: sample failed (recorded as a gap): {}",
+        crate::model::labels::terminal_safe(&text)
+    );
 }

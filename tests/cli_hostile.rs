@@ -127,3 +127,64 @@ fn a_missing_namespace_is_reported_before_the_missing_terminal() {
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
+
+/// A process that names itself with terminal escapes and holds a TCP listener and an abstract
+/// UNIX listener whose name sets the terminal title; prints READY when listening.
+const HOSTILE: &str = r#"
+import ctypes, socket, sys, time
+ctypes.CDLL(None).prctl(15, b"\x1b[2J\x1b[31mEVIL\x07", 0, 0, 0)
+t = socket.socket(); t.bind(("127.0.0.1", 7411)); t.listen(8)
+u = socket.socket(socket.AF_UNIX); u.bind("\0\x1b]0;pwned\x07"); u.listen(8)
+print("READY", flush=True)
+time.sleep(60)
+"#;
+
+#[test]
+fn names_from_the_system_reach_the_terminal_escaped() {
+    in_netns("hostile_names", || {
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", HOSTILE])
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let guard = KillOnDrop(child.id());
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+            &mut line,
+        )?;
+        anyhow::ensure!(line.trim() == "READY", "the hostile server said {line:?}");
+        for args in [
+            &["snapshot"][..],
+            &["watch", "--count", "2", "--interval", "200ms"],
+        ] {
+            let out = sockq_command(args).output()?;
+            anyhow::ensure!(out.status.success(), "{args:?}: {out:?}");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                !out.stdout.iter().any(|&b| b == 0x1b || b == 0x07),
+                "{args:?} printed a raw escape: {text}"
+            );
+            if args[0] == "snapshot" {
+                assert!(text.contains("\\x1b[2J\\x1b[31mEVIL\\x07"), "{text}");
+                assert!(text.contains("\\x1b]0;pwned\\x07"), "{text}");
+            }
+        }
+        drop(guard);
+        let _ = child.wait();
+        Ok(())
+    });
+}
+
+/// Kills a pid when dropped (on every path out of a test).
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}

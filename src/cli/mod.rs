@@ -31,7 +31,12 @@ pub fn main() -> ExitCode {
         // A closed stdout (e.g. `| head`) is not an error worth a message.
         Err(e) if e.is_broken_pipe() => ExitCode::from(exit::OK),
         Err(e) => {
-            eprintln!("sockq: error: {e}");
+            // Errors can quote paths and names from the system: escaped for the terminal.
+            let text = e.to_string();
+            eprintln!(
+                "sockq: error: {}",
+                crate::model::labels::terminal_safe(&text)
+            );
             ExitCode::from(exit_code(&e))
         }
     }

@@ -4,6 +4,7 @@ use super::CmdResult;
 use crate::collect::netns::{self, NetnsTarget};
 use crate::collect::{Collector, CollectorOptions};
 use crate::export;
+use crate::model::labels::terminal_safe;
 use crate::model::Filter;
 use crate::runtime::write_stdout;
 
@@ -33,7 +34,8 @@ pub fn run(cfg: SnapshotConfig) -> CmdResult {
         export::json::snapshot_pretty(&snap)?
     } else {
         let note = (!cfg.filter.is_empty()).then(|| cfg.filter.describe());
-        export::table::render(&snap, note.as_deref())
+        // Process names and socket paths come from the system: escaped for the terminal.
+        terminal_safe(&export::table::render(&snap, note.as_deref())).into_owned()
     };
     Ok(write_stdout(&text)?)
 }

@@ -7,6 +7,7 @@ use super::{CmdError, CmdResult, LiveConfig};
 use crate::collect::sampler::Sampler;
 use crate::engine::{drive, Engine, Flow, Sink};
 use crate::export;
+use crate::model::labels::terminal_safe;
 use crate::model::{ListenerKey, SampleError, Tick};
 use crate::runtime::{report_gap, stop_flag};
 
@@ -62,7 +63,8 @@ impl<W: Write> Sink for Lines<W> {
                 writeln!(self.out, "{}", export::watch::HEADER)?;
             }
             let line = export::watch::human_line(tick, &mut self.seen);
-            writeln!(self.out, "{line}")?;
+            // Names from the system (processes, sockets) are escaped for the terminal.
+            writeln!(self.out, "{}", terminal_safe(&line))?;
         }
         self.out.flush()?;
         self.ticks += 1;

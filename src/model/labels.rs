@@ -36,3 +36,47 @@ pub fn fds_label(owners: &Owners) -> String {
         ),
     }
 }
+
+/// `text` made safe for a terminal: every control character but newline and tab — C0, DEL, C1
+/// (ESC sequences, OSC titles, bells) — and the bidirectional overrides that can make a line
+/// read differently from what it is, written as visible escapes (`\x1b`, `\u{202e}`).
+/// Everything from the system (process names, socket paths, host names, error texts) passes
+/// through this before a text output reaches a terminal.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+        } else if (c as u32) < 0x100 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn control_sequences_become_visible_escapes() {
+        assert_eq!(terminal_safe("nginx"), "nginx");
+        assert_eq!(terminal_safe("a\tb\nc"), "a\tb\nc");
+        assert_eq!(
+            terminal_safe("\x1b[2J\x1b[31mEVIL\x07"),
+            "\\x1b[2J\\x1b[31mEVIL\\x07"
+        );
+        assert_eq!(terminal_safe("@\x1b]0;title\x07"), "@\\x1b]0;title\\x07");
+        assert_eq!(terminal_safe("x\u{9b}y\u{7f}"), "x\\x9by\\x7f");
+        assert_eq!(terminal_safe("abc\u{202e}fdp"), "abc\\u{202e}fdp");
+    }
+}
