@@ -2,8 +2,8 @@
 //! module owns the terminal and the event loop (the only I/O of the dashboard).
 
 pub mod app;
+pub mod render;
 pub mod source;
-pub mod ui;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -263,7 +263,7 @@ fn event_loop(
                     if panic_after.is_some_and(|n| draws > n) {
                         panic!("test panic inside the draw loop (SOCKQ_TEST_PANIC_AFTER_DRAWS)");
                     }
-                    ui::draw(f, app, view)
+                    render::draw(f, app, view)
                 })
                 .context("drawing to the terminal")?;
             dirty = false;

@@ -1,0 +1,128 @@
+//! Drawing the dashboard. Renders from the model (engine) and the dashboard state only.
+//!
+//! This module holds the entry point and the top-level layout of each screen; each part of a
+//! screen is drawn by its own module.
+
+mod counters;
+mod detail;
+mod findings;
+mod footer;
+mod header;
+mod help;
+mod lab;
+mod listeners;
+mod pipeline;
+mod text;
+mod theme;
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+pub use counters::counter_hint;
+pub use help::{HELP, LAB_HELP};
+pub use listeners::gauge_text;
+pub use text::spark_text;
+pub use theme::Theme;
+
+use crate::engine::Engine;
+use crate::model::Tick;
+use crate::tui::app::{App, Row, Screen};
+use counters::draw_counters;
+use detail::draw_detail;
+use findings::draw_findings;
+use footer::footer;
+use header::header_lines;
+use help::draw_help;
+use lab::with_lab_panel;
+use listeners::draw_listeners;
+use pipeline::draw_pipeline;
+
+/// Draws the whole dashboard.
+pub fn draw(f: &mut Frame, app: &mut App, engine: &Engine) {
+    let area = f.area();
+    let theme = Theme::new(app.color);
+    if area.width < 40 || area.height < 10 {
+        let msg = format!(
+            "sockq: terminal too small ({}x{}); need 40x10. q quits.",
+            area.width, area.height
+        );
+        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let rows = app.rows(engine);
+    match app.screen {
+        Screen::Main => draw_main(f, area, app, engine, &rows, theme),
+        Screen::Detail => draw_detail(f, area, app, engine, &rows, theme),
+        Screen::Pipeline => draw_pipeline(f, area, app, engine, &rows, theme),
+    }
+    if app.help {
+        draw_help(f, area, app.lab.is_some(), theme);
+    }
+}
+
+fn draw_main(
+    f: &mut Frame,
+    area: Rect,
+    app: &mut App,
+    engine: &Engine,
+    rows: &[Row],
+    theme: Theme,
+) {
+    let area = with_lab_panel(f, area, app, false, theme);
+    let tick = engine.latest();
+    let big = area.height >= 40;
+    let counters_h = if big { 4 } else { 3 };
+    // The findings get the lines they need (wrapped at the width), up to half of what is left
+    // after the table shows its rows; the table gets the rest.
+    let findings = tick.map(|t| t.findings.as_slice()).unwrap_or(&[]);
+    let width = usize::from(area.width.max(1));
+    let wrapped = |s: &str| (s.chars().count() + 5).div_ceil(width).max(1);
+    let with_next: usize = findings
+        .iter()
+        .map(|f| wrapped(&f.message) + wrapped(&f.next))
+        .sum();
+    let blind: usize = tick.map_or(0, |t| {
+        t.snapshot.blind_spots.iter().map(|b| wrapped(b)).sum()
+    });
+    let with_next = with_next + blind;
+    let bare: usize = findings.iter().map(|f| wrapped(&f.message)).sum::<usize>() + blind;
+    let free = usize::from(area.height).saturating_sub(2 + usize::from(counters_h) + 1);
+    let table_need = rows.len() + 2;
+    let room = free.saturating_sub(table_need.min(free / 2)).max(free / 3);
+    let need = if with_next <= room { with_next } else { bare };
+    let findings_h = (need.max(1) + 1).min(room.max(2)) as u16;
+    let [head, counters, table, findings, foot] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Length(counters_h),
+        Constraint::Min(4),
+        Constraint::Length(findings_h),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    f.render_widget(
+        Paragraph::new(header_lines(app, tick, theme, area.width)),
+        head,
+    );
+    draw_counters(f, counters, engine, theme);
+    draw_listeners(f, table, app, engine, rows, theme);
+    draw_findings(f, findings, engine, theme);
+    f.render_widget(Paragraph::new(footer(app, theme)), foot);
+}
+
+/// Header, footer and (during a lab) the short narration strip of the detail and pipeline
+/// screens; returns the body left for the screen itself.
+fn chrome(f: &mut Frame, area: Rect, app: &App, tick: Option<&Tick>, theme: Theme) -> Rect {
+    let [head, body, foot] = Layout::vertical([
+        Constraint::Length(2),
+        Constraint::Min(6),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    f.render_widget(
+        Paragraph::new(header_lines(app, tick, theme, area.width)),
+        head,
+    );
+    f.render_widget(Paragraph::new(footer(app, theme)), foot);
+    with_lab_panel(f, body, app, true, theme)
+}
