@@ -51,10 +51,26 @@ pub fn draw(f: &mut Frame, app: &mut App, engine: &Engine) {
         return;
     }
     let rows = app.rows(engine);
+    let tick = engine.latest();
     match app.screen {
         Screen::Main => draw_main(f, area, app, engine, &rows, theme),
-        Screen::Detail => draw_detail(f, area, app, engine, &rows, theme),
-        Screen::Pipeline => draw_pipeline(f, area, app, engine, &rows, theme),
+        Screen::Detail => {
+            let body = chrome(f, area, app, tick, theme);
+            match app.selected_row(&rows) {
+                Some(row) => draw_detail(f, body, row, engine, theme),
+                None => f.render_widget(
+                    Paragraph::new("No listener selected (Esc goes back)."),
+                    body,
+                ),
+            }
+        }
+        Screen::Pipeline => {
+            let body = chrome(f, area, app, tick, theme);
+            match (app.selected_row(&rows), tick) {
+                (Some(row), Some(t)) => draw_pipeline(f, body, row, t, theme),
+                _ => f.render_widget(Paragraph::new("No listener to show."), body),
+            }
+        }
     }
     if app.help {
         draw_help(f, area, app.lab.is_some(), theme);
