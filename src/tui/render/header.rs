@@ -3,10 +3,10 @@
 use ratatui::text::{Line, Span};
 
 use super::theme::Theme;
-use crate::model::Severity;
-use crate::model::Tick;
+use crate::model::{Severity, Tick, Tunables};
 use crate::tui::app::App;
 
+/// The header: who and where (and whether paused), then the tunables that bound the queues.
 pub(super) fn header_lines(
     app: &App,
     tick: Option<&Tick>,
@@ -19,6 +19,15 @@ pub(super) fn header_lines(
             Line::from("waiting for the first sample…"),
         ];
     };
+    vec![
+        status_line(app, t, theme),
+        tunables_line(app, &t.snapshot.tunables, theme, width),
+    ]
+}
+
+/// Host, namespace, kernel and interval; PAUSED, and the SYN-RECV age when the CPU budget slows
+/// the poll.
+fn status_line(app: &App, t: &Tick, theme: Theme) -> Line<'static> {
     let s = &t.snapshot;
     let mut first = vec![
         Span::styled("sockq ", theme.bold()),
@@ -42,7 +51,12 @@ pub(super) fn header_lines(
             theme.sev(Severity::Info),
         ));
     }
-    let tun = &s.tunables;
+    Line::from(first)
+}
+
+/// The source's status (replay position, say), then each queue tunable, marked when its value
+/// invites trouble; names lose their `tcp_` under 100 columns.
+fn tunables_line(app: &App, tun: &Tunables, theme: Theme, width: u16) -> Line<'static> {
     let mark = |bad: bool| if bad { "⚠" } else { "" };
     let v = |x: Option<i64>| x.map_or("?".to_string(), |v| v.to_string());
     let mut second = Vec::new();
@@ -84,5 +98,5 @@ pub(super) fn header_lines(
             Span::styled(format!("{st}  "), theme.sev(Severity::Info)),
         );
     }
-    vec![Line::from(first), Line::from(second)]
+    Line::from(second)
 }

@@ -6,16 +6,14 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::theme::Theme;
+use crate::model::lab::{ClientView, Knobs, LabStatus};
 use crate::model::Severity;
 use crate::tui::app::App;
 
 /// The narration panel's lines: the step, what is happening, what clients feel, the knobs,
 /// what to try. `compact` keeps the step, the first sentence and the clients (for the pipeline
 /// and detail screens, which a room watches).
-fn lab_lines(lab: &crate::lab::LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>> {
-    let c = &lab.clients;
-    let k = &lab.knobs;
-    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+fn lab_lines(lab: &LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(vec![
         Span::styled(
             format!(
@@ -34,18 +32,7 @@ fn lab_lines(lab: &crate::lab::LabStatus, compact: bool, theme: Theme) -> Vec<Li
         &lab.narration[..]
     };
     lines.extend(narration.iter().map(|n| Line::raw(n.clone())));
-    lines.push(Line::from(vec![
-        Span::styled("Clients ", theme.bold()),
-        Span::raw(format!(
-            "{} tried · {} ok · {} timed out · {} reset · connect p50 {} ms, p99 {} ms (of those that connected)",
-            c.attempted,
-            c.succeeded,
-            c.timed_out,
-            c.reset,
-            ms(c.connect_ms_p50),
-            ms(c.connect_ms_p99)
-        )),
-    ]));
+    lines.push(clients_line(&lab.clients, theme));
     if !lab.last_round.is_empty() {
         lines.push(Line::raw(format!(
             "Last round: {}",
@@ -61,7 +48,34 @@ fn lab_lines(lab: &crate::lab::LabStatus, compact: bool, theme: Theme) -> Vec<Li
     if compact {
         return lines;
     }
-    lines.push(Line::from(vec![
+    lines.push(knobs_line(&lab.knobs, theme));
+    lines.push(Line::styled(
+        format!("Try: {}", lab.try_next),
+        theme.sev(Severity::Info),
+    ));
+    lines
+}
+
+/// What the lab's clients felt: outcomes and connect times.
+fn clients_line(c: &ClientView, theme: Theme) -> Line<'static> {
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+    Line::from(vec![
+        Span::styled("Clients ", theme.bold()),
+        Span::raw(format!(
+            "{} tried · {} ok · {} timed out · {} reset · connect p50 {} ms, p99 {} ms (of those that connected)",
+            c.attempted,
+            c.succeeded,
+            c.timed_out,
+            c.reset,
+            ms(c.connect_ms_p50),
+            ms(c.connect_ms_p99)
+        )),
+    ])
+}
+
+/// The knobs as they are now.
+fn knobs_line(k: &Knobs, theme: Theme) -> Line<'static> {
+    Line::from(vec![
         Span::styled("Knobs ", theme.bold()),
         Span::raw(format!(
             "rate {:.0}/s  workers {}  service {} ms  backlog {}  somaxconn {}  syncookies {}  fd limit {}  abort {}",
@@ -74,12 +88,7 @@ fn lab_lines(lab: &crate::lab::LabStatus, compact: bool, theme: Theme) -> Vec<Li
             k.fd_limit.map_or("-".into(), |v| v.to_string()),
             k.abort_on_overflow
         )),
-    ]));
-    lines.push(Line::styled(
-        format!("Try: {}", lab.try_next),
-        theme.sev(Severity::Info),
-    ));
-    lines
+    ])
 }
 
 /// Height the lab lines need at `width` (wrapped), borders included.

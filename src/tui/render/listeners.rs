@@ -40,59 +40,35 @@ pub fn gauge_text(depth: u32, peak: u32, backlog: u32, width: usize) -> String {
     bar.into_iter().collect()
 }
 
-struct Col {
-    width: u16,
-    priority: u8,
-}
+/// The table's columns, left to right: title, width and priority. Columns are kept by priority
+/// (0 first) while they fit; the address's width is that of the longest address shown.
+const COLUMNS: [(&str, u16, u8); 8] = [
+    ("ADDRESS", 0, 0),
+    ("PROCESS", 16, 2),
+    ("ACCEPT QUEUE", 22, 0),
+    ("FILL", 5, 3),
+    ("SYN-RECV", 8, 4),
+    ("DROPS/s", 7, 1),
+    ("FDS", 11, 5),
+    ("DEPTH TREND", 24, 6),
+];
 
+/// The columns that fit `width`, as (index into COLUMNS, width), left to right.
 fn table_columns(width: u16, endpoint_w: u16) -> Vec<(usize, u16)> {
-    let cols = [
-        Col {
-            width: endpoint_w,
-            priority: 0,
-        },
-        Col {
-            width: 16,
-            priority: 2,
-        },
-        Col {
-            width: 22,
-            priority: 0,
-        },
-        Col {
-            width: 5,
-            priority: 3,
-        },
-        Col {
-            width: 8,
-            priority: 4,
-        },
-        Col {
-            width: 7,
-            priority: 1,
-        },
-        Col {
-            width: 11,
-            priority: 5,
-        },
-        Col {
-            width: 24,
-            priority: 6,
-        },
-    ];
+    let col_w = |i: usize| if i == 0 { endpoint_w } else { COLUMNS[i].1 };
     let mut chosen: Vec<usize> = Vec::new();
     for pr in 0..=6u8 {
-        for (i, c) in cols.iter().enumerate() {
-            if c.priority == pr {
-                let used: u16 = chosen.iter().map(|&j| cols[j].width + 1).sum();
-                if used + c.width <= width {
+        for (i, &(_, _, priority)) in COLUMNS.iter().enumerate() {
+            if priority == pr {
+                let used: u16 = chosen.iter().map(|&j| col_w(j) + 1).sum();
+                if used + col_w(i) <= width {
                     chosen.push(i);
                 }
             }
         }
     }
     chosen.sort_unstable();
-    let mut out: Vec<(usize, u16)> = chosen.iter().map(|&i| (i, cols[i].width)).collect();
+    let mut out: Vec<(usize, u16)> = chosen.iter().map(|&i| (i, col_w(i))).collect();
     // Give spare width to the trend (or the address when there is no trend).
     let used: u16 = out.iter().map(|(_, w)| w + 1).sum();
     let spare = width.saturating_sub(used);
@@ -102,17 +78,6 @@ fn table_columns(width: u16, endpoint_w: u16) -> Vec<(usize, u16)> {
     }
     out
 }
-
-const TITLES: [&str; 8] = [
-    "ADDRESS",
-    "PROCESS",
-    "ACCEPT QUEUE",
-    "FILL",
-    "SYN-RECV",
-    "DROPS/s",
-    "FDS",
-    "DEPTH TREND",
-];
 
 fn depth_history(engine: &Engine, row: &Row) -> Vec<Option<f64>> {
     engine
@@ -160,6 +125,8 @@ fn cell_text(i: usize, row: &Row, width: u16, engine: &Engine) -> String {
     }
 }
 
+/// Draws the listener table in `area`, scrolled so that the selected row shows; keeps the scroll
+/// and the screen row of the first listener in `app` (for the keys and the mouse).
 pub(super) fn draw_listeners(
     f: &mut Frame,
     area: Rect,
@@ -168,10 +135,52 @@ pub(super) fn draw_listeners(
     rows: &[Row],
     theme: Theme,
 ) {
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Span::styled(title(app, rows), theme.bold()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if rows.is_empty() {
+        let msg = empty_message(app, engine);
+        f.render_widget(Paragraph::new(msg).style(theme.dim()), inner);
+        return;
+    }
+    let endpoint_w = rows
+        .iter()
+        .map(|r| r.endpoint.chars().count())
+        .max()
+        .unwrap_or(7)
+        .clamp(12, if inner.width < 100 { 24 } else { 40 }) as u16;
+    let cols = table_columns(inner.width, endpoint_w);
+    let visible = usize::from(inner.height.saturating_sub(1));
+    scroll_to_selection(app, rows, visible);
+    app.table_top = inner.y + 1;
+    let header = TRow::new(cols.iter().map(|(i, _)| Cell::from(COLUMNS[*i].0))).style(theme.dim());
+    let selected_key = app.selected;
+    let body = rows
+        .iter()
+        .enumerate()
+        .skip(app.scroll)
+        .take(visible)
+        .map(|(n, r)| {
+            // With nothing selected yet, the first listener is.
+            let selected = selected_key == Some(r.key) || (selected_key.is_none() && n == 0);
+            table_row(r, selected, &cols, engine, theme)
+        });
+    let widths: Vec<Constraint> = cols.iter().map(|(_, w)| Constraint::Length(*w)).collect();
+    f.render_widget(
+        Table::new(body, widths).header(header).column_spacing(1),
+        inner,
+    );
+}
+
+/// The table's title: how many listeners, the sort, the filter, and the `?` legend when an
+/// owner is unknown.
+fn title(app: &App, rows: &[Row]) -> String {
     let unknown = rows
         .iter()
         .any(|r| matches!(r.owners, Owners::Unknown { .. }) && !r.gone);
-    let title = format!(
+    format!(
         " Listeners ({}{}) sort: {}{}{} ",
         rows.len(),
         if app.show_unix { " incl. UNIX" } else { "" },
@@ -186,31 +195,22 @@ pub(super) fn draw_listeners(
         } else {
             ""
         }
-    );
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(Span::styled(title, theme.bold()));
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    if rows.is_empty() {
-        let msg = if engine.latest().is_none() {
-            "Waiting for the first sample…"
-        } else if app.filter.is_empty() {
-            "No listening sockets in this namespace."
-        } else {
-            "No listener matches the filter (Esc clears it)."
-        };
-        f.render_widget(Paragraph::new(msg).style(theme.dim()), inner);
-        return;
+    )
+}
+
+/// Why the table is empty.
+fn empty_message(app: &App, engine: &Engine) -> &'static str {
+    if engine.latest().is_none() {
+        "Waiting for the first sample…"
+    } else if app.filter.is_empty() {
+        "No listening sockets in this namespace."
+    } else {
+        "No listener matches the filter (Esc clears it)."
     }
-    let endpoint_w = rows
-        .iter()
-        .map(|r| r.endpoint.chars().count())
-        .max()
-        .unwrap_or(7)
-        .clamp(12, if inner.width < 100 { 24 } else { 40 }) as u16;
-    let cols = table_columns(inner.width, endpoint_w);
-    let visible = usize::from(inner.height.saturating_sub(1));
+}
+
+/// Scrolls the least that brings the selected row into the `visible` rows.
+fn scroll_to_selection(app: &mut App, rows: &[Row], visible: usize) {
     let sel = app.selected_index(rows).unwrap_or(0);
     if sel < app.scroll {
         app.scroll = sel;
@@ -218,37 +218,32 @@ pub(super) fn draw_listeners(
         app.scroll = sel + 1 - visible;
     }
     app.scroll = app.scroll.min(rows.len().saturating_sub(1));
-    app.table_top = inner.y + 1;
-    let header = TRow::new(cols.iter().map(|(i, _)| Cell::from(TITLES[*i]))).style(theme.dim());
-    let selected_key = app.selected;
-    let body = rows
-        .iter()
-        .enumerate()
-        .skip(app.scroll)
-        .take(visible)
-        .map(|(n, r)| {
-            let cells = cols.iter().map(|(i, w)| {
-                let text = cell_text(*i, r, *w, engine);
-                let style = match i {
-                    2 | 3 => theme.fill(r.fill()),
-                    5 if r.drops_per_s.is_some_and(|d| d > 0.0) => theme.sev(Severity::Critical),
-                    _ => Style::default(),
-                };
-                Cell::from(Span::styled(text, style))
-            });
-            let mut style = if r.gone {
-                theme.dim()
-            } else {
-                Style::default()
-            };
-            if selected_key == Some(r.key) || (selected_key.is_none() && n == 0) {
-                style = style.patch(theme.selected());
-            }
-            TRow::new(cells).style(style)
-        });
-    let widths: Vec<Constraint> = cols.iter().map(|(_, w)| Constraint::Length(*w)).collect();
-    f.render_widget(
-        Table::new(body, widths).header(header).column_spacing(1),
-        inner,
-    );
+}
+
+/// One listener's row: dimmed when it is gone, reversed when selected.
+fn table_row(
+    r: &Row,
+    selected: bool,
+    cols: &[(usize, u16)],
+    engine: &Engine,
+    theme: Theme,
+) -> TRow<'static> {
+    let cells = cols.iter().map(|(i, w)| {
+        let text = cell_text(*i, r, *w, engine);
+        let style = match i {
+            2 | 3 => theme.fill(r.fill()),
+            5 if r.drops_per_s.is_some_and(|d| d > 0.0) => theme.sev(Severity::Critical),
+            _ => Style::default(),
+        };
+        Cell::from(Span::styled(text, style))
+    });
+    let mut style = if r.gone {
+        theme.dim()
+    } else {
+        Style::default()
+    };
+    if selected {
+        style = style.patch(theme.selected());
+    }
+    TRow::new(cells).style(style)
 }
