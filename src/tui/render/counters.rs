@@ -2,11 +2,11 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::text::{rate_text, spark_text, truncate};
-use super::theme::Theme;
+use super::theme::{section, Theme};
 use crate::engine::Engine;
 use crate::model::meta::QUEUE_COUNTER_INFO;
 use crate::model::Severity;
@@ -14,10 +14,10 @@ use crate::model::Severity;
 const STRIP: [usize; 5] = [0, 1, 2, 3, 4];
 
 pub(super) fn draw_counters(f: &mut Frame, area: Rect, engine: &Engine, theme: Theme) {
-    let block = Block::default().borders(Borders::TOP).title(Span::styled(
+    let block = section(
         " Kernel counters, per second (namespace-wide) ",
         theme.dim(),
-    ));
+    );
     let inner = block.inner(area);
     f.render_widget(block, area);
     let cols = Layout::horizontal([Constraint::Ratio(1, 5); 5]).split(inner);

@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, SparklineBar, Wrap};
 use ratatui::Frame;
 
-use super::text::rate_text;
+use super::text::{num_or, rate_text};
 use super::theme::Theme;
 use crate::engine::Engine;
 use crate::model::history::ListenerPoint;
@@ -79,7 +79,7 @@ fn draw_charts(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: The
             format!(
                 " drops/s (own counter): {} now, {} since created ",
                 rate_text(row.drops_per_s),
-                row.drops.map_or("?".into(), |d| d.to_string())
+                num_or(row.drops, "?")
             ),
             series(engine, row, width, |p| f64::from(p.drops_per_s)),
             None,
@@ -155,25 +155,24 @@ fn limit_lines(row: &Row, tick: Option<&Tick>, theme: Theme) -> Vec<Line<'static
     let tun = tick
         .map(|t| t.snapshot.tunables.clone())
         .unwrap_or_default();
-    let v = |x: Option<i64>| x.map_or("?".to_string(), |v| v.to_string());
     lines.push(Line::raw(format!(
         "  backlog {} (queue holds {})",
         row.backlog, max_depth
     )));
     lines.push(Line::raw(format!(
         "  somaxconn {}  syncookies {}",
-        v(tun.somaxconn),
-        v(tun.tcp_syncookies)
+        num_or(tun.somaxconn, "?"),
+        num_or(tun.tcp_syncookies, "?")
     )));
     lines.push(Line::raw(format!(
         "  tcp_max_syn_backlog {}  abort_on_overflow {}",
-        v(tun.tcp_max_syn_backlog),
-        v(tun.tcp_abort_on_overflow)
+        num_or(tun.tcp_max_syn_backlog, "?"),
+        num_or(tun.tcp_abort_on_overflow, "?")
     )));
     if let Some(p) = tightest_owner(&row.owners) {
         lines.push(Line::raw(format!(
             "  RLIMIT_NOFILE {} ({})",
-            p.fd_limit.map_or("unlimited".into(), |n| n.to_string()),
+            num_or(p.fd_limit, "unlimited"),
             p.comm
         )));
     }
@@ -194,8 +193,8 @@ fn owner_lines(processes: &[ProcessInfo], max: usize, theme: Theme) -> Vec<Line<
             "  {}[{}]  fds {} of {}{age}",
             p.comm,
             p.pid,
-            p.fds_open.map_or("?".into(), |n| n.to_string()),
-            p.fd_limit.map_or("unlimited".into(), |n| n.to_string())
+            num_or(p.fds_open, "?"),
+            num_or(p.fd_limit, "unlimited")
         )));
     }
     if processes.len() > max {

@@ -2,6 +2,7 @@
 
 use ratatui::text::{Line, Span};
 
+use super::text::num_or;
 use super::theme::Theme;
 use crate::model::{Severity, Tick, Tunables};
 use crate::tui::app::App;
@@ -58,7 +59,6 @@ fn status_line(app: &App, t: &Tick, theme: Theme) -> Line<'static> {
 /// invites trouble; names lose their `tcp_` under 100 columns.
 fn tunables_line(app: &App, tun: &Tunables, theme: Theme, width: u16) -> Line<'static> {
     let mark = |bad: bool| if bad { "⚠" } else { "" };
-    let v = |x: Option<i64>| x.map_or("?".to_string(), |v| v.to_string());
     let mut second = Vec::new();
     let items: [(&str, Option<i64>, bool); 4] = [
         (
@@ -90,7 +90,10 @@ fn tunables_line(app: &App, tun: &Tunables, theme: Theme, width: u16) -> Line<'s
         } else {
             theme.bold()
         };
-        second.push(Span::styled(format!("{}{}  ", v(value), mark(bad)), style));
+        second.push(Span::styled(
+            format!("{}{}  ", num_or(value, "?"), mark(bad)),
+            style,
+        ));
     }
     if let Some(st) = &app.source_status {
         second.insert(

@@ -5,6 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
+use super::text::num_or;
 use super::theme::Theme;
 use crate::model::lab::{ClientView, Knobs, LabStatus};
 use crate::model::Severity;
@@ -85,7 +86,7 @@ fn knobs_line(k: &Knobs, theme: Theme) -> Line<'static> {
             k.backlog,
             k.somaxconn,
             k.syncookies,
-            k.fd_limit.map_or("-".into(), |v| v.to_string()),
+            num_or(k.fd_limit, "-"),
             k.abort_on_overflow
         )),
     ])

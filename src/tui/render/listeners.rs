@@ -3,11 +3,11 @@
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row as TRow, Table};
+use ratatui::widgets::{Cell, Paragraph, Row as TRow, Table};
 use ratatui::Frame;
 
 use super::text::{fit_endpoint, fit_process, rate_text, spark_text, truncate};
-use super::theme::Theme;
+use super::theme::{section, Theme};
 use crate::engine::Engine;
 use crate::model::history::ListenerPoint;
 use crate::model::labels::fds_label;
@@ -135,9 +135,7 @@ pub(super) fn draw_listeners(
     rows: &[Row],
     theme: Theme,
 ) {
-    let block = Block::default()
-        .borders(Borders::TOP)
-        .title(Span::styled(title(app, rows), theme.bold()));
+    let block = section(title(app, rows), theme.bold());
     let inner = block.inner(area);
     f.render_widget(block, area);
     if rows.is_empty() {

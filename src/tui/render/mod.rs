@@ -30,7 +30,7 @@ use crate::model::Tick;
 use crate::tui::app::{App, Row, Screen};
 use counters::draw_counters;
 use detail::draw_detail;
-use findings::draw_findings;
+use findings::{draw_findings, rows_needed};
 use footer::footer;
 use header::header_lines;
 use help::draw_help;
@@ -87,27 +87,8 @@ fn draw_main(
 ) {
     let area = with_lab_panel(f, area, app, false, theme);
     let tick = engine.latest();
-    let big = area.height >= 40;
-    let counters_h = if big { 4 } else { 3 };
-    // The findings get the lines they need (wrapped at the width), up to half of what is left
-    // after the table shows its rows; the table gets the rest.
-    let findings = tick.map(|t| t.findings.as_slice()).unwrap_or(&[]);
-    let width = usize::from(area.width.max(1));
-    let wrapped = |s: &str| (s.chars().count() + 5).div_ceil(width).max(1);
-    let with_next: usize = findings
-        .iter()
-        .map(|f| wrapped(&f.message) + wrapped(&f.next))
-        .sum();
-    let blind: usize = tick.map_or(0, |t| {
-        t.snapshot.blind_spots.iter().map(|b| wrapped(b)).sum()
-    });
-    let with_next = with_next + blind;
-    let bare: usize = findings.iter().map(|f| wrapped(&f.message)).sum::<usize>() + blind;
-    let free = usize::from(area.height).saturating_sub(2 + usize::from(counters_h) + 1);
-    let table_need = rows.len() + 2;
-    let room = free.saturating_sub(table_need.min(free / 2)).max(free / 3);
-    let need = if with_next <= room { with_next } else { bare };
-    let findings_h = (need.max(1) + 1).min(room.max(2)) as u16;
+    let counters_h = if area.height >= 40 { 4 } else { 3 };
+    let findings_h = findings_height(tick, area, counters_h, rows.len());
     let [head, counters, table, findings, foot] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(counters_h),
@@ -116,13 +97,42 @@ fn draw_main(
         Constraint::Length(1),
     ])
     .areas(area);
-    f.render_widget(
-        Paragraph::new(header_lines(app, tick, theme, area.width)),
-        head,
-    );
+    draw_header_and_footer(f, head, foot, app, tick, theme);
     draw_counters(f, counters, engine, theme);
     draw_listeners(f, table, app, engine, rows, theme);
     draw_findings(f, findings, engine, theme);
+}
+
+/// The findings get the lines they need (wrapped at the width), up to half of what is left after
+/// the table shows its rows; the table gets the rest. Without room for the next steps, the
+/// findings alone.
+fn findings_height(tick: Option<&Tick>, area: Rect, counters_h: u16, table_rows: usize) -> u16 {
+    let findings = tick.map(|t| t.findings.as_slice()).unwrap_or(&[]);
+    let blind = tick
+        .map(|t| t.snapshot.blind_spots.as_slice())
+        .unwrap_or(&[]);
+    let with_next = rows_needed(findings, blind, area.width, true);
+    let bare = rows_needed(findings, blind, area.width, false);
+    let free = usize::from(area.height).saturating_sub(2 + usize::from(counters_h) + 1);
+    let table_need = table_rows + 2;
+    let room = free.saturating_sub(table_need.min(free / 2)).max(free / 3);
+    let need = if with_next <= room { with_next } else { bare };
+    (need.max(1) + 1).min(room.max(2)) as u16
+}
+
+/// The two header lines in `head` and the key line in `foot`.
+fn draw_header_and_footer(
+    f: &mut Frame,
+    head: Rect,
+    foot: Rect,
+    app: &App,
+    tick: Option<&Tick>,
+    theme: Theme,
+) {
+    f.render_widget(
+        Paragraph::new(header_lines(app, tick, theme, head.width)),
+        head,
+    );
     f.render_widget(Paragraph::new(footer(app, theme)), foot);
 }
 
@@ -135,10 +145,6 @@ fn chrome(f: &mut Frame, area: Rect, app: &App, tick: Option<&Tick>, theme: Them
         Constraint::Length(1),
     ])
     .areas(area);
-    f.render_widget(
-        Paragraph::new(header_lines(app, tick, theme, area.width)),
-        head,
-    );
-    f.render_widget(Paragraph::new(footer(app, theme)), foot);
+    draw_header_and_footer(f, head, foot, app, tick, theme);
     with_lab_panel(f, body, app, true, theme)
 }

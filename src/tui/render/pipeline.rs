@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::text::rate_text;
+use super::text::{num_or, rate_text};
 use super::theme::Theme;
 use crate::model::labels::tightest_owner;
 use crate::model::{Severity, Tick};
@@ -141,15 +141,14 @@ fn accept_queue(row: &Row, t: &Tick) -> Stage<'static> {
             Line::raw("established, waiting for accept()".to_string()),
             Line::raw(format!(
                 "backlog = min(listen(), somaxconn {}) = {}",
-                tun.somaxconn.map_or("?".into(), |v| v.to_string()),
+                num_or(tun.somaxconn, "?"),
                 row.backlog
             )),
             Line::raw(format!("peak since last tick {}", row.peak)),
             Line::raw(format!(
                 "listener drops {}/s (packets, any queue) · abort_on_overflow {}",
                 rate_text(row.drops_per_s),
-                tun.tcp_abort_on_overflow
-                    .map_or("?".into(), |v| v.to_string())
+                num_or(tun.tcp_abort_on_overflow, "?")
             )),
         ],
     }

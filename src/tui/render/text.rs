@@ -1,5 +1,7 @@
 //! Text helpers: sparklines as text, rates, and truncation that keeps what matters visible.
 
+use std::fmt::Display;
+
 use crate::model::labels::process_label;
 use crate::model::Owners;
 
@@ -33,6 +35,11 @@ pub(super) fn rate_text(r: Option<f64>) -> String {
         Some(r) if r >= 100.0 => format!("{r:.0}"),
         Some(r) => format!("{r:.1}"),
     }
+}
+
+/// A number, or `absent` (`?`, `-`, `unlimited`) when there is none.
+pub(super) fn num_or<T: Display>(v: Option<T>, absent: &str) -> String {
+    v.map_or_else(|| absent.to_string(), |v| v.to_string())
 }
 
 pub(super) fn truncate(s: &str, width: usize) -> String {

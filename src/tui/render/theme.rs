@@ -1,6 +1,10 @@
 //! Colours and styles of the dashboard, with or without colour.
 
+use std::borrow::Cow;
+
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders};
 
 use crate::model::Severity;
 
@@ -57,4 +61,11 @@ impl Theme {
     pub(super) fn selected(&self) -> Style {
         Style::default().add_modifier(Modifier::REVERSED)
     }
+}
+
+/// A part of the main screen: a rule on top with the title in it.
+pub(super) fn section<'a>(title: impl Into<Cow<'a, str>>, style: Style) -> Block<'a> {
+    Block::default()
+        .borders(Borders::TOP)
+        .title(Span::styled(title, style))
 }
