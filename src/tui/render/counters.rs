@@ -13,6 +13,8 @@ use crate::model::Severity;
 
 const STRIP: [usize; 5] = [0, 1, 2, 3, 4];
 
+/// The counter strip: each queue counter's rate now and its sparkline, with a hint on a third
+/// line when there is room.
 pub(super) fn draw_counters(f: &mut Frame, area: Rect, engine: &Engine, theme: Theme) {
     let block = section(
         " Kernel counters, per second (namespace-wide) ",

@@ -107,6 +107,8 @@ fn chart(
     s
 }
 
+/// The last `width` points of `row`'s history as sparkline bars, `get` picking the value; gaps
+/// (and values that are not finite) absent.
 fn series<F: Fn(&ListenerPoint) -> f64>(
     engine: &Engine,
     row: &Row,

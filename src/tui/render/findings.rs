@@ -74,6 +74,7 @@ fn title(tick: Option<&Tick>) -> String {
     }
 }
 
+/// Each finding as its severity and message, and its next step under it when `with_next`.
 fn finding_lines(findings: &[Finding], with_next: bool, theme: Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     for fd in findings {

@@ -5,6 +5,7 @@ use ratatui::text::{Line, Span};
 use super::theme::Theme;
 use crate::tui::app::{App, Screen};
 
+/// The footer line of the current screen.
 pub(super) fn footer(app: &App, theme: Theme) -> Line<'static> {
     if let Some(input) = &app.filter_input {
         return Line::from(vec![

@@ -46,6 +46,7 @@ pub const LAB_HELP: [(&str, &str); 10] = [
     ("x", "lab: SYN flood on / off"),
 ];
 
+/// The help overlay, centred over `area`; the lab's keys too when a lab runs.
 pub(super) fn draw_help(f: &mut Frame, area: Rect, with_lab: bool, theme: Theme) {
     let w = area.width.min(84);
     let entries: Vec<(&str, &str)> = HELP

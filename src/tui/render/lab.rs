@@ -99,6 +99,7 @@ fn lab_height(lines: &[Line], width: u16) -> u16 {
     u16::try_from(rows + 2).unwrap_or(u16::MAX)
 }
 
+/// The lab lines in a box, wrapped.
 fn draw_lab(f: &mut Frame, area: Rect, lines: Vec<Line<'static>>, theme: Theme) {
     let block = Block::default()
         .borders(Borders::ALL)

@@ -79,6 +79,7 @@ fn table_columns(width: u16, endpoint_w: u16) -> Vec<(usize, u16)> {
     out
 }
 
+/// The depth (highest seen in each tick) of `row` over its history; gaps as None.
 fn depth_history(engine: &Engine, row: &Row) -> Vec<Option<f64>> {
     engine
         .listener(&row.key)
@@ -91,6 +92,7 @@ fn depth_history(engine: &Engine, row: &Row) -> Vec<Option<f64>> {
         .unwrap_or_default()
 }
 
+/// The text of column `i` of `row`, fitted to `width`.
 fn cell_text(i: usize, row: &Row, width: u16, engine: &Engine) -> String {
     let w = usize::from(width);
     match i {

@@ -77,6 +77,8 @@ pub fn draw(f: &mut Frame, app: &mut App, engine: &Engine) {
     }
 }
 
+/// The main screen: header, counter strip, listener table, findings and footer, with the lab
+/// panel beside or under them during a lab.
 fn draw_main(
     f: &mut Frame,
     area: Rect,

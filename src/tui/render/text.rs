@@ -29,6 +29,7 @@ pub fn spark_text(values: &[Option<f64>], width: usize, max: f64) -> String {
     s
 }
 
+/// A rate per second: whole from 100 up, one decimal below that, `-` when unknown.
 pub(super) fn rate_text(r: Option<f64>) -> String {
     match r {
         None => "-".into(),
@@ -42,6 +43,7 @@ pub(super) fn num_or<T: Display>(v: Option<T>, absent: &str) -> String {
     v.map_or_else(|| absent.to_string(), |v| v.to_string())
 }
 
+/// `s` cut to `width` characters, an ellipsis marking the cut.
 pub(super) fn truncate(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         return s.to_string();
