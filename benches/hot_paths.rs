@@ -7,7 +7,7 @@
 //! - `owners/*`: `OwnerResolver::resolve` on the real /proc for sockets this process holds, the
 //!   cached path (one readlink per holder + fresh fd count and limit) and a full /proc scan;
 //! - `engine/ingest`: one tick of 1,000 listeners into an engine whose 15-minute history is full;
-//! - `render/*`: one dashboard frame (`sockq::tui::ui::draw`, TestBackend 200x50) with 1,000
+//! - `render/*`: one dashboard frame (`sockq::tui::render::draw`, TestBackend 200x50) with 1,000
 //!   listeners and full history, and the same at 10,000 listeners (scale, no target).
 //!
 //! Live dumps against the kernel at scale need root and namespaces: they are in the comparison
@@ -31,7 +31,7 @@ use sockq::collect::owners::OwnerResolver;
 use sockq::collect::procnet;
 use sockq::engine::{Engine, EngineConfig};
 use sockq::tui::app::App;
-use sockq::tui::ui;
+use sockq::tui::render;
 
 #[path = "support/synth.rs"]
 mod synth;
@@ -225,7 +225,7 @@ fn render(c: &mut Criterion) {
         g.bench_function(format!("main_200x50_{n}_listeners"), |b| {
             b.iter(|| {
                 terminal
-                    .draw(|f| ui::draw(f, &mut app, black_box(&engine)))
+                    .draw(|f| render::draw(f, &mut app, black_box(&engine)))
                     .unwrap();
             })
         });

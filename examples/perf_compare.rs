@@ -2040,7 +2040,7 @@ fn rss_synthetic() -> anyhow::Result<()> {
     }
     let mut app = sockq::tui::app::App::new(Duration::from_secs(1), true);
     let mut term = Terminal::new(TestBackend::new(200, 50))?;
-    term.draw(|f| sockq::tui::ui::draw(f, &mut app, &engine))?;
+    term.draw(|f| sockq::tui::render::draw(f, &mut app, &engine))?;
     println!(
         "VmRSS {:.1} MB, VmHWM {:.1} MB (before the fill {:.1} MB); engine history rings {:.1} MB",
         proc_status_kb(me, "VmRSS")? as f64 / 1024.0,

@@ -125,7 +125,7 @@ fn frame(engine: &Engine, screen: Screen, w: u16, h: u16) -> String {
     let mut app = App::new(std::time::Duration::from_secs(1), true);
     app.screen = screen;
     let mut t = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
-    t.draw(|f| sockq::tui::ui::draw(f, &mut app, engine))
+    t.draw(|f| sockq::tui::render::draw(f, &mut app, engine))
         .expect("draw");
     let buf = t.backend().buffer();
     let mut out = String::new();

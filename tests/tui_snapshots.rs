@@ -1,4 +1,4 @@
-//! The dashboard without a terminal: whole frames drawn with `ui::draw` on a ratatui
+//! The dashboard without a terminal: whole frames drawn with `render::draw` on a ratatui
 //! `TestBackend`, kept as insta snapshots (80x24 and 200x50), resize robustness at many sizes,
 //! and the key handling of `App`. Deterministic: synthetic samples (fixed host, wall times,
 //! inodes, cookies and pids; monotonic time stepping by exactly one second), no real time, no
@@ -25,7 +25,7 @@ use sockq::model::{
     QUEUE_COUNTERS, SCHEMA_VERSION,
 };
 use sockq::tui::app::{Action, App, Row, Screen, SortBy};
-use sockq::tui::ui;
+use sockq::tui::render;
 
 // ---------------------------------------------------------------------------------------------
 // A deterministic synthetic namespace
@@ -408,7 +408,7 @@ fn terminal(w: u16, h: u16) -> Terminal<TestBackend> {
 /// Draws one whole frame and returns the terminal (for the buffer and its styles).
 fn draw(w: u16, h: u16, app: &mut App, engine: &Engine) -> Terminal<TestBackend> {
     let mut t = terminal(w, h);
-    t.draw(|f| ui::draw(f, app, engine)).expect("draw");
+    t.draw(|f| render::draw(f, app, engine)).expect("draw");
     t
 }
 
@@ -692,7 +692,7 @@ fn terminal_too_small_says_so() {
 /// many sizes, keeping one `App` across the sizes as a terminal being resized does; fails on any
 /// panic.
 fn draw_at_every_size(name: &str, engine: &Engine) {
-    // The brief's sizes plus the layout thresholds of ui.rs (40x10 minimum, 90 and 110 columns,
+    // The brief's sizes plus the layout thresholds of render/ (40x10 minimum, 90 and 110 columns,
     // 40 rows).
     let widths = [
         1u16, 2, 5, 10, 20, 39, 40, 41, 60, 80, 89, 90, 109, 110, 120,

@@ -1,9 +1,9 @@
-//! The live dashboard. `app` holds the state and handles keys, `ui` draws from the model; this
+//! The live dashboard. `app` holds the state and handles keys, `render` draws from the model; this
 //! module owns the terminal and the event loop (the only I/O of the dashboard). Samples come
 //! from any [`Source`]: the live sampler or a replay, chosen by the command.
 
 pub mod app;
-pub mod ui;
+pub mod render;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -349,7 +349,7 @@ fn draw(terminal: &mut Term, app: &mut App, view: &Engine) -> Result<(), Dashboa
         .draw(|f| {
             #[cfg(debug_assertions)]
             test_hooks::maybe_panic();
-            ui::draw(f, app, view)
+            render::draw(f, app, view)
         })
         .map(|_| ())
         .map_err(term_err("drawing to the terminal"))

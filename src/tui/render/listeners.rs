@@ -1,0 +1,249 @@
+//! The listener table: columns that fit the width, accept-queue gauges, depth trends.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::Span;
+use ratatui::widgets::{Cell, Paragraph, Row as TRow, Table};
+use ratatui::Frame;
+
+use super::text::{fit_endpoint, fit_process, rate_text, spark_text, truncate};
+use super::theme::{section, Theme};
+use crate::engine::Engine;
+use crate::model::history::ListenerPoint;
+use crate::model::labels::fds_label;
+use crate::model::{Owners, Severity};
+use crate::tui::app::{App, Row};
+
+/// The accept-queue gauge as text: a bar of `width` cells filled to depth/backlog, a `|` at the
+/// peak, `!` when over the backlog.
+pub fn gauge_text(depth: u32, peak: u32, backlog: u32, width: usize) -> String {
+    if width == 0 {
+        return String::new();
+    }
+    let cells = |v: u32| -> usize {
+        let frac = f64::from(v) / f64::from(backlog.max(1));
+        ((frac.min(1.0)) * width as f64).round() as usize
+    };
+    let filled = cells(depth).min(width);
+    let mut bar: Vec<char> = (0..width)
+        .map(|i| if i < filled { '█' } else { '░' })
+        .collect();
+    if peak > depth {
+        let p = cells(peak).clamp(1, width) - 1;
+        if p >= filled {
+            bar[p] = '|';
+        }
+    }
+    if depth > backlog || peak > backlog {
+        bar[width - 1] = '!';
+    }
+    bar.into_iter().collect()
+}
+
+/// The table's columns, left to right: title, width and priority. Columns are kept by priority
+/// (0 first) while they fit; the address's width is that of the longest address shown.
+const COLUMNS: [(&str, u16, u8); 8] = [
+    ("ADDRESS", 0, 0),
+    ("PROCESS", 16, 2),
+    ("ACCEPT QUEUE", 22, 0),
+    ("FILL", 5, 3),
+    ("SYN-RECV", 8, 4),
+    ("DROPS/s", 7, 1),
+    ("FDS", 11, 5),
+    ("DEPTH TREND", 24, 6),
+];
+
+/// The columns that fit `width`, as (index into COLUMNS, width), left to right.
+fn table_columns(width: u16, endpoint_w: u16) -> Vec<(usize, u16)> {
+    let col_w = |i: usize| if i == 0 { endpoint_w } else { COLUMNS[i].1 };
+    let mut chosen: Vec<usize> = Vec::new();
+    for pr in 0..=6u8 {
+        for (i, &(_, _, priority)) in COLUMNS.iter().enumerate() {
+            if priority == pr {
+                let used: u16 = chosen.iter().map(|&j| col_w(j) + 1).sum();
+                if used + col_w(i) <= width {
+                    chosen.push(i);
+                }
+            }
+        }
+    }
+    chosen.sort_unstable();
+    let mut out: Vec<(usize, u16)> = chosen.iter().map(|&i| (i, col_w(i))).collect();
+    // Give spare width to the trend (or the address when there is no trend).
+    let used: u16 = out.iter().map(|(_, w)| w + 1).sum();
+    let spare = width.saturating_sub(used);
+    let target = out.iter().position(|(i, _)| *i == 7).unwrap_or(0);
+    if let Some(c) = out.get_mut(target) {
+        c.1 += spare.min(if target == 0 { 20 } else { 36 });
+    }
+    out
+}
+
+/// The depth (highest seen in each tick) of `row` over its history; gaps as None.
+fn depth_history(engine: &Engine, row: &Row) -> Vec<Option<f64>> {
+    engine
+        .listener(&row.key)
+        .map(|h| {
+            h.points
+                .iter()
+                .map(|p: &ListenerPoint| (!p.is_gap()).then_some(f64::from(p.high)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The text of column `i` of `row`, fitted to `width`.
+fn cell_text(i: usize, row: &Row, width: u16, engine: &Engine) -> String {
+    let w = usize::from(width);
+    match i {
+        0 => fit_endpoint(&row.endpoint, w),
+        1 => fit_process(&row.owners, w),
+        2 => {
+            let nums = format!(" {}/{}", row.depth, row.backlog);
+            let bar_w = w.saturating_sub(nums.chars().count()).max(1);
+            truncate(
+                &(gauge_text(row.depth, row.peak, row.backlog, bar_w) + &nums),
+                w,
+            )
+        }
+        3 => format!("{:.0}%", row.fill() * 100.0),
+        4 => match row.syn_recv {
+            None => "-".into(),
+            Some((n, g)) if g > 1 => format!("{n}/{g}g"),
+            Some((n, _)) => n.to_string(),
+        },
+        5 => {
+            if row.unix {
+                "-".into()
+            } else {
+                rate_text(row.drops_per_s)
+            }
+        }
+        6 => truncate(&fds_label(&row.owners), w),
+        _ => {
+            let hist = depth_history(engine, row);
+            spark_text(&hist, w, f64::from(row.backlog + 1))
+        }
+    }
+}
+
+/// Draws the listener table in `area`, scrolled so that the selected row shows; keeps the scroll
+/// and the screen row of the first listener in `app` (for the keys and the mouse).
+pub(super) fn draw_listeners(
+    f: &mut Frame,
+    area: Rect,
+    app: &mut App,
+    engine: &Engine,
+    rows: &[Row],
+    theme: Theme,
+) {
+    let block = section(title(app, rows), theme.bold());
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if rows.is_empty() {
+        let msg = empty_message(app, engine);
+        f.render_widget(Paragraph::new(msg).style(theme.dim()), inner);
+        return;
+    }
+    let endpoint_w = rows
+        .iter()
+        .map(|r| r.endpoint.chars().count())
+        .max()
+        .unwrap_or(7)
+        .clamp(12, if inner.width < 100 { 24 } else { 40 }) as u16;
+    let cols = table_columns(inner.width, endpoint_w);
+    let visible = usize::from(inner.height.saturating_sub(1));
+    scroll_to_selection(app, rows, visible);
+    app.table_top = inner.y + 1;
+    let header = TRow::new(cols.iter().map(|(i, _)| Cell::from(COLUMNS[*i].0))).style(theme.dim());
+    let selected_key = app.selected;
+    let body = rows
+        .iter()
+        .enumerate()
+        .skip(app.scroll)
+        .take(visible)
+        .map(|(n, r)| {
+            // With nothing selected yet, the first listener is.
+            let selected = selected_key == Some(r.key) || (selected_key.is_none() && n == 0);
+            table_row(r, selected, &cols, engine, theme)
+        });
+    let widths: Vec<Constraint> = cols.iter().map(|(_, w)| Constraint::Length(*w)).collect();
+    f.render_widget(
+        Table::new(body, widths).header(header).column_spacing(1),
+        inner,
+    );
+}
+
+/// The table's title: how many listeners, the sort, the filter, and the `?` legend when an
+/// owner is unknown.
+fn title(app: &App, rows: &[Row]) -> String {
+    let unknown = rows
+        .iter()
+        .any(|r| matches!(r.owners, Owners::Unknown { .. }) && !r.gone);
+    format!(
+        " Listeners ({}{}) sort: {}{}{} ",
+        rows.len(),
+        if app.show_unix { " incl. UNIX" } else { "" },
+        app.sort.label(),
+        if app.filter.is_empty() {
+            String::new()
+        } else {
+            format!("  filter: {}", app.filter)
+        },
+        if unknown {
+            "  ? = owner unknown (Enter: why)"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Why the table is empty.
+fn empty_message(app: &App, engine: &Engine) -> &'static str {
+    if engine.latest().is_none() {
+        "Waiting for the first sample…"
+    } else if app.filter.is_empty() {
+        "No listening sockets in this namespace."
+    } else {
+        "No listener matches the filter (Esc clears it)."
+    }
+}
+
+/// Scrolls the least that brings the selected row into the `visible` rows.
+fn scroll_to_selection(app: &mut App, rows: &[Row], visible: usize) {
+    let sel = app.selected_index(rows).unwrap_or(0);
+    if sel < app.scroll {
+        app.scroll = sel;
+    } else if visible > 0 && sel >= app.scroll + visible {
+        app.scroll = sel + 1 - visible;
+    }
+    app.scroll = app.scroll.min(rows.len().saturating_sub(1));
+}
+
+/// One listener's row: dimmed when it is gone, reversed when selected.
+fn table_row(
+    r: &Row,
+    selected: bool,
+    cols: &[(usize, u16)],
+    engine: &Engine,
+    theme: Theme,
+) -> TRow<'static> {
+    let cells = cols.iter().map(|(i, w)| {
+        let text = cell_text(*i, r, *w, engine);
+        let style = match i {
+            2 | 3 => theme.fill(r.fill()),
+            5 if r.drops_per_s.is_some_and(|d| d > 0.0) => theme.sev(Severity::Critical),
+            _ => Style::default(),
+        };
+        Cell::from(Span::styled(text, style))
+    });
+    let mut style = if r.gone {
+        theme.dim()
+    } else {
+        Style::default()
+    };
+    if selected {
+        style = style.patch(theme.selected());
+    }
+    TRow::new(cells).style(style)
+}

@@ -1,0 +1,93 @@
+//! Text helpers: sparklines as text, rates, and truncation that keeps what matters visible.
+
+use std::fmt::Display;
+
+use crate::model::labels::process_label;
+use crate::model::Owners;
+
+const SPARK: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// A text sparkline of the last `width` points (gaps blank), scaled to `max`.
+pub fn spark_text(values: &[Option<f64>], width: usize, max: f64) -> String {
+    let start = values.len().saturating_sub(width);
+    let mut s: String = values[start..]
+        .iter()
+        .map(|v| match v {
+            None => ' ',
+            Some(v) if *v <= 0.0 || max <= 0.0 => '▁',
+            Some(v) => {
+                // Anything above zero is visibly above the zero line.
+                let i = ((v / max).min(1.0) * 8.0).ceil() as usize;
+                SPARK[i.clamp(2, 8)]
+            }
+        })
+        .collect();
+    let have = s.chars().count();
+    if have < width {
+        s = " ".repeat(width - have) + &s;
+    }
+    s
+}
+
+/// A rate per second: whole from 100 up, one decimal below that, `-` when unknown.
+pub(super) fn rate_text(r: Option<f64>) -> String {
+    match r {
+        None => "-".into(),
+        Some(r) if r >= 100.0 => format!("{r:.0}"),
+        Some(r) => format!("{r:.1}"),
+    }
+}
+
+/// A number, or `absent` (`?`, `-`, `unlimited`) when there is none.
+pub(super) fn num_or<T: Display>(v: Option<T>, absent: &str) -> String {
+    v.map_or_else(|| absent.to_string(), |v| v.to_string())
+}
+
+/// `s` cut to `width` characters, an ellipsis marking the cut.
+pub(super) fn truncate(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+/// An address shortened in the middle so the port stays visible.
+pub(super) fn fit_endpoint(ep: &str, w: usize) -> String {
+    if ep.chars().count() <= w {
+        return ep.to_string();
+    }
+    let Some(colon) = ep.rfind(':') else {
+        return truncate(ep, w);
+    };
+    let (addr, port) = ep.split_at(colon);
+    let keep = w.saturating_sub(port.chars().count() + 1);
+    if keep == 0 {
+        return truncate(ep, w);
+    }
+    format!("{}…{port}", addr.chars().take(keep).collect::<String>())
+}
+
+/// `comm[pid]` shortened in the name so the pid stays visible.
+pub(super) fn fit_process(owners: &Owners, w: usize) -> String {
+    let label = process_label(owners);
+    if label.chars().count() <= w {
+        return label;
+    }
+    match label.find('[') {
+        Some(i) => {
+            let (name, rest) = label.split_at(i);
+            let keep = w.saturating_sub(rest.chars().count() + 1);
+            if keep == 0 {
+                truncate(&label, w)
+            } else {
+                format!("{}…{rest}", name.chars().take(keep).collect::<String>())
+            }
+        }
+        None => truncate(&label, w),
+    }
+}
