@@ -452,7 +452,7 @@ fn full_listener_is_exported_in_both_formats_and_passes_promtool() {
             assert!(r.body.ends_with("# EOF\n"), "{path}: {}", r.body);
             assert!(r.body.contains("# TYPE sockq_listener_drops counter\n"));
             assert!(r.body.contains(&format!(
-                "sockq_listener_accept_queue_depth{{namespace=\"current\",address=\"127.0.0.1\",port=\"{port}\","
+                "sockq_listener_accept_queue_depth{{netns=\"current\",address=\"127.0.0.1\",port=\"{port}\","
             )));
             promtool_parse_openmetrics(&r.body)?;
         }
@@ -1012,7 +1012,7 @@ fn prometheus_docs_use_only_exported_metrics_and_pass_promtool() {
             let e = e
                 .replace("$__rate_interval", "1m")
                 .replace("$instance", ".*")
-                .replace("$namespace", ".*")
+                .replace("$netns", ".*")
                 .replace("$port", ".*");
             rules.push_str(&format!(
                 "      - record: dashboard:expr_{i}\n        expr: '{}'\n",

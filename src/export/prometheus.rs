@@ -243,7 +243,7 @@ fn process_label(l: &TcpListener) -> String {
         .map_or_else(|| "unknown".to_string(), |p| p.comm.clone())
 }
 
-/// Labels of every listener: `namespace`, `address`, `port`, `process`, plus `socket` (1, 2, …
+/// Labels of every listener: `netns`, `address`, `port`, `process`, plus `socket` (1, 2, …
 /// in creation order) only when several sockets share the first four (SO_REUSEPORT groups held
 /// by processes of the same name), so that every series stays unique.
 fn listener_labels(ns: &str, ls: &[TcpListener]) -> Vec<Vec<(&'static str, String)>> {
@@ -269,7 +269,7 @@ fn listener_labels(ns: &str, ls: &[TcpListener]) -> Vec<Vec<(&'static str, Strin
         .zip(socket)
         .map(|((address, port, process), socket)| {
             let mut v = vec![
-                ("namespace", ns.to_string()),
+                ("netns", ns.to_string()),
                 ("address", address.clone()),
                 ("port", port.clone()),
                 ("process", process.clone()),
@@ -286,7 +286,7 @@ fn listener_labels(ns: &str, ls: &[TcpListener]) -> Vec<Vec<(&'static str, Strin
 pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec<Family> {
     let snap = &tick.snapshot;
     let ns = snap.netns.label.as_str();
-    let ns_label = || vec![("namespace", ns.to_string())];
+    let ns_label = || vec![("netns", ns.to_string())];
     let mut out = Vec::new();
 
     // Per listener.
@@ -818,10 +818,10 @@ mod tests {
         let text = encode_text(&fs).unwrap();
         assert!(text.contains("# TYPE sockq_listener_drops_total counter\n"));
         assert!(text.contains(
-            "sockq_listener_accept_queue_depth{namespace=\"current\",address=\"127.0.0.1\",port=\"80\",process=\"we\\\"ird\\\\name\"} 5\n"
+            "sockq_listener_accept_queue_depth{netns=\"current\",address=\"127.0.0.1\",port=\"80\",process=\"we\\\"ird\\\\name\"} 5\n"
         ));
-        assert!(text.contains("sockq_tcpext_listen_overflows_total{namespace=\"current\"} 3\n"));
-        assert!(text.contains("sockq_sysctl_net_core_somaxconn{namespace=\"current\"} 4096\n"));
+        assert!(text.contains("sockq_tcpext_listen_overflows_total{netns=\"current\"} 3\n"));
+        assert!(text.contains("sockq_sysctl_net_core_somaxconn{netns=\"current\"} 4096\n"));
         assert!(text.contains("# TYPE sockq_build_info gauge\n"));
         assert!(!text.contains("# EOF"));
         assert!(
@@ -834,7 +834,7 @@ mod tests {
         assert!(om.contains("# TYPE sockq_listener_drops counter\n"));
         assert!(om.contains("# TYPE sockq_build info\n"));
         assert!(om.contains("# UNIT sockq_sample_duration_seconds seconds\n"));
-        assert!(om.contains("sockq_tcpext_listen_overflows_total{namespace=\"current\"} 3\n"));
+        assert!(om.contains("sockq_tcpext_listen_overflows_total{netns=\"current\"} 3\n"));
         assert!(om.contains("process=\"we\\\"ird\\\\name\"} 5\n"));
     }
 
