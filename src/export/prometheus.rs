@@ -1,7 +1,6 @@
 //! Prometheus exposition of the latest [`Tick`]: the metric families (pure, built at scrape
 //! time from the same model every other view renders) and their two encodings — the Prometheus
-//! text format 0.0.4 (via the `prometheus` crate) and OpenMetrics 1.0 text (via
-//! `prometheus-client`).
+//! text format 0.0.4 and OpenMetrics 1.0 text, both written by [`encode`].
 //!
 //! Names follow the Prometheus conventions: `sockq_` prefix, base units in the name
 //! (`_seconds`, `_ratio`), `_total` on counters only. Every HELP text says what the kernel means
@@ -12,7 +11,11 @@
 //! listeners, the most active ones are exported (see [`select_listeners`]), and
 //! `sockq_listeners` / `sockq_listeners_exported` show the truncation.
 
+mod encode;
+
 use std::collections::HashMap;
+
+pub use encode::{encode_openmetrics, encode_text, format_float};
 
 use crate::model::meta::{tunable_meaning, QUEUE_COUNTER_INFO};
 use crate::model::Severity;
@@ -108,8 +111,8 @@ impl Family {
     }
 }
 
-/// HELP text safe for both formats: one line, no backslash, no double quote (OpenMetrics
-/// requires `"` escaped in HELP and the 0.0.4 parser rejects `\"`).
+/// HELP text that reads the same in both formats: one line, no backslash, no double quote
+/// (the encoders escape them, but differently: OpenMetrics escapes `"` in HELP, 0.0.4 does not).
 fn sanitize_help(s: &str) -> String {
     s.chars()
         .map(|c| match c {
@@ -573,120 +576,6 @@ pub fn build_info() -> Family {
     f
 }
 
-/// Encodes in the Prometheus text format 0.0.4 ([`TEXT_CONTENT_TYPE`]).
-pub fn encode_text(families: &[Family]) -> anyhow::Result<String> {
-    use ::prometheus::proto;
-    let mfs: Vec<proto::MetricFamily> = families
-        .iter()
-        .filter(|f| !f.samples.is_empty())
-        .map(|f| {
-            let mut mf = proto::MetricFamily::default();
-            mf.set_name(f.name.clone());
-            mf.set_help(f.help.clone());
-            mf.set_field_type(match f.kind {
-                Kind::Counter => proto::MetricType::COUNTER,
-                Kind::Gauge | Kind::Info => proto::MetricType::GAUGE,
-            });
-            mf.set_metric(
-                f.samples
-                    .iter()
-                    .map(|s| {
-                        let mut m = proto::Metric::from_label(
-                            s.labels
-                                .iter()
-                                .map(|(k, v)| {
-                                    let mut lp = proto::LabelPair::default();
-                                    lp.set_name((*k).to_string());
-                                    lp.set_value(v.clone());
-                                    lp
-                                })
-                                .collect(),
-                        );
-                        match f.kind {
-                            Kind::Counter => {
-                                let mut c = proto::Counter::default();
-                                c.set_value(s.value.as_f64());
-                                m.set_counter(c);
-                            }
-                            Kind::Gauge | Kind::Info => {
-                                let mut g = proto::Gauge::default();
-                                g.set_value(s.value.as_f64());
-                                m.set_gauge(g);
-                            }
-                        }
-                        m
-                    })
-                    .collect(),
-            );
-            mf
-        })
-        .collect();
-    Ok(::prometheus::TextEncoder::new().encode_to_string(&mfs)?)
-}
-
-/// The families as a `prometheus-client` collector.
-#[derive(Debug)]
-struct FamiliesCollector(Vec<Family>);
-
-impl prometheus_client::collector::Collector for FamiliesCollector {
-    fn encode(
-        &self,
-        mut encoder: prometheus_client::encoding::DescriptorEncoder,
-    ) -> Result<(), std::fmt::Error> {
-        use prometheus_client::encoding::NoLabelSet;
-        use prometheus_client::metrics::MetricType;
-        use prometheus_client::registry::Unit;
-        for f in self.0.iter().filter(|f| !f.samples.is_empty()) {
-            // OpenMetrics names the family without the sample suffix (`_total`, `_info`);
-            // the encoder appends it, and the unit, to every sample.
-            let (base, ty) = match f.kind {
-                Kind::Counter => (f.name.strip_suffix("_total"), MetricType::Counter),
-                Kind::Info => (f.name.strip_suffix("_info"), MetricType::Info),
-                Kind::Gauge => (Some(f.name.as_str()), MetricType::Gauge),
-            };
-            let base = base.unwrap_or(&f.name);
-            let seconds = Unit::Seconds;
-            let (base, unit) = match base.strip_suffix("_seconds") {
-                Some(b) if f.kind == Kind::Gauge => (b, Some(&seconds)),
-                _ => (base, None),
-            };
-            let mut me = encoder.encode_descriptor(base, &f.help, unit, ty)?;
-            for s in &f.samples {
-                let labels: Vec<(&str, &str)> =
-                    s.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                match f.kind {
-                    Kind::Info => me.encode_info(&labels)?,
-                    Kind::Counter => {
-                        let mut m = me.encode_family(&labels)?;
-                        match s.value {
-                            Value::Int(v) => m.encode_counter::<NoLabelSet, _, u64>(&v, None)?,
-                            Value::Float(v) => m.encode_counter::<NoLabelSet, _, f64>(&v, None)?,
-                        }
-                    }
-                    Kind::Gauge => {
-                        let mut m = me.encode_family(&labels)?;
-                        match s.value {
-                            Value::Int(v) => m.encode_gauge(&v)?,
-                            Value::Float(v) => m.encode_gauge(&v)?,
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Encodes in the OpenMetrics 1.0 text format ([`OPENMETRICS_CONTENT_TYPE`]), `# EOF` included.
-pub fn encode_openmetrics(families: Vec<Family>) -> anyhow::Result<String> {
-    let mut registry = prometheus_client::registry::Registry::default();
-    registry.register_collector(Box::new(FamiliesCollector(families)));
-    let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, &registry)
-        .map_err(|_| anyhow::anyhow!("OpenMetrics encoding failed"))?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -815,7 +704,7 @@ mod tests {
     fn both_encodings_carry_the_same_samples() {
         let t = tick(vec![listener(80, 5, 4, 1, "we\"ird\\name")]);
         let fs = families(&t, &ExportOptions::default(), &Default::default());
-        let text = encode_text(&fs).unwrap();
+        let text = encode_text(&fs);
         assert!(text.contains("# TYPE sockq_listener_drops_total counter\n"));
         assert!(text.contains(
             "sockq_listener_accept_queue_depth{netns=\"current\",address=\"127.0.0.1\",port=\"80\",process=\"we\\\"ird\\\\name\"} 5\n"
@@ -829,7 +718,7 @@ mod tests {
             "absent, not 0"
         );
 
-        let om = encode_openmetrics(fs).unwrap();
+        let om = encode_openmetrics(&fs);
         assert!(om.ends_with("# EOF\n"));
         assert!(om.contains("# TYPE sockq_listener_drops counter\n"));
         assert!(om.contains("# TYPE sockq_build info\n"));

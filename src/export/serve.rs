@@ -547,24 +547,19 @@ fn respond(
     };
     let families = prom::families(&p.tick, export, &stats);
     let (body, content_type) = if openmetrics {
-        (prom::encode_openmetrics(families), OPENMETRICS_CONTENT_TYPE)
+        (
+            prom::encode_openmetrics(&families),
+            OPENMETRICS_CONTENT_TYPE,
+        )
     } else {
         (prom::encode_text(&families), TEXT_CONTENT_TYPE)
     };
-    match body {
-        Ok(body) => {
-            let mut r = Response::new(Full::new(Bytes::from(body)));
-            r.headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-            r.headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        Err(_) => simple(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "encoding the metrics failed\n",
-        ),
-    }
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 /// Content negotiation: OpenMetrics when `?format=openmetrics`, or when the Accept header
