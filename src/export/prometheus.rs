@@ -562,15 +562,19 @@ fn connection_families(c: &ConnectionStats) -> [Family; 2] {
     [evicted, refused]
 }
 
-/// `sockq_build_info{version}` 1.
+/// `sockq_build_info{version,revision}` 1: the crate version and the git revision it was built
+/// from (build.rs; `unknown revision` outside a git checkout), as `sockq --version` names them.
 pub fn build_info() -> Family {
     let mut f = Family::new(
         "sockq_build_info",
-        "sockq's version, as a label; the value is always 1.",
+        "sockq's version and git revision, as labels; the value is always 1.",
         Kind::Info,
     );
     f.push(
-        vec![("version", env!("CARGO_PKG_VERSION").to_string())],
+        vec![
+            ("version", env!("CARGO_PKG_VERSION").to_string()),
+            ("revision", env!("SOCKQ_GIT_REVISION").to_string()),
+        ],
         Value::Int(1),
     );
     f
@@ -728,8 +732,28 @@ mod tests {
     }
 
     #[test]
+    fn build_info_names_version_and_revision() {
+        let f = build_info();
+        assert_eq!(f.kind, Kind::Info);
+        let labels: Vec<(&str, &str)> = f.samples[0]
+            .labels
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", env!("SOCKQ_GIT_REVISION"))
+            ]
+        );
+        assert!(!env!("SOCKQ_GIT_REVISION").is_empty());
+    }
+
+    #[test]
     fn help_texts_are_single_line_without_quotes() {
         let t = tick(vec![]);
+        let mut seen = std::collections::HashSet::new();
         for f in families(&t, &ExportOptions::default(), &Default::default()) {
             assert!(f.name.starts_with("sockq_"), "{}", f.name);
             assert!(!f.help.contains(['"', '\\', '\n']), "{}", f.help);
@@ -739,6 +763,13 @@ mod tests {
                 "{}",
                 f.name
             );
+            assert_eq!(
+                f.kind == Kind::Info,
+                f.name.ends_with("_info"),
+                "{}",
+                f.name
+            );
+            assert!(seen.insert(f.name.clone()), "{} twice", f.name);
         }
     }
 
