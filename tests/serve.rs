@@ -424,6 +424,29 @@ fn full_listener_is_exported_in_both_formats_and_passes_promtool() {
             "{body}"
         );
         assert_eq!(sample(&body, "sockq_build_info", &[]), Some(1.0), "{body}");
+        assert!(body.contains("sockq_build_info{version=\""), "{body}");
+        // sockq's own process, read at the scrape.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs_f64();
+        let started = sample(&body, "process_start_time_seconds", &[]).expect("start time");
+        assert!(
+            started <= now + 1.0 && started > now - 120.0,
+            "{started} vs {now}"
+        );
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_virtual_memory_bytes",
+            "process_open_fds",
+            "process_max_fds",
+            "process_threads",
+        ] {
+            assert!(
+                sample(&body, name, &[]).is_some_and(|v| v > 0.0),
+                "{name}: {body}"
+            );
+        }
         promtool_check_metrics(&body)?;
 
         // The default format is 0.0.4 text.

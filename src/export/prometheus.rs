@@ -2,7 +2,8 @@
 //! time from the same model every other view renders) and their two encodings — the Prometheus
 //! text format 0.0.4 and OpenMetrics 1.0 text, both written by [`encode`].
 //!
-//! Names follow the Prometheus conventions: `sockq_` prefix, base units in the name
+//! Names follow the Prometheus conventions: `sockq_` prefix (sockq's own process keeps the
+//! standard `process_*` names: [`process_families`]), base units in the name
 //! (`_seconds`, `_ratio`), `_total` on counters only. Every HELP text says what the kernel means
 //! (the wording of [`crate::model::meta`]). A value sockq could not read is left out, never
 //! exported as 0.
@@ -18,9 +19,9 @@ use std::collections::HashMap;
 pub use encode::{encode_openmetrics, encode_text, format_float};
 
 use crate::model::meta::{tunable_meaning, QUEUE_COUNTER_INFO};
-use crate::model::Severity;
 use crate::model::{ListenerKey, TcpListener};
 use crate::model::{ListenerTick, Tick};
+use crate::model::{ProcessSelf, Severity};
 
 /// Content type of the Prometheus text format 0.0.4.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -580,6 +581,66 @@ pub fn build_info() -> Family {
     f
 }
 
+/// sockq's own process as the Prometheus client libraries' process collectors export it
+/// (`process_cpu_seconds_total`, `process_resident_memory_bytes`, …: same names, same meanings),
+/// so the usual dashboards and alerts for an exporter work on sockq. What could not be read has
+/// no sample (and so no family). Pure: the numbers were read by the caller.
+pub fn process_families(p: &ProcessSelf) -> Vec<Family> {
+    let mut out = Vec::new();
+    let mut one = |name: &str, help: &str, kind: Kind, value: Option<Value>| {
+        let mut f = Family::new(name, help, kind);
+        if let Some(v) = value {
+            f.push(vec![], v);
+        }
+        out.push(f);
+    };
+    one(
+        "process_cpu_seconds_total",
+        "Total user and system CPU time of sockq (all its threads), in seconds \
+         (/proc/self/stat utime + stime).",
+        Kind::Counter,
+        p.cpu_seconds.map(Value::Float),
+    );
+    one(
+        "process_resident_memory_bytes",
+        "Resident memory size of sockq, in bytes (/proc/self/stat rss).",
+        Kind::Gauge,
+        p.resident_memory_bytes.map(Value::Int),
+    );
+    one(
+        "process_virtual_memory_bytes",
+        "Virtual memory size of sockq, in bytes (/proc/self/stat vsize).",
+        Kind::Gauge,
+        p.virtual_memory_bytes.map(Value::Int),
+    );
+    one(
+        "process_open_fds",
+        "Number of open file descriptors of sockq (/proc/self/fd).",
+        Kind::Gauge,
+        p.open_fds.map(Value::Int),
+    );
+    one(
+        "process_max_fds",
+        "Maximum number of open file descriptors of sockq (RLIMIT_NOFILE soft limit); absent \
+         when unlimited.",
+        Kind::Gauge,
+        p.max_fds.map(Value::Int),
+    );
+    one(
+        "process_start_time_seconds",
+        "Start time of sockq since the Unix epoch, in seconds.",
+        Kind::Gauge,
+        p.start_time_seconds.map(Value::Float),
+    );
+    one(
+        "process_threads",
+        "Number of OS threads in sockq.",
+        Kind::Gauge,
+        p.threads.map(Value::Int),
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -731,6 +792,52 @@ mod tests {
         assert!(om.contains("process=\"we\\\"ird\\\\name\"} 5\n"));
     }
 
+    fn full_process() -> ProcessSelf {
+        ProcessSelf {
+            cpu_seconds: Some(1.25),
+            resident_memory_bytes: Some(8 << 20),
+            virtual_memory_bytes: Some(64 << 20),
+            open_fds: Some(12),
+            max_fds: Some(1024),
+            start_time_seconds: Some(1_735_689_600.5),
+            threads: Some(4),
+        }
+    }
+
+    #[test]
+    fn process_families_have_the_standard_names_and_leave_out_the_unread() {
+        let fs = process_families(&full_process());
+        let names: Vec<(&str, Kind)> = fs.iter().map(|f| (f.name.as_str(), f.kind)).collect();
+        assert_eq!(
+            names,
+            [
+                ("process_cpu_seconds_total", Kind::Counter),
+                ("process_resident_memory_bytes", Kind::Gauge),
+                ("process_virtual_memory_bytes", Kind::Gauge),
+                ("process_open_fds", Kind::Gauge),
+                ("process_max_fds", Kind::Gauge),
+                ("process_start_time_seconds", Kind::Gauge),
+                ("process_threads", Kind::Gauge),
+            ]
+        );
+        let text = encode_text(&fs);
+        for line in [
+            "process_cpu_seconds_total 1.25\n",
+            "process_resident_memory_bytes 8388608\n",
+            "process_open_fds 12\n",
+            "process_max_fds 1024\n",
+            "process_start_time_seconds 1.7356896005e+09\n",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
+        let none = process_families(&ProcessSelf {
+            max_fds: None,
+            ..full_process()
+        });
+        assert!(!encode_text(&none).contains("process_max_fds"));
+        assert_eq!(encode_text(&process_families(&ProcessSelf::default())), "");
+    }
+
     #[test]
     fn build_info_names_version_and_revision() {
         let f = build_info();
@@ -779,6 +886,7 @@ mod tests {
         let t = tick(vec![listener(80, 5, 4, 1, "nginx")]);
         let missing: Vec<String> = families(&t, &ExportOptions::default(), &Default::default())
             .into_iter()
+            .chain(process_families(&full_process()))
             .map(|f| f.name)
             .filter(|name| {
                 !METRICS_MD.contains(&format!("`{name}`"))
