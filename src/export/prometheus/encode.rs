@@ -151,12 +151,7 @@ fn push_go_float(out: &mut String, v: f64) {
         out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
         return;
     }
-    // Rust's `{:e}` gives the shortest digits that round-trip, as Go's shortest mode does:
-    // `d[.ddd]e[-]N`. Only the layout differs.
-    let sci = format!("{:e}", v.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    let (digits, exp) = shortest_digits(v.abs());
     if v.is_sign_negative() {
         out.push('-');
     }
@@ -189,6 +184,69 @@ fn push_go_float(out: &mut String, v: f64) {
         out.push('.');
         (exp + 1..0).for_each(|_| out.push('0'));
         push(out, &digits[point..]);
+    }
+}
+
+/// Splits `{:e}` output (`d[.ddd]e[-]N`) into its digits and decimal exponent.
+fn split_exp(sci: &str) -> (Vec<u8>, i32) {
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    let digits = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    (digits, exp.parse().unwrap_or(0))
+}
+
+/// The shortest digits that read back as `v` (finite, not negative) and the decimal exponent of
+/// the first, as Go chooses them: the closest to `v` of the shortest, and on a tie — `v`
+/// exactly halfway between two — the even one. Rust's `{:e}` makes the same choice except on a
+/// tie, where it rounds up; a tie needs 16 or more digits (the decimal spacing must be at most
+/// the float's spacing, about 2.2e-16 of the value) or a subnormal.
+fn shortest_digits(v: f64) -> (Vec<u8>, i32) {
+    let (digits, exp) = split_exp(&format!("{v:e}"));
+    let n = digits.len();
+    let odd = digits.last().is_some_and(|d| (d - b'0') % 2 == 1);
+    if !odd || (n < 16 && v >= f64::MIN_POSITIVE) {
+        return (digits, exp);
+    }
+    // All of v's digits: a double has at most 767 significant ones.
+    let (exact, exact_exp) = split_exp(&format!("{v:.800e}"));
+    let tie = exact_exp == exp
+        && exact.get(n) == Some(&b'5')
+        && exact
+            .get(n + 1..)
+            .is_some_and(|rest| rest.iter().all(|&d| d == b'0'));
+    if !tie {
+        return (digits, exp);
+    }
+    // The two halves' neighbours: the truncation and the one above it.
+    let mut other = exact[..n].to_vec();
+    let mut other_exp = exp;
+    if other == digits {
+        // `digits` is the truncation: the other is one more in the last place.
+        let mut i = n;
+        loop {
+            if i == 0 {
+                other.insert(0, b'1');
+                other.pop();
+                other_exp += 1;
+                break;
+            }
+            i -= 1;
+            if other[i] == b'9' {
+                other[i] = b'0';
+            } else {
+                other[i] += 1;
+                break;
+            }
+        }
+    }
+    while other.len() > 1 && other.last() == Some(&b'0') {
+        other.pop();
+    }
+    let text: String = other.iter().map(|&d| char::from(d)).collect();
+    let reads_back = format!("0.{text}e{}", other_exp + 1).parse::<f64>().ok() == Some(v);
+    if reads_back && other.len() <= n {
+        (other, other_exp)
+    } else {
+        (digits, exp)
     }
 }
 
@@ -232,6 +290,9 @@ mod tests {
             (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
             (5e-324, "5e-324"),
             (0.30000000000000004, "0.30000000000000004"),
+            // Exactly halfway between two 17-digit candidates: Go takes the even one.
+            (-(1_149_636_667_324_797.0 + 0.25), "-1.1496366673247972e+15"),
+            (1_149_636_667_324_797.0 + 0.75, "1.1496366673247978e+15"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "+Inf"),
             (f64::NEG_INFINITY, "-Inf"),
