@@ -881,6 +881,18 @@ mod tests {
     }
 
     #[test]
+    fn metrics_reference_maps_every_tcpext_counter_to_node_exporter() {
+        const METRICS_MD: &str = include_str!("../../docs/metrics.md");
+        for c in QUEUE_COUNTER_INFO {
+            let Some(name) = tcpext_metric_name(c.name) else {
+                continue;
+            };
+            let row = format!("| `{name}` | `node_netstat_TcpExt_{}` |", c.name);
+            assert!(METRICS_MD.contains(&row), "not in docs/metrics.md: {row}");
+        }
+    }
+
+    #[test]
     fn every_family_is_in_the_metrics_reference() {
         const METRICS_MD: &str = include_str!("../../docs/metrics.md");
         let t = tick(vec![listener(80, 5, 4, 1, "nginx")]);

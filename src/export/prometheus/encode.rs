@@ -11,8 +11,9 @@
 //!
 //! In both, a family without samples is left out, an integer is written as an integer, and a
 //! float as Go's `strconv.FormatFloat(v, 'g', -1, 64)` writes it (the Prometheus server and the
-//! Go client do): the shortest digits that read back as the same float, exponent form below
-//! 1e-4 and from 1e6 on (`1.5e-05`, `1.7040672e+09`). [`Family`] never holds a NaN or an
+//! Go client do): the shortest digits that read back as the same float (the closest of them;
+//! of two equally close, the even one), exponent form below 1e-4 and from 1e6 on (`1.5e-05`,
+//! `1.7040672e+09`). tests/prometheus_format.rs compares thousands with Go's own output. [`Family`] never holds a NaN or an
 //! infinite value; were one given here it would be written `NaN`, `+Inf`, `-Inf`, as both
 //! formats spell them. An info sample's value is always 1.
 //!
