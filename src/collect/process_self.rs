@@ -22,13 +22,11 @@ pub fn process_self() -> ProcessSelf {
             procfs::boot_time_secs().ok(),
         );
     }
-    // Counted from the listing, not procfs's `fd_count()`: before Linux 6.2 that counts the
-    // directory's `.` and `..` too. Like every process collector's count, it includes the
-    // descriptors opened to read it.
-    out.open_fds = me
-        .fd()
-        .ok()
-        .and_then(|fds| u64::try_from(fds.filter(Result::is_ok).count()).ok());
+    // Like every process collector's count, it includes the descriptors opened to read it.
+    out.open_fds = me.fd_count().ok().and_then(|counted| {
+        let size = std::fs::metadata("/proc/self/fd").ok()?.len();
+        Some(without_dot_entries(u64::try_from(counted).ok()?, size))
+    });
     out.max_fds = me
         .limits()
         .ok()
@@ -37,6 +35,18 @@ pub fn process_self() -> ProcessSelf {
             LimitValue::Unlimited => None,
         });
     out
+}
+
+/// procfs's `fd_count()` is the size of /proc/self/fd when the kernel gives one (Linux 6.2+: the
+/// number of open descriptors), otherwise the number of entries a listing of it returns, which
+/// include `.` and `..`. (Not procfs's `fd()` listing: it opens every descriptor's link, and so
+/// fails at the limit, where the count matters.)
+fn without_dot_entries(counted: u64, dir_size: u64) -> u64 {
+    if dir_size > 0 {
+        counted
+    } else {
+        counted.saturating_sub(2)
+    }
 }
 
 /// The numbers in /proc/self/stat: CPU time and start time in clock ticks (`ticks_per_second`,
@@ -88,6 +98,13 @@ mod tests {
             p.resident_memory_bytes, None,
             "overflow is absent, not wrapped"
         );
+    }
+
+    #[test]
+    fn a_listing_does_not_count_dot_entries() {
+        assert_eq!(without_dot_entries(12, 12), 12, "Linux 6.2+: the size");
+        assert_eq!(without_dot_entries(14, 0), 12, "before: a listing");
+        assert_eq!(without_dot_entries(1, 0), 0);
     }
 
     #[test]
