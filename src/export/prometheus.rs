@@ -1,6 +1,6 @@
 //! Prometheus exposition of the latest [`Tick`]: the metric families (pure, built at scrape
 //! time from the same model every other view renders) and their two encodings — the Prometheus
-//! text format 0.0.4 and OpenMetrics 1.0 text, both written by [`encode`].
+//! text format 0.0.4 and OpenMetrics 1.0 text, both written by `encode` (prometheus/encode.rs).
 //!
 //! Names follow the Prometheus conventions: `sockq_` prefix (sockq's own process keeps the
 //! standard `process_*` names: [`process_families`]), base units in the name
