@@ -7,7 +7,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -326,77 +326,6 @@ fn loopback(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
 
-/// promtool, or None (loudly) outside CI when it is not installed.
-fn promtool() -> anyhow::Result<Option<&'static str>> {
-    if Command::new("promtool").arg("--version").output().is_ok() {
-        return Ok(Some("promtool"));
-    }
-    let msg = "promtool not found (Debian package `prometheus`; .ci/run installs it)";
-    anyhow::ensure!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-    eprintln!("\n*** SKIPPED promtool checks: {msg} ***\n");
-    Ok(None)
-}
-
-/// `promtool check metrics` on a 0.0.4 text body: must exit 0 (lint problems included).
-fn promtool_check_metrics(body: &str) -> anyhow::Result<()> {
-    let Some(p) = promtool()? else {
-        return Ok(());
-    };
-    let mut child = Command::new(p)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(body.as_bytes())?;
-    let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "promtool check metrics failed ({}): {}{}\n--- body ---\n{body}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-/// Parses an OpenMetrics body with Prometheus's own OpenMetrics parser (promtool's backfill,
-/// which wants a timestamp on every sample: one is appended).
-fn promtool_parse_openmetrics(body: &str) -> anyhow::Result<()> {
-    let Some(p) = promtool()? else {
-        return Ok(());
-    };
-    let dir = TempDir::new("openmetrics")?;
-    let input = dir.path().join("metrics.om");
-    let stamped: String = body
-        .lines()
-        .map(|l| {
-            if l.starts_with('#') {
-                format!("{l}\n")
-            } else {
-                format!("{l} 1700000000\n")
-            }
-        })
-        .collect();
-    std::fs::write(&input, stamped)?;
-    let out = Command::new(p)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&input)
-        .arg(dir.path().join("blocks"))
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "promtool could not parse the OpenMetrics body: {}{}\n--- body ---\n{body}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
 #[test]
 fn full_listener_is_exported_in_both_formats_and_passes_promtool() {
     in_netns("serve_full_listener", || {
@@ -424,7 +353,33 @@ fn full_listener_is_exported_in_both_formats_and_passes_promtool() {
             "{body}"
         );
         assert_eq!(sample(&body, "sockq_build_info", &[]), Some(1.0), "{body}");
-        promtool_check_metrics(&body)?;
+        assert!(body.contains("sockq_build_info{version=\""), "{body}");
+        // sockq's own process, read at the scrape.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs_f64();
+        let started = sample(&body, "process_start_time_seconds", &[]).expect("start time");
+        assert!(
+            started <= now + 1.0 && started > now - 120.0,
+            "{started} vs {now}"
+        );
+        assert!(
+            sample(&body, "process_cpu_seconds_total", &[]).is_some_and(|v| v >= 0.0),
+            "{body}"
+        );
+        for name in [
+            "process_resident_memory_bytes",
+            "process_virtual_memory_bytes",
+            "process_open_fds",
+            "process_max_fds",
+            "process_threads",
+        ] {
+            assert!(
+                sample(&body, name, &[]).is_some_and(|v| v > 0.0),
+                "{name}: {body}"
+            );
+        }
+        promtool::check_metrics(&body)?;
 
         // The default format is 0.0.4 text.
         let r = get(server.addr, "/metrics", None)?;
@@ -452,9 +407,9 @@ fn full_listener_is_exported_in_both_formats_and_passes_promtool() {
             assert!(r.body.ends_with("# EOF\n"), "{path}: {}", r.body);
             assert!(r.body.contains("# TYPE sockq_listener_drops counter\n"));
             assert!(r.body.contains(&format!(
-                "sockq_listener_accept_queue_depth{{namespace=\"current\",address=\"127.0.0.1\",port=\"{port}\","
+                "sockq_listener_accept_queue_depth{{netns=\"current\",address=\"127.0.0.1\",port=\"{port}\","
             )));
-            promtool_parse_openmetrics(&r.body)?;
+            promtool::parse_openmetrics(&r.body)?;
         }
 
         // The index, and nothing else.
@@ -926,102 +881,9 @@ fn cardinality_is_bounded_by_max_listeners() {
                 "full listener {addr} is exported"
             );
         }
-        promtool_check_metrics(&body)?;
+        promtool::check_metrics(&body)?;
         drop((idle, clients));
         server.stop()?;
-        Ok(())
-    });
-}
-
-/// Every `sockq_…` metric name mentioned in `text`.
-fn metric_names_in(text: &str) -> std::collections::BTreeSet<String> {
-    let mut out = std::collections::BTreeSet::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("sockq_") {
-        let tail = &rest[i..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
-            .unwrap_or(tail.len());
-        out.insert(tail[..end].to_string());
-        rest = &tail[end..];
-    }
-    out
-}
-
-#[test]
-fn prometheus_docs_use_only_exported_metrics_and_pass_promtool() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/prometheus");
-    let alerts = std::fs::read_to_string(dir.join("alerts.yml")).expect("alerts.yml");
-    let dashboard = std::fs::read_to_string(dir.join("grafana-dashboard.json")).expect("dashboard");
-    let dash: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard is JSON");
-    let exprs: Vec<String> = dash["panels"]
-        .as_array()
-        .expect("panels")
-        .iter()
-        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
-        .filter_map(|t| t["expr"].as_str().map(str::to_string))
-        .collect();
-    assert!(exprs.len() >= 10, "{exprs:?}");
-
-    in_netns("serve_docs", move || {
-        // What a real scrape exposes (kernel counters, tunables, an owner with an fd limit).
-        let (_l, addr) = listen("127.0.0.1:0", 4)?;
-        let _c = connect_n(addr, 1)?;
-        let server = Server::start("127.0.0.1:0", &["--interval", "200ms"])?;
-        let body = scrape_until(server.addr, Duration::from_secs(10), |b| {
-            b.contains("# TYPE sockq_listener_owner_max_fds gauge")
-        })?;
-        server.stop()?;
-        let exported: std::collections::BTreeSet<String> = body
-            .lines()
-            .filter_map(|l| l.strip_prefix("# TYPE "))
-            .filter_map(|l| l.split_whitespace().next())
-            .map(str::to_string)
-            .collect();
-        let used: std::collections::BTreeSet<String> = metric_names_in(&alerts)
-            .into_iter()
-            .chain(exprs.iter().flat_map(|e| metric_names_in(e)))
-            .collect();
-        let unknown: Vec<&String> = used.difference(&exported).collect();
-        assert!(
-            unknown.is_empty(),
-            "docs/prometheus uses metrics sockq does not export: {unknown:?}"
-        );
-
-        let Some(p) = promtool()? else {
-            return Ok(());
-        };
-        let run = |args: &[&str]| -> anyhow::Result<()> {
-            let out = Command::new(p).args(args).current_dir(&dir).output()?;
-            anyhow::ensure!(
-                out.status.success(),
-                "promtool {}: {}{}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Ok(())
-        };
-        run(&["check", "config", "prometheus.yml"])?;
-        run(&["check", "rules", "alerts.yml"])?;
-        run(&["test", "rules", "alerts.test.yml"])?;
-        // The dashboard's PromQL, with Grafana's variables filled in, as recording rules.
-        let tmp = TempDir::new("dashboard-rules")?;
-        let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
-        for (i, e) in exprs.iter().enumerate() {
-            let e = e
-                .replace("$__rate_interval", "1m")
-                .replace("$instance", ".*")
-                .replace("$namespace", ".*")
-                .replace("$port", ".*");
-            rules.push_str(&format!(
-                "      - record: dashboard:expr_{i}\n        expr: '{}'\n",
-                e.replace('\'', "''")
-            ));
-        }
-        let file = tmp.path().join("dashboard.rules.yml");
-        std::fs::write(&file, rules)?;
-        run(&["check", "rules", file.to_str().expect("utf-8 path")])?;
         Ok(())
     });
 }

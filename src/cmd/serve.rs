@@ -1,6 +1,9 @@
 //! `sockq serve`: the one loop publishes each filtered tick to the Prometheus endpoint.
 
+use std::sync::Arc;
+
 use super::{CmdError, CmdResult, LiveConfig};
+use crate::collect::process_self;
 use crate::collect::sampler::Sampler;
 use crate::engine::{drive, Engine, EngineConfig, Flow, Sink};
 use crate::export::serve::{ServeConfig, Server};
@@ -20,7 +23,9 @@ pub struct ServeCmdConfig {
 pub fn run(cfg: ServeCmdConfig) -> CmdResult {
     let stop = stop_flag()?;
     // The address first: a bad or busy one is reported before anything else starts.
-    let server = Server::start(cfg.http, stop.clone()).map_err(anyhow::Error::from)?;
+    // Scrapes read sockq's own process (`process_*`) through the collect layer.
+    let server = Server::start(cfg.http, stop.clone(), Arc::new(process_self))
+        .map_err(anyhow::Error::from)?;
     let local = server.local_addr();
     if !local.ip().is_loopback() {
         eprintln!(

@@ -1,5 +1,6 @@
 //! Talks to the kernel: sock_diag dumps, /proc counters and tunables, process attribution,
-//! entering a network namespace. I/O happens only here; every parser is a pure function.
+//! entering a network namespace, sockq's own process (`process_self`). I/O happens only here;
+//! every parser is a pure function.
 //!
 //! A [`Collector`] belongs to the network namespace of the thread that created it (its netlink
 //! socket stays there), so create it on the thread that will sample, after entering the
@@ -10,6 +11,7 @@ pub mod error;
 pub mod netlink;
 pub mod netns;
 pub mod owners;
+pub mod process_self;
 pub mod procnet;
 pub mod sampler;
 pub mod tunables;
@@ -20,3 +22,4 @@ pub use collector::{
     monotonic_ns, thread_cpu, Collector, CollectorOptions, ListenerSample, OWNER_RESCAN_FLOOR,
 };
 pub use error::CollectError;
+pub use process_self::process_self;

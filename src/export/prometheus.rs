@@ -1,9 +1,9 @@
 //! Prometheus exposition of the latest [`Tick`]: the metric families (pure, built at scrape
 //! time from the same model every other view renders) and their two encodings — the Prometheus
-//! text format 0.0.4 (via the `prometheus` crate) and OpenMetrics 1.0 text (via
-//! `prometheus-client`).
+//! text format 0.0.4 and OpenMetrics 1.0 text, both written by `encode` (prometheus/encode.rs).
 //!
-//! Names follow the Prometheus conventions: `sockq_` prefix, base units in the name
+//! Names follow the Prometheus conventions: `sockq_` prefix (sockq's own process keeps the
+//! standard `process_*` names: [`process_families`]), base units in the name
 //! (`_seconds`, `_ratio`), `_total` on counters only. Every HELP text says what the kernel means
 //! (the wording of [`crate::model::meta`]). A value sockq could not read is left out, never
 //! exported as 0.
@@ -12,12 +12,16 @@
 //! listeners, the most active ones are exported (see [`select_listeners`]), and
 //! `sockq_listeners` / `sockq_listeners_exported` show the truncation.
 
+mod encode;
+
 use std::collections::HashMap;
 
+pub use encode::{encode_openmetrics, encode_text, format_float};
+
 use crate::model::meta::{tunable_meaning, QUEUE_COUNTER_INFO};
-use crate::model::Severity;
 use crate::model::{ListenerKey, TcpListener};
 use crate::model::{ListenerTick, Tick};
+use crate::model::{ProcessSelf, Severity};
 
 /// Content type of the Prometheus text format 0.0.4.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -108,8 +112,8 @@ impl Family {
     }
 }
 
-/// HELP text safe for both formats: one line, no backslash, no double quote (OpenMetrics
-/// requires `"` escaped in HELP and the 0.0.4 parser rejects `\"`).
+/// HELP text that reads the same in both formats: one line, no backslash, no double quote
+/// (the encoders escape them, but differently: OpenMetrics escapes `"` in HELP, 0.0.4 does not).
 fn sanitize_help(s: &str) -> String {
     s.chars()
         .map(|c| match c {
@@ -243,7 +247,7 @@ fn process_label(l: &TcpListener) -> String {
         .map_or_else(|| "unknown".to_string(), |p| p.comm.clone())
 }
 
-/// Labels of every listener: `namespace`, `address`, `port`, `process`, plus `socket` (1, 2, …
+/// Labels of every listener: `netns`, `address`, `port`, `process`, plus `socket` (1, 2, …
 /// in creation order) only when several sockets share the first four (SO_REUSEPORT groups held
 /// by processes of the same name), so that every series stays unique.
 fn listener_labels(ns: &str, ls: &[TcpListener]) -> Vec<Vec<(&'static str, String)>> {
@@ -269,7 +273,7 @@ fn listener_labels(ns: &str, ls: &[TcpListener]) -> Vec<Vec<(&'static str, Strin
         .zip(socket)
         .map(|((address, port, process), socket)| {
             let mut v = vec![
-                ("namespace", ns.to_string()),
+                ("netns", ns.to_string()),
                 ("address", address.clone()),
                 ("port", port.clone()),
                 ("process", process.clone()),
@@ -286,7 +290,7 @@ fn listener_labels(ns: &str, ls: &[TcpListener]) -> Vec<Vec<(&'static str, Strin
 pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec<Family> {
     let snap = &tick.snapshot;
     let ns = snap.netns.label.as_str();
-    let ns_label = || vec![("namespace", ns.to_string())];
+    let ns_label = || vec![("netns", ns.to_string())];
     let mut out = Vec::new();
 
     // Per listener.
@@ -559,132 +563,82 @@ fn connection_families(c: &ConnectionStats) -> [Family; 2] {
     [evicted, refused]
 }
 
-/// `sockq_build_info{version}` 1.
+/// `sockq_build_info{version,revision}` 1: the crate version and the git revision it was built
+/// from (build.rs; `unknown revision` outside a git checkout), as `sockq --version` names them.
 pub fn build_info() -> Family {
     let mut f = Family::new(
         "sockq_build_info",
-        "sockq's version, as a label; the value is always 1.",
+        "sockq's version and git revision, as labels; the value is always 1.",
         Kind::Info,
     );
     f.push(
-        vec![("version", env!("CARGO_PKG_VERSION").to_string())],
+        vec![
+            ("version", env!("CARGO_PKG_VERSION").to_string()),
+            ("revision", env!("SOCKQ_GIT_REVISION").to_string()),
+        ],
         Value::Int(1),
     );
     f
 }
 
-/// Encodes in the Prometheus text format 0.0.4 ([`TEXT_CONTENT_TYPE`]).
-pub fn encode_text(families: &[Family]) -> anyhow::Result<String> {
-    use ::prometheus::proto;
-    let mfs: Vec<proto::MetricFamily> = families
-        .iter()
-        .filter(|f| !f.samples.is_empty())
-        .map(|f| {
-            let mut mf = proto::MetricFamily::default();
-            mf.set_name(f.name.clone());
-            mf.set_help(f.help.clone());
-            mf.set_field_type(match f.kind {
-                Kind::Counter => proto::MetricType::COUNTER,
-                Kind::Gauge | Kind::Info => proto::MetricType::GAUGE,
-            });
-            mf.set_metric(
-                f.samples
-                    .iter()
-                    .map(|s| {
-                        let mut m = proto::Metric::from_label(
-                            s.labels
-                                .iter()
-                                .map(|(k, v)| {
-                                    let mut lp = proto::LabelPair::default();
-                                    lp.set_name((*k).to_string());
-                                    lp.set_value(v.clone());
-                                    lp
-                                })
-                                .collect(),
-                        );
-                        match f.kind {
-                            Kind::Counter => {
-                                let mut c = proto::Counter::default();
-                                c.set_value(s.value.as_f64());
-                                m.set_counter(c);
-                            }
-                            Kind::Gauge | Kind::Info => {
-                                let mut g = proto::Gauge::default();
-                                g.set_value(s.value.as_f64());
-                                m.set_gauge(g);
-                            }
-                        }
-                        m
-                    })
-                    .collect(),
-            );
-            mf
-        })
-        .collect();
-    Ok(::prometheus::TextEncoder::new().encode_to_string(&mfs)?)
-}
-
-/// The families as a `prometheus-client` collector.
-#[derive(Debug)]
-struct FamiliesCollector(Vec<Family>);
-
-impl prometheus_client::collector::Collector for FamiliesCollector {
-    fn encode(
-        &self,
-        mut encoder: prometheus_client::encoding::DescriptorEncoder,
-    ) -> Result<(), std::fmt::Error> {
-        use prometheus_client::encoding::NoLabelSet;
-        use prometheus_client::metrics::MetricType;
-        use prometheus_client::registry::Unit;
-        for f in self.0.iter().filter(|f| !f.samples.is_empty()) {
-            // OpenMetrics names the family without the sample suffix (`_total`, `_info`);
-            // the encoder appends it, and the unit, to every sample.
-            let (base, ty) = match f.kind {
-                Kind::Counter => (f.name.strip_suffix("_total"), MetricType::Counter),
-                Kind::Info => (f.name.strip_suffix("_info"), MetricType::Info),
-                Kind::Gauge => (Some(f.name.as_str()), MetricType::Gauge),
-            };
-            let base = base.unwrap_or(&f.name);
-            let seconds = Unit::Seconds;
-            let (base, unit) = match base.strip_suffix("_seconds") {
-                Some(b) if f.kind == Kind::Gauge => (b, Some(&seconds)),
-                _ => (base, None),
-            };
-            let mut me = encoder.encode_descriptor(base, &f.help, unit, ty)?;
-            for s in &f.samples {
-                let labels: Vec<(&str, &str)> =
-                    s.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                match f.kind {
-                    Kind::Info => me.encode_info(&labels)?,
-                    Kind::Counter => {
-                        let mut m = me.encode_family(&labels)?;
-                        match s.value {
-                            Value::Int(v) => m.encode_counter::<NoLabelSet, _, u64>(&v, None)?,
-                            Value::Float(v) => m.encode_counter::<NoLabelSet, _, f64>(&v, None)?,
-                        }
-                    }
-                    Kind::Gauge => {
-                        let mut m = me.encode_family(&labels)?;
-                        match s.value {
-                            Value::Int(v) => m.encode_gauge(&v)?,
-                            Value::Float(v) => m.encode_gauge(&v)?,
-                        }
-                    }
-                }
-            }
+/// sockq's own process as the Prometheus client libraries' process collectors export it
+/// (`process_cpu_seconds_total`, `process_resident_memory_bytes`, …: same names, same meanings),
+/// so the usual dashboards and alerts for an exporter work on sockq. What could not be read has
+/// no sample (and so no family). Pure: the numbers were read by the caller.
+pub fn process_families(p: &ProcessSelf) -> Vec<Family> {
+    let mut out = Vec::new();
+    let mut one = |name: &str, help: &str, kind: Kind, value: Option<Value>| {
+        let mut f = Family::new(name, help, kind);
+        if let Some(v) = value {
+            f.push(vec![], v);
         }
-        Ok(())
-    }
-}
-
-/// Encodes in the OpenMetrics 1.0 text format ([`OPENMETRICS_CONTENT_TYPE`]), `# EOF` included.
-pub fn encode_openmetrics(families: Vec<Family>) -> anyhow::Result<String> {
-    let mut registry = prometheus_client::registry::Registry::default();
-    registry.register_collector(Box::new(FamiliesCollector(families)));
-    let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, &registry)
-        .map_err(|_| anyhow::anyhow!("OpenMetrics encoding failed"))?;
-    Ok(out)
+        out.push(f);
+    };
+    one(
+        "process_cpu_seconds_total",
+        "Total user and system CPU time of sockq (all its threads), in seconds \
+         (/proc/self/stat utime + stime).",
+        Kind::Counter,
+        p.cpu_seconds.map(Value::Float),
+    );
+    one(
+        "process_resident_memory_bytes",
+        "Resident memory size of sockq, in bytes (/proc/self/stat rss).",
+        Kind::Gauge,
+        p.resident_memory_bytes.map(Value::Int),
+    );
+    one(
+        "process_virtual_memory_bytes",
+        "Virtual memory size of sockq, in bytes (/proc/self/stat vsize).",
+        Kind::Gauge,
+        p.virtual_memory_bytes.map(Value::Int),
+    );
+    one(
+        "process_open_fds",
+        "Number of open file descriptors of sockq (/proc/self/fd).",
+        Kind::Gauge,
+        p.open_fds.map(Value::Int),
+    );
+    one(
+        "process_max_fds",
+        "Maximum number of open file descriptors of sockq (RLIMIT_NOFILE soft limit); absent \
+         when unlimited.",
+        Kind::Gauge,
+        p.max_fds.map(Value::Int),
+    );
+    one(
+        "process_start_time_seconds",
+        "Start time of sockq since the Unix epoch, in seconds.",
+        Kind::Gauge,
+        p.start_time_seconds.map(Value::Float),
+    );
+    one(
+        "process_threads",
+        "Number of OS threads in sockq.",
+        Kind::Gauge,
+        p.threads.map(Value::Int),
+    );
+    out
 }
 
 #[cfg(test)]
@@ -815,13 +769,13 @@ mod tests {
     fn both_encodings_carry_the_same_samples() {
         let t = tick(vec![listener(80, 5, 4, 1, "we\"ird\\name")]);
         let fs = families(&t, &ExportOptions::default(), &Default::default());
-        let text = encode_text(&fs).unwrap();
+        let text = encode_text(&fs);
         assert!(text.contains("# TYPE sockq_listener_drops_total counter\n"));
         assert!(text.contains(
-            "sockq_listener_accept_queue_depth{namespace=\"current\",address=\"127.0.0.1\",port=\"80\",process=\"we\\\"ird\\\\name\"} 5\n"
+            "sockq_listener_accept_queue_depth{netns=\"current\",address=\"127.0.0.1\",port=\"80\",process=\"we\\\"ird\\\\name\"} 5\n"
         ));
-        assert!(text.contains("sockq_tcpext_listen_overflows_total{namespace=\"current\"} 3\n"));
-        assert!(text.contains("sockq_sysctl_net_core_somaxconn{namespace=\"current\"} 4096\n"));
+        assert!(text.contains("sockq_tcpext_listen_overflows_total{netns=\"current\"} 3\n"));
+        assert!(text.contains("sockq_sysctl_net_core_somaxconn{netns=\"current\"} 4096\n"));
         assert!(text.contains("# TYPE sockq_build_info gauge\n"));
         assert!(!text.contains("# EOF"));
         assert!(
@@ -829,18 +783,84 @@ mod tests {
             "absent, not 0"
         );
 
-        let om = encode_openmetrics(fs).unwrap();
+        let om = encode_openmetrics(&fs);
         assert!(om.ends_with("# EOF\n"));
         assert!(om.contains("# TYPE sockq_listener_drops counter\n"));
         assert!(om.contains("# TYPE sockq_build info\n"));
         assert!(om.contains("# UNIT sockq_sample_duration_seconds seconds\n"));
-        assert!(om.contains("sockq_tcpext_listen_overflows_total{namespace=\"current\"} 3\n"));
+        assert!(om.contains("sockq_tcpext_listen_overflows_total{netns=\"current\"} 3\n"));
         assert!(om.contains("process=\"we\\\"ird\\\\name\"} 5\n"));
+    }
+
+    fn full_process() -> ProcessSelf {
+        ProcessSelf {
+            cpu_seconds: Some(1.25),
+            resident_memory_bytes: Some(8 << 20),
+            virtual_memory_bytes: Some(64 << 20),
+            open_fds: Some(12),
+            max_fds: Some(1024),
+            start_time_seconds: Some(1_735_689_600.5),
+            threads: Some(4),
+        }
+    }
+
+    #[test]
+    fn process_families_have_the_standard_names_and_leave_out_the_unread() {
+        let fs = process_families(&full_process());
+        let names: Vec<(&str, Kind)> = fs.iter().map(|f| (f.name.as_str(), f.kind)).collect();
+        assert_eq!(
+            names,
+            [
+                ("process_cpu_seconds_total", Kind::Counter),
+                ("process_resident_memory_bytes", Kind::Gauge),
+                ("process_virtual_memory_bytes", Kind::Gauge),
+                ("process_open_fds", Kind::Gauge),
+                ("process_max_fds", Kind::Gauge),
+                ("process_start_time_seconds", Kind::Gauge),
+                ("process_threads", Kind::Gauge),
+            ]
+        );
+        let text = encode_text(&fs);
+        for line in [
+            "process_cpu_seconds_total 1.25\n",
+            "process_resident_memory_bytes 8388608\n",
+            "process_open_fds 12\n",
+            "process_max_fds 1024\n",
+            "process_start_time_seconds 1.7356896005e+09\n",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
+        let none = process_families(&ProcessSelf {
+            max_fds: None,
+            ..full_process()
+        });
+        assert!(!encode_text(&none).contains("process_max_fds"));
+        assert_eq!(encode_text(&process_families(&ProcessSelf::default())), "");
+    }
+
+    #[test]
+    fn build_info_names_version_and_revision() {
+        let f = build_info();
+        assert_eq!(f.kind, Kind::Info);
+        let labels: Vec<(&str, &str)> = f.samples[0]
+            .labels
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", env!("SOCKQ_GIT_REVISION"))
+            ]
+        );
+        assert!(!env!("SOCKQ_GIT_REVISION").is_empty());
     }
 
     #[test]
     fn help_texts_are_single_line_without_quotes() {
         let t = tick(vec![]);
+        let mut seen = std::collections::HashSet::new();
         for f in families(&t, &ExportOptions::default(), &Default::default()) {
             assert!(f.name.starts_with("sockq_"), "{}", f.name);
             assert!(!f.help.contains(['"', '\\', '\n']), "{}", f.help);
@@ -850,6 +870,25 @@ mod tests {
                 "{}",
                 f.name
             );
+            assert_eq!(
+                f.kind == Kind::Info,
+                f.name.ends_with("_info"),
+                "{}",
+                f.name
+            );
+            assert!(seen.insert(f.name.clone()), "{} twice", f.name);
+        }
+    }
+
+    #[test]
+    fn metrics_reference_maps_every_tcpext_counter_to_node_exporter() {
+        const METRICS_MD: &str = include_str!("../../docs/metrics.md");
+        for c in QUEUE_COUNTER_INFO {
+            let Some(name) = tcpext_metric_name(c.name) else {
+                continue;
+            };
+            let row = format!("| `{name}` | `node_netstat_TcpExt_{}` |", c.name);
+            assert!(METRICS_MD.contains(&row), "not in docs/metrics.md: {row}");
         }
     }
 
@@ -859,6 +898,7 @@ mod tests {
         let t = tick(vec![listener(80, 5, 4, 1, "nginx")]);
         let missing: Vec<String> = families(&t, &ExportOptions::default(), &Default::default())
             .into_iter()
+            .chain(process_families(&full_process()))
             .map(|f| f.name)
             .filter(|name| {
                 !METRICS_MD.contains(&format!("`{name}`"))

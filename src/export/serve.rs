@@ -5,8 +5,10 @@
 //!   [`Server::publish`] with the latest [`Tick`] (an `Arc` behind a `RwLock`, swapped once per
 //!   tick);
 //! - the `sockq-http` thread runs a current-thread tokio runtime with hyper's HTTP/1 server. A
-//!   scrape only clones the published `Arc` and encodes it: scrapes never trigger collection,
-//!   and no client, however slow or malformed, can stall it.
+//!   scrape only clones the published `Arc` and encodes it, with sockq's own process numbers
+//!   (`process_*`) from the [`ProcessProvider`] the command passed in (export reads no /proc
+//!   itself): scrapes never trigger collection, and no client, however slow or malformed, can
+//!   stall it.
 //!
 //! The server is hardened for an endpoint that may face a network: a header-read timeout
 //! (a client that connects and sends nothing, or half a request line, is closed), a cap on
@@ -36,7 +38,7 @@ use super::prometheus::{
     self as prom, ConnectionStats, ExportOptions, ExporterStats, OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
 };
-use crate::model::Tick;
+use crate::model::{ProcessSelf, Tick};
 use slots::{Admission, Conn, Limit, Slots};
 
 /// Default address: loopback only, port 9911.
@@ -48,6 +50,10 @@ const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Read buffer per connection (hyper's minimum is 8 KiB); a longer request head is refused.
 const MAX_REQUEST_BUFFER: usize = 16 * 1024;
+
+/// Reads sockq's own process (CPU, memory, fds, …) for the `process_*` metrics; called on the
+/// HTTP thread for each scrape. `sockq serve` passes `collect::process_self`.
+pub type ProcessProvider = Arc<dyn Fn() -> ProcessSelf + Send + Sync>;
 
 /// How the HTTP side runs (plain settings; the CLI builds them).
 #[derive(Debug, Clone, Copy)]
@@ -153,8 +159,12 @@ pub struct Server {
 
 impl Server {
     /// Binds the address (a bad or busy one is reported before anything else starts) and
-    /// starts the HTTP thread.
-    pub fn start(cfg: ServeConfig, stop: Arc<AtomicBool>) -> Result<Self, ServeError> {
+    /// starts the HTTP thread; each scrape asks `process` for sockq's own process numbers.
+    pub fn start(
+        cfg: ServeConfig,
+        stop: Arc<AtomicBool>,
+        process: ProcessProvider,
+    ) -> Result<Self, ServeError> {
         let listener = bind(cfg.listen)?;
         let local = listener.local_addr().map_err(ServeError::Http)?;
         let latest = Arc::new(Latest::default());
@@ -170,7 +180,7 @@ impl Server {
             let latest = latest.clone();
             std::thread::Builder::new()
                 .name("sockq-http".into())
-                .spawn(move || serve_http(listener, latest, http_cfg, stop))
+                .spawn(move || serve_http(listener, latest, http_cfg, stop, process))
                 .map_err(ServeError::Http)?
         };
         Ok(Self {
@@ -225,6 +235,7 @@ fn serve_http(
     latest: Arc<Latest>,
     cfg: HttpConfig,
     stop: Arc<AtomicBool>,
+    process: ProcessProvider,
 ) -> Result<(), ServeError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -274,7 +285,13 @@ fn serve_http(
                         };
                         let _ = stream.set_nodelay(true);
                         let slot = SlotGuard { slots: slots.clone(), id, conn };
-                        tokio::spawn(connection(stream, slot, latest.clone(), cfg));
+                        tokio::spawn(connection(
+                            stream,
+                            slot,
+                            latest.clone(),
+                            cfg,
+                            process.clone(),
+                        ));
                         // Let the new connection read its request (if it sent one) before the
                         // next accept: a burst of accepts must not close it, idle, before its
                         // request was read.
@@ -358,6 +375,7 @@ async fn connection(
     slot: SlotGuard,
     latest: Arc<Latest>,
     cfg: HttpConfig,
+    process: ProcessProvider,
 ) {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -370,7 +388,13 @@ async fn connection(
         hyper::service::service_fn(move |req: Request<Incoming>| {
             conn.request_started();
             let connections = lock(&slots).stats();
-            let body = respond(&req, latest.get().as_deref(), connections, &cfg.export);
+            let body = respond(
+                &req,
+                latest.get().as_deref(),
+                connections,
+                &cfg.export,
+                &*process,
+            );
             let body = body.map(|body| Tracked {
                 body,
                 conn: conn.clone(),
@@ -502,12 +526,14 @@ fn simple(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     r
 }
 
-/// The response to one request. Pure apart from encoding the published tick.
+/// The response to one request. Pure apart from encoding the published tick and reading
+/// sockq's own process through `process` (for /metrics only).
 fn respond(
     req: &Request<Incoming>,
     published: Option<&Published>,
     connections: ConnectionStats,
     export: &ExportOptions,
+    process: &(dyn Fn() -> ProcessSelf + Send + Sync),
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     if path != "/" && path != "/metrics" {
@@ -545,26 +571,22 @@ fn respond(
         connections,
         ..p.stats
     };
-    let families = prom::families(&p.tick, export, &stats);
+    let mut families = prom::families(&p.tick, export, &stats);
+    families.extend(prom::process_families(&process()));
     let (body, content_type) = if openmetrics {
-        (prom::encode_openmetrics(families), OPENMETRICS_CONTENT_TYPE)
+        (
+            prom::encode_openmetrics(&families),
+            OPENMETRICS_CONTENT_TYPE,
+        )
     } else {
         (prom::encode_text(&families), TEXT_CONTENT_TYPE)
     };
-    match body {
-        Ok(body) => {
-            let mut r = Response::new(Full::new(Bytes::from(body)));
-            r.headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-            r.headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        Err(_) => simple(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "encoding the metrics failed\n",
-        ),
-    }
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 /// Content negotiation: OpenMetrics when `?format=openmetrics`, or when the Accept header

@@ -10,6 +10,8 @@ use socket2::{Domain, Socket, Type};
 use sockq::collect::{Collector, CollectorOptions};
 use sockq::model::Snapshot;
 
+pub mod exposition;
+pub mod promtool;
 pub mod tmux;
 
 /// Runs `f` on a fresh thread inside a new, private network namespace with `lo` up.
