@@ -12,6 +12,7 @@ pub mod netns;
 pub mod owners;
 pub mod procnet;
 pub mod sampler;
+pub mod service;
 pub mod tunables;
 
 mod collector;

@@ -720,6 +720,7 @@ mod tests {
                     age_ms: 0,
                 }],
             },
+            service: None,
         }
     }
 
@@ -745,6 +746,8 @@ mod tests {
             tcp_listeners: listeners,
             syn_recv: SynRecvSummary::default(),
             unix_listeners: None,
+            service: None,
+            sockstat: None,
             counters: Counters {
                 tcp_ext,
                 tcp: Default::default(),

@@ -8,6 +8,7 @@ pub mod labels;
 pub mod meta;
 pub mod rates;
 pub mod sample;
+pub mod service;
 pub mod snapshot;
 #[doc(hidden)]
 pub mod testing;
@@ -16,5 +17,6 @@ pub mod tick;
 pub use filter::Filter;
 pub use finding::{Finding, Severity};
 pub use sample::*;
+pub use service::{ArrivalCheck, ServiceStats, ServiceSummary, ServiceTick, TcpSockstat};
 pub use snapshot::*;
 pub use tick::{ListenerTick, Tick, TICK_SCHEMA_VERSION};
