@@ -267,9 +267,10 @@ pub struct ChildEntry {
     pub inode: u64,
     /// Socket cookie (a timewait socket keeps its full socket's).
     pub cookie: u64,
-    /// `idiag_rqueue`: unread bytes (rcv_nxt − copied_seq).
+    /// `idiag_rqueue`: rcv_nxt − copied_seq (a received FIN counts 1: see [`data_unread`]).
     pub rqueue: u32,
-    /// `idiag_wqueue`: bytes not acknowledged (write_seq − snd_una).
+    /// `idiag_wqueue`: write_seq − snd_una (an unacknowledged own FIN counts 1: see
+    /// [`data_unsent`]).
     pub wqueue: u32,
     /// Charged memory, when SK_MEMINFO came (not for timewait sockets).
     pub mem: Option<u64>,
@@ -453,6 +454,27 @@ pub struct ChildTracker {
     wants_info: Option<bool>,
 }
 
+/// Unread data bytes of a child: `idiag_rqueue` = rcv_nxt − copied_seq, less the peer's FIN
+/// in CLOSE-WAIT (a FIN takes a sequence number: rcv_nxt counts it until the process reads the
+/// end of the stream, so `ss` shows Recv-Q 1 for an idle CLOSE-WAIT socket).
+pub fn data_unread(state: u8, rqueue: u32) -> u32 {
+    if state == TCP_CLOSE_WAIT {
+        rqueue.saturating_sub(1)
+    } else {
+        rqueue
+    }
+}
+
+/// Unsent data bytes of a child: `idiag_wqueue` = write_seq − snd_una, less its own FIN in
+/// FIN-WAIT-1 (`tcp_send_fin` advances write_seq for it; acknowledged, the state is FIN-WAIT-2).
+pub fn data_unsent(state: u8, wqueue: u32) -> u32 {
+    if state == TCP_FIN_WAIT1 {
+        wqueue.saturating_sub(1)
+    } else {
+        wqueue
+    }
+}
+
 /// Milliseconds from `since` to `now` (both ns).
 fn ms_since(now_ns: u64, since_ns: u64) -> u64 {
     now_ns.saturating_sub(since_ns) / 1_000_000
@@ -543,7 +565,8 @@ impl Pass<'_> {
             .info
             .and_then(|i| i.bytes_received)
             .map(|b| b.saturating_sub(u64::from(e.rqueue)));
-        if accepted && matches!(e.state, TCP_ESTABLISHED | TCP_CLOSE_WAIT) && e.rqueue > 0 {
+        let unread = data_unread(e.state, e.rqueue);
+        if accepted && matches!(e.state, TCP_ESTABLISHED | TCP_CLOSE_WAIT) && unread > 0 {
             // The process read something since the last look: the wait starts over.
             if let (Some(now_copied), Some(before)) = (copied, m.copied) {
                 if now_copied > before {
@@ -557,7 +580,7 @@ impl Pass<'_> {
                 m.unread_since_ns = Some(since);
             }
             t.unread_conns += 1;
-            t.unread_bytes += u64::from(e.rqueue);
+            t.unread_bytes += u64::from(unread);
             t.unread_oldest_ms = max_opt(t.unread_oldest_ms, Some(ms_since(now, since)));
             self.tally.aging = true;
         } else {
@@ -566,13 +589,14 @@ impl Pass<'_> {
         if copied.is_some() {
             m.copied = copied;
         }
-        if e.wqueue > 0 {
-            if m.unsent_since_ns.is_none() || e.wqueue < m.last_wqueue {
+        let unsent = data_unsent(e.state, e.wqueue);
+        if unsent > 0 {
+            if m.unsent_since_ns.is_none() || unsent < m.last_wqueue {
                 m.unsent_since_ns = Some(now);
             }
-            m.last_wqueue = e.wqueue;
+            m.last_wqueue = unsent;
             t.unsent_conns += 1;
-            t.unsent_bytes += u64::from(e.wqueue);
+            t.unsent_bytes += u64::from(unsent);
             let since = m.unsent_since_ns.unwrap_or(now);
             t.unsent_oldest_ms = max_opt(t.unsent_oldest_ms, Some(ms_since(now, since)));
         } else {
@@ -896,6 +920,29 @@ mod tests {
         p.add(&w);
         let k = *p.finish(true).by_local.values().next().unwrap();
         assert_eq!((k.unread_conns, k.waiting), (0, 1));
+    }
+
+    #[test]
+    fn fins_are_not_data() {
+        assert_eq!(data_unread(TCP_CLOSE_WAIT, 1), 0);
+        assert_eq!(data_unread(TCP_CLOSE_WAIT, 101), 100);
+        assert_eq!(data_unread(TCP_CLOSE_WAIT, 0), 0);
+        assert_eq!(data_unread(TCP_ESTABLISHED, 1), 1);
+        assert_eq!(data_unsent(TCP_FIN_WAIT1, 1), 0);
+        assert_eq!(data_unsent(TCP_ESTABLISHED, 1), 1);
+        let mut t = ChildTracker::default();
+        let mut cw = child(80, TCP_CLOSE_WAIT, 5, 1);
+        cw.rqueue = 1;
+        let mut fw = child(80, TCP_FIN_WAIT1, 0, 2);
+        fw.wqueue = 1;
+        let mut p = t.begin(0);
+        p.add(&cw);
+        p.add(&fw);
+        let k = *p.finish(true).by_local.values().next().unwrap();
+        assert_eq!(
+            (k.unread_conns, k.unsent_conns, k.close_wait, k.fin_wait1),
+            (0, 0, 1, 1)
+        );
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub struct ServiceStats {
     /// (`idiag_rqueue` > 0).
     pub unread_conns: u64,
     /// Unread bytes of those children: the sum of `idiag_rqueue` = rcv_nxt − copied_seq
-    /// (`ss -tn` Recv-Q).
+    /// (`ss -tn` Recv-Q), less 1 in CLOSE-WAIT: the peer's FIN takes a sequence number that
+    /// counts until the process reads the end of the stream.
     pub unread_bytes: u64,
     /// How long the oldest unread bytes have waited, in milliseconds: at least the time since
     /// the last data arrived (`tcpi_last_data_recv`) and at least the time sockq has seen the
@@ -40,7 +41,8 @@ pub struct ServiceStats {
     /// Children with bytes not yet acknowledged by the peer (`idiag_wqueue` > 0; any state
     /// but TIME-WAIT, orphans closed by the process included).
     pub unsent_conns: u64,
-    /// Their bytes: the sum of `idiag_wqueue` = write_seq − snd_una (`ss -tn` Send-Q).
+    /// Their bytes: the sum of `idiag_wqueue` = write_seq − snd_una (`ss -tn` Send-Q), less 1
+    /// in FIN-WAIT-1: the process's own FIN, not yet acknowledged.
     pub unsent_bytes: u64,
     /// How long the oldest Send-Q has stayed non-empty without shrinking, as sockq saw it
     /// between dumps, in milliseconds (0 on first sight). Absent with no unsent bytes.
