@@ -257,3 +257,170 @@ fn unsent_bytes_to_clients_that_never_read_equal_ss_send_q() {
         Ok(())
     });
 }
+
+/// How many sockets `ss` lists in `state` on local port `port`.
+fn ss_count(state: &str, port: u16) -> anyhow::Result<u64> {
+    Ok(ss(state, port, false)?.len() as u64)
+}
+
+#[test]
+fn closing_states_per_listener_equal_ss() {
+    in_netns("service_closing", || {
+        let (la, a) = listen("127.0.0.1:0", 64)?;
+        let (lb, b) = listen("127.0.0.1:0", 64)?;
+        // (listener, address, CLOSE-WAIT, TIME-WAIT, FIN-WAIT-2) children to make.
+        let plan = [(&la, a, 3, 2, 1), (&lb, b, 1, 4, 0)];
+        let mut keep_server = Vec::new();
+        let mut keep_clients = Vec::new();
+        for (l, addr, close_wait, time_wait, fin_wait2) in plan {
+            for _ in 0..close_wait {
+                // The client closes; the server keeps its socket open.
+                let c = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+                keep_server.push(l.accept()?.0);
+                drop(c);
+            }
+            for _ in 0..time_wait {
+                // The server closes first, then the client: TIME-WAIT on the server's side.
+                let c = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+                let (s, _) = l.accept()?;
+                drop(s);
+                std::thread::sleep(Duration::from_millis(20));
+                drop(c);
+            }
+            for _ in 0..fin_wait2 {
+                // The server closes, the client never does.
+                let c = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+                drop(l.accept()?.0);
+                keep_clients.push(c);
+            }
+        }
+        let mut c = collector()?;
+        let want = |port: u16| -> anyhow::Result<(u64, u64, u64)> {
+            Ok((
+                ss_count("close-wait", port)?,
+                ss_count("time-wait", port)?,
+                ss_count("fin-wait-2", port)?,
+            ))
+        };
+        // The FINs take a moment on a loaded machine: wait for the plan, then compare with
+        // ss at the same moment.
+        for (port, close_wait, time_wait, fin_wait2) in [(a.port(), 3, 2, 1), (b.port(), 1, 4, 0)] {
+            let (s, sv) = sample_service_until(&mut c, port, Duration::from_secs(10), |sv| {
+                (sv.close_wait, sv.time_wait, sv.fin_wait2) == (close_wait, time_wait, fin_wait2)
+            })?;
+            let from_ss = want(port)?;
+            assert_eq!(
+                (sv.close_wait, sv.time_wait, sv.fin_wait2),
+                from_ss,
+                "port {port}"
+            );
+            assert_eq!(sv.closing(), close_wait + time_wait + fin_wait2);
+            // CLOSE-WAIT sockets hold the peer's FIN in Recv-Q (ss shows 1): not unread data.
+            assert_eq!(sv.unread_bytes, 0, "{sv:#?}");
+            assert_eq!(sv.in_service, 0);
+            assert!(
+                s.blind_spots.iter().all(|b| !b.contains("connections")),
+                "{:?}",
+                s.blind_spots
+            );
+        }
+        drop((keep_server, keep_clients));
+        Ok(())
+    });
+}
+
+#[test]
+fn littles_law_gives_the_lifetime_of_connections_held_two_seconds() {
+    use sockq::engine::{Engine, EngineConfig};
+    use sockq::model::{CollectorStats, Sample};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    const RATE: f64 = 20.0; // connections per second
+    const HOLD: Duration = Duration::from_secs(2);
+    in_netns("service_little", || {
+        let (l, addr) = listen("127.0.0.1:0", 256)?;
+        l.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        // The server accepts at once and closes each connection HOLD after accepting it.
+        let server_stop = stop.clone();
+        let server = std::thread::spawn(move || {
+            let mut held = std::collections::VecDeque::new();
+            while !server_stop.load(Ordering::Relaxed) {
+                while let Ok((s, _)) = l.accept() {
+                    held.push_back((Instant::now() + HOLD, s));
+                }
+                while held.front().is_some_and(|(due, _)| *due <= Instant::now()) {
+                    held.pop_front();
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        // Clients arrive at RATE per second and never close first.
+        let client_stop_now = Arc::new(AtomicBool::new(false));
+        let client_stop = client_stop_now.clone();
+        let clients = std::thread::spawn(move || -> anyhow::Result<Vec<TcpStream>> {
+            let mut v = Vec::new();
+            let start = Instant::now();
+            for i in 0u32.. {
+                if client_stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let due = start + Duration::from_secs_f64(f64::from(i) / RATE);
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                v.push(TcpStream::connect_timeout(&addr, Duration::from_secs(2))?);
+            }
+            Ok(v)
+        });
+        let mut c = collector()?;
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut lambdas = Vec::new();
+        let mut lifetimes = Vec::new();
+        let mut coverage = Vec::new();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            let snapshot = c.sample()?;
+            let tick = engine.ingest(Sample {
+                snapshot,
+                depth_ranges: vec![],
+                collector: CollectorStats::default(),
+            });
+            // After the first HOLD plus a margin, the population is steady.
+            if start.elapsed() > Duration::from_secs(4) {
+                let lt = tick
+                    .listeners
+                    .iter()
+                    .find(|t| t.endpoint.ends_with(&format!(":{}", addr.port())));
+                if let Some(st) = lt.and_then(|t| t.service.as_ref()) {
+                    lambdas.extend(st.new_conns_per_s);
+                    lifetimes.extend(st.mean_conn_lifetime_s);
+                }
+                coverage.extend(tick.arrivals.as_ref().and_then(|a| a.coverage()));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        // Clients first: the listener lives until they stopped connecting.
+        client_stop_now.store(true, Ordering::Relaxed);
+        let kept = clients.join().unwrap()?;
+        stop.store(true, Ordering::Relaxed);
+        server.join().unwrap();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        let (lambda, w, cov) = (mean(&lambdas), mean(&lifetimes), mean(&coverage));
+        eprintln!("λ {lambda:.1}/s, W {w:.2} s, seen/PassiveOpens {cov:.2}");
+        assert!(lambdas.len() >= 5, "{lambdas:?}");
+        assert!(
+            (lambda - RATE).abs() <= 0.25 * RATE,
+            "λ {lambda} /s: {lambdas:?}"
+        );
+        assert!(
+            (w - HOLD.as_secs_f64()).abs() <= 0.25 * HOLD.as_secs_f64(),
+            "W {w} s: {lifetimes:?}"
+        );
+        assert!(
+            (0.8..=1.2).contains(&cov),
+            "seen/PassiveOpens {cov}: {coverage:?}"
+        );
+        drop(kept);
+        Ok(())
+    });
+}
