@@ -424,3 +424,161 @@ fn littles_law_gives_the_lifetime_of_connections_held_two_seconds() {
         Ok(())
     });
 }
+
+/// A single-threaded Python server on a selector loop: it accepts, answers each request with
+/// "ok", and on "BLOCK <seconds>" blocks its whole event loop that long (time.sleep), as a
+/// blocking call in an async handler would. Prints its port.
+const BLOCKING_SERVER: &str = r#"
+import selectors, socket, sys, time
+sel = selectors.DefaultSelector()
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(64)
+l.setblocking(False)
+sel.register(l, selectors.EVENT_READ)
+print(l.getsockname()[1], flush=True)
+while True:
+    for key, _ in sel.select(timeout=0.1):
+        s = key.fileobj
+        if s is l:
+            c, _ = l.accept()
+            c.setblocking(False)
+            sel.register(c, selectors.EVENT_READ)
+            continue
+        data = s.recv(65536)
+        if not data:
+            sel.unregister(s)
+            s.close()
+        elif data.startswith(b"BLOCK"):
+            time.sleep(float(data.split()[1]))
+        else:
+            s.sendall(b"ok\n")
+"#;
+
+#[test]
+fn a_python_server_that_blocks_its_event_loop_is_not_reading_and_clears_when_it_reads() {
+    use sockq::engine::{Engine, EngineConfig};
+    use sockq::model::{CollectorStats, Sample, Tick};
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    const CLIENTS: usize = 4;
+    in_netns("service_not_reading", || {
+        let mut child = Command::new("python3")
+            .args(["-c", BLOCKING_SERVER])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let pid = child.id();
+        struct Kill(std::process::Child);
+        impl Drop for Kill {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+        let _guard = Kill(child);
+        let port: u16 = line.trim().parse()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))?
+            .trim()
+            .to_string();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
+
+        // Every client accepted and served once: the loop is healthy.
+        let mut clients = Vec::new();
+        for _ in 0..=CLIENTS {
+            let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+            c.set_read_timeout(Some(Duration::from_secs(10)))?;
+            c.write_all(b"hello")?;
+            let mut ok = [0u8; 3];
+            c.read_exact(&mut ok)?;
+            clients.push(c);
+        }
+        let mut sampler = collector()?;
+        let mut engine = Engine::new(EngineConfig::default());
+        let mut next = |engine: &mut Engine| -> anyhow::Result<Tick> {
+            let snapshot = sampler.sample()?;
+            Ok(engine
+                .ingest(Sample {
+                    snapshot,
+                    depth_ranges: vec![],
+                    collector: CollectorStats::default(),
+                })
+                .clone())
+        };
+        let firing = |t: &Tick| {
+            t.findings
+                .iter()
+                .find(|f| {
+                    f.rule == "not_reading"
+                        && f.listener.as_deref() == Some(&*format!("127.0.0.1:{port}"))
+                })
+                .cloned()
+        };
+        let t = next(&mut engine)?;
+        assert!(firing(&t).is_none(), "{:?}", t.findings);
+
+        // The loop blocks for 6 s; meanwhile the others send requests it cannot read.
+        clients[0].write_all(b"BLOCK 6")?;
+        std::thread::sleep(Duration::from_millis(200));
+        for c in &mut clients[1..] {
+            c.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+        }
+        let sent = Instant::now();
+        let f = loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let t = next(&mut engine)?;
+            if let Some(f) = firing(&t) {
+                break f;
+            }
+            anyhow::ensure!(
+                sent.elapsed() < Duration::from_secs(5),
+                "not_reading did not fire: {:#?} {:?}",
+                t.findings,
+                t.snapshot
+                    .tcp_listeners
+                    .iter()
+                    .find(|l| l.port == port)
+                    .and_then(|l| l.service.clone())
+            );
+        };
+        eprintln!("{}", f.message);
+        assert!(
+            f.message
+                .contains(&format!("{comm}[{pid}] accepts but does not read")),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.message
+                .starts_with(&format!("{CLIENTS} accepted connections")),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.evidence["unread_connections"], CLIENTS as f64);
+        assert!(f.evidence["oldest_unread_s"] >= 1.0);
+
+        // The loop wakes up and reads: the finding clears.
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let t = next(&mut engine)?;
+            if firing(&t).is_none() {
+                let sv = service(&t.snapshot, port)?;
+                assert_eq!(sv.unread_conns, 0, "{sv:#?}");
+                break;
+            }
+            anyhow::ensure!(
+                sent.elapsed() < Duration::from_secs(20),
+                "not_reading never cleared: {:#?}",
+                t.findings
+            );
+        }
+        for c in &mut clients[1..] {
+            let mut ok = [0u8; 3];
+            c.read_exact(&mut ok)?;
+            assert_eq!(&ok, b"ok\n");
+        }
+        Ok(())
+    });
+}
