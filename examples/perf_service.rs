@@ -139,7 +139,9 @@ fn run(a: Args) -> anyhow::Result<()> {
     );
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     unshare(CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET): run as root")?;
-    let st = Command::new("ip").args(["link", "set", "lo", "up"]).status()?;
+    let st = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()?;
     ensure!(st.success());
     std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "10000 65000")?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
@@ -167,7 +169,14 @@ fn run(a: Args) -> anyhow::Result<()> {
 
     // Both tools see them.
     let out = Command::new("ss")
-        .args(["-tnH", "state", "established", "sport", "=", &format!(":{port}")])
+        .args([
+            "-tnH",
+            "state",
+            "established",
+            "sport",
+            "=",
+            &format!(":{port}"),
+        ])
         .output()?;
     let ss_n = String::from_utf8_lossy(&out.stdout).lines().count();
     ensure!(ss_n == n, "ss sees {ss_n} children");
@@ -315,7 +324,11 @@ fn run(a: Args) -> anyhow::Result<()> {
     for line in BufReader::new(stdout).lines() {
         let v: serde_json::Value = serde_json::from_str(&line?)?;
         cpu.push(v["collector"]["cpu_percent"].as_f64().unwrap_or(f64::NAN));
-        ages.push(v["snapshot"]["service"]["age_ms"].as_u64().unwrap_or(u64::MAX));
+        ages.push(
+            v["snapshot"]["service"]["age_ms"]
+                .as_u64()
+                .unwrap_or(u64::MAX),
+        );
         throttled += usize::from(v["collector"]["throttled"].as_bool() == Some(true));
         if let Some(l) = v["snapshot"]["tcp_listeners"]
             .as_array()
