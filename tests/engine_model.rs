@@ -63,6 +63,8 @@ fn snapshot(
         tcp_listeners: listeners,
         syn_recv: SynRecvSummary::default(),
         unix_listeners: None,
+        service: None,
+        sockstat: None,
         counters: Counters {
             tcp_ext: counters.clone(),
             tcp: BTreeMap::new(),

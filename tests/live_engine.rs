@@ -237,11 +237,13 @@ fn one_dropping_listener_is_named_and_its_rate_equals_listen_overflows() {
             "{}",
             f.message
         );
+        // The 3 held connections have waited for accept() since before the first tick.
         assert_eq!(
             rules(&t2),
             vec![
                 ("accept_queue_full", Some(ep(addr).as_str())),
-                ("listen_overflows", None)
+                ("listen_overflows", None),
+                ("accept_wait", Some(ep(addr).as_str()))
             ]
         );
 

@@ -86,6 +86,8 @@ fn sample(t: u64) -> Sample {
             },
             tcp_listeners: listeners,
             unix_listeners: Some(vec![]),
+            service: None,
+            sockstat: None,
             counters: Counters {
                 tcp_ext,
                 tcp: BTreeMap::new(),

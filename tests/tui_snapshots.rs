@@ -125,6 +125,7 @@ fn default_tunables() -> Tunables {
         netdev_max_backlog: Some(1000),
         file_max: Some(9_223_372_036_854_775_807),
         nr_open: Some(1_048_576),
+        tcp_mem: None,
     }
 }
 
@@ -200,6 +201,8 @@ impl World {
                     age_ms: 0,
                 },
                 unix_listeners: self.unix.clone(),
+                service: None,
+                sockstat: None,
                 counters: Counters {
                     tcp_ext: counters,
                     tcp: BTreeMap::new(),

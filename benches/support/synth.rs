@@ -147,6 +147,8 @@ impl Synth {
                     age_ms: 0,
                 },
                 unix_listeners: Some(self.unix.clone()),
+                service: None,
+                sockstat: None,
                 counters: self.counters.clone(),
                 tunables: Tunables {
                     somaxconn: Some(4096),
@@ -158,6 +160,7 @@ impl Synth {
                     netdev_max_backlog: Some(1000),
                     file_max: Some(9_223_372_036_854_775_807),
                     nr_open: Some(1_048_576),
+                    tcp_mem: None,
                 },
                 blind_spots: Vec::new(),
             },

@@ -1,5 +1,6 @@
 //! The collector: one namespace's kernel state into Snapshots.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -7,10 +8,11 @@ use super::diag::{self, SynRecvTally};
 use super::error::{netlink, CollectError};
 use super::netlink::DiagSocket;
 use super::owners::{self, OwnerResolver};
+use super::service::{self, ChildTracker, ServiceTally};
 use super::{netns, procnet, tunables};
 use crate::model::{
-    Family, HostInfo, NetnsInfo, SampleTime, Snapshot, SynRecvSummary, TcpListener, UnixListener,
-    SCHEMA_VERSION,
+    Family, HostInfo, NetnsInfo, SampleTime, ServiceSummary, Snapshot, SynRecvSummary, TcpListener,
+    TcpSockstat, UnixListener, SCHEMA_VERSION,
 };
 
 /// What a collector reads besides TCP listeners.
@@ -51,6 +53,29 @@ pub struct Collector {
     /// The last SYN-RECV tally, when it was taken, and the thread CPU time it cost.
     last_syn: Option<(SynRecvTally, Instant, bool)>,
     syn_cost: Duration,
+    service: ServiceState,
+}
+
+/// The service dump's state between samples.
+#[derive(Debug, Default)]
+struct ServiceState {
+    tracker: ChildTracker,
+    last: Option<LastService>,
+    /// Children first seen, per listener (by cookie), since sockq started.
+    totals: HashMap<u64, u64>,
+    /// Thread CPU time of the last dump.
+    cost: Duration,
+}
+
+/// The last service dump.
+#[derive(Debug)]
+struct LastService {
+    tally: ServiceTally,
+    at: Instant,
+    dumped_ns: u64,
+    interrupted: bool,
+    tcp_info: bool,
+    ranges: u32,
 }
 
 /// TCP listeners of both families from one LISTEN-only dump each.
@@ -80,6 +105,7 @@ impl Collector {
             opts,
             last_syn: None,
             syn_cost: Duration::ZERO,
+            service: ServiceState::default(),
         })
     }
 
@@ -184,8 +210,19 @@ impl Collector {
         self.syn_cost
     }
 
-    /// A full sample, reusing the last SYN-RECV dump while it is younger than `max_age` (its
-    /// age is reported in `syn_recv.age_ms`).
+    /// Thread CPU time the last service dump cost (it walks the kernel's established hash and
+    /// grows with the connections on the listeners' ports).
+    pub fn service_cost(&self) -> Duration {
+        self.service.cost
+    }
+
+    /// Children remembered by cookie between service dumps (for the perf harness).
+    pub fn service_children_remembered(&self) -> usize {
+        self.service.tracker.remembered()
+    }
+
+    /// A full sample, reusing the last SYN-RECV and service dumps while they are younger than
+    /// `max_age` (their ages are reported in `syn_recv.age_ms` and `service.age_ms`).
     pub fn sample_reusing_syn_recv(&mut self, max_age: Duration) -> Result<Snapshot, CollectError> {
         let time = sample_time();
         let mut blind = Vec::new();
@@ -206,7 +243,9 @@ impl Collector {
         // this tick's ListenOverflows but the next tick's listener drops (the engine carries
         // such an overflow over); the shorter the gap, the rarer that is.
         let counters = self.read_counters(&mut blind);
+        let sockstat = self.read_sockstat(&mut blind);
         let syn_recv = self.attach_syn_recv(&mut listeners, max_age, &mut blind);
+        let service = self.attach_service(&mut listeners, max_age, &mut blind);
         let mut unix_listeners = self.unix_if_asked(&mut blind);
         let (tunables, problems) = tunables::read_tunables(&self.opts.proc_root.join("sys"));
         blind.extend(problems);
@@ -220,6 +259,8 @@ impl Collector {
             tcp_listeners: listeners,
             syn_recv,
             unix_listeners,
+            service,
+            sockstat,
             counters,
             tunables,
             blind_spots: blind,
@@ -276,6 +317,132 @@ impl Collector {
             blind.push("the SYN-RECV dump was interrupted by concurrent changes; counts may be off by a few".into());
         }
         syn_recv
+    }
+
+    /// Dumps the listeners' children (or reuses the last dump while younger than `max_age`) and
+    /// writes each listener's `service`; says in `blind` what is stale or unknown. `None` when
+    /// there is no dump to show (no listeners, or it failed).
+    fn attach_service(
+        &mut self,
+        listeners: &mut [TcpListener],
+        max_age: Duration,
+        blind: &mut Vec<String>,
+    ) -> Option<ServiceSummary> {
+        let reuse = self
+            .service
+            .last
+            .as_ref()
+            .is_some_and(|l| l.at.elapsed() < max_age);
+        if !reuse {
+            let cpu0 = thread_cpu();
+            self.service.last = if listeners.is_empty() {
+                None
+            } else {
+                match self.service_dump(listeners) {
+                    Ok(last) => Some(last),
+                    Err(e) => {
+                        blind.push(format!("the listeners' connections are unknown: {e}"));
+                        None
+                    }
+                }
+            };
+            self.service.cost = thread_cpu().saturating_sub(cpu0);
+        }
+        let last = self.service.last.as_ref()?;
+        let (new, unmatched) = service::attribute_service(listeners, &last.tally);
+        let totals = &mut self.service.totals;
+        if !reuse {
+            for (l, n) in listeners.iter().zip(&new) {
+                *totals.entry(l.cookie).or_insert(0) += n;
+            }
+            let present: std::collections::HashSet<u64> =
+                listeners.iter().map(|l| l.cookie).collect();
+            totals.retain(|cookie, _| present.contains(cookie));
+        }
+        for l in listeners.iter_mut() {
+            if let Some(s) = l.service.as_mut() {
+                s.connections_seen_total = totals.get(&l.cookie).copied().unwrap_or(0);
+            }
+        }
+        let age = last.at.elapsed();
+        if reuse {
+            blind.push(format!(
+                "the listeners' connections (waiting, in service, closing) are {:.1} s old: the dump was spaced out to keep the CPU budget",
+                age.as_secs_f64()
+            ));
+        }
+        if last.interrupted {
+            blind.push("the dump of the listeners' connections was interrupted by concurrent changes; counts may be off by a few".into());
+        }
+        Some(ServiceSummary {
+            age_ms: if reuse {
+                u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
+            } else {
+                0
+            },
+            dumped_monotonic_ns: last.dumped_ns,
+            sockets: last.tally.sockets,
+            unmatched,
+            tcp_info: last.tcp_info,
+            port_ranges: last.ranges,
+        })
+    }
+
+    /// One pass of the service dump: per family of the listeners, the children's states on
+    /// the listeners' ports (kernel-side bytecode filter), with tcp_info only when the tracker
+    /// needs ages.
+    fn service_dump(&mut self, listeners: &[TcpListener]) -> Result<LastService, CollectError> {
+        let ports: Vec<u16> = listeners.iter().map(|l| l.port).collect();
+        let ranges = service::port_ranges(&ports, service::MAX_PORT_RANGES);
+        let mut families: Vec<Family> = listeners.iter().map(|l| l.family).collect();
+        families.sort_unstable();
+        families.dedup();
+        let tcp_info = self.service.tracker.wants_tcp_info();
+        let dumped_ns = monotonic_ns();
+        let mut pass = self.service.tracker.begin(dumped_ns);
+        let mut interrupted = false;
+        for family in families {
+            let request = service::children_request(family, &ranges, tcp_info);
+            let result = self.diag.dump(request, |payload| {
+                if let Some(child) = service::decode_child(payload)? {
+                    pass.add(&child);
+                }
+                Ok(())
+            });
+            match result {
+                Ok(i) => interrupted |= i,
+                Err(e) => {
+                    pass.finish(false);
+                    return Err(netlink(format!("dumping {family:?} TCP connections"))(e));
+                }
+            }
+        }
+        let tally = pass.finish(!interrupted);
+        Ok(LastService {
+            tally,
+            at: Instant::now(),
+            dumped_ns,
+            interrupted,
+            tcp_info,
+            ranges: u32::try_from(ranges.len()).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// The `TCP:` line of /proc/thread-self/net/sockstat (sockets and memory).
+    fn read_sockstat(&self, blind: &mut Vec<String>) -> Option<TcpSockstat> {
+        let path = self.opts.proc_root.join("thread-self/net/sockstat");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                blind.push(format!("cannot read {}: {e}", path.display()));
+                return None;
+            }
+        };
+        let parsed = procnet::parse_sockstat(&text, page_size());
+        if parsed.is_none() {
+            blind.push(format!("{} has no TCP line", path.display()));
+        }
+        parsed
     }
 
     /// UNIX listeners, when asked for; `None` when not asked for or unreadable (said in
@@ -347,6 +514,16 @@ impl Collector {
         blind.extend(problems);
         counters
     }
+}
+
+/// The size of a page in bytes (the unit of sockstat `mem` and net.ipv4.tcp_mem). Linux
+/// always answers sysconf(_SC_PAGESIZE); 4096 only if it did not.
+fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|v| u64::try_from(v).ok())
+        .unwrap_or(4096)
 }
 
 fn host_info() -> HostInfo {

@@ -58,11 +58,11 @@ pub fn unix_listen_request() -> SockDiagMessage {
     })
 }
 
-fn decode_err(e: impl std::fmt::Display) -> NetlinkError {
+pub(super) fn decode_err(e: impl std::fmt::Display) -> NetlinkError {
     NetlinkError::Decode(e.to_string())
 }
 
-fn family_of(af: u8) -> Result<Family, NetlinkError> {
+pub(super) fn family_of(af: u8) -> Result<Family, NetlinkError> {
     match af {
         AF_INET => Ok(Family::Ipv4),
         AF_INET6 => Ok(Family::Ipv6),
@@ -130,6 +130,7 @@ pub fn decode_listener(payload: &[u8]) -> Result<Option<TcpListener>, NetlinkErr
         owners: Owners::Unknown {
             reason: "not looked up".into(),
         },
+        service: None,
     }))
 }
 
@@ -232,8 +233,9 @@ impl SynRecvTally {
     }
 }
 
-/// (family, local address, port): the key of a request's listener in a [`SynRecvTally`].
-type LocalKey = (Family, IpAddr, u16);
+/// (family, local address, port): the key of a socket's listener (in a [`SynRecvTally`], and
+/// for the service dump).
+pub type LocalKey = (Family, IpAddr, u16);
 
 /// Builds a [`SynRecvTally`] one run at a time. The kernel dumps the established hash bucket by
 /// bucket, and a listener's requests hash together often enough that the dump lists them in runs
@@ -273,59 +275,92 @@ impl SynRecvRuns {
     }
 }
 
-fn v4_mapped(a: &IpAddr) -> Option<IpAddr> {
+/// The IPv4 address of a v4-mapped IPv6 address.
+pub fn v4_mapped(a: &IpAddr) -> Option<IpAddr> {
     match a {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
         IpAddr::V4(_) => None,
     }
 }
 
-/// Matches SYN-RECV requests to listeners and writes `syn_recv`, `syn_recv_group` and
-/// `syn_recv_max_retrans` on each listener. Returns the number of requests that matched none.
-///
-/// A request belongs to the most specific listeners on its port: those bound to its exact local
-/// address; else the wildcard (0.0.0.0 / ::) listeners of its family; else, for an IPv4 request,
-/// IPv6 wildcard listeners (dual-stack). When that set has several sockets (SO_REUSEPORT), the
-/// count is the group's: each member shows it, with `syn_recv_group` = the group's size.
-pub fn attribute_syn_recv(listeners: &mut [TcpListener], tally: &SynRecvTally) -> u64 {
-    for l in listeners.iter_mut() {
-        l.syn_recv = 0;
-        l.syn_recv_group = 1;
-        l.syn_recv_max_retrans = None;
+/// Listeners by port: the candidates of a socket's local port, for [`ListenerIndex::group`].
+#[derive(Debug, Default)]
+pub struct ListenerIndex {
+    by_port: HashMap<u16, Vec<usize>>,
+}
+
+impl ListenerIndex {
+    /// Indexes `listeners` by port.
+    pub fn new(listeners: &[TcpListener]) -> Self {
+        let mut by_port: HashMap<u16, Vec<usize>> = HashMap::new();
+        for (i, l) in listeners.iter().enumerate() {
+            by_port.entry(l.port).or_default().push(i);
+        }
+        Self { by_port }
     }
-    // Listeners by port, so each request key looks only at its port's listeners.
-    let mut by_port: HashMap<u16, Vec<usize>> = HashMap::new();
-    for (i, l) in listeners.iter().enumerate() {
-        by_port.entry(l.port).or_default().push(i);
+
+    /// True when some listener has this port.
+    pub fn has_port(&self, port: u16) -> bool {
+        self.by_port.contains_key(&port)
     }
-    let mut unmatched = 0;
-    let mut group: Vec<usize> = Vec::new();
-    for (&(family, addr, port), &(count, retrans)) in &tally.by_local {
+
+    /// The listeners (indices into the slice indexed) a socket with local address `addr` and
+    /// port `port` of `family` belongs to, into `group` (cleared first): the most specific
+    /// listeners on its port — those bound to its exact local address; else the wildcard
+    /// (0.0.0.0 / ::) listeners of its family; else, for an IPv4 socket, IPv6 wildcard
+    /// listeners that are not v6only (dual stack). Several (SO_REUSEPORT): the socket belongs
+    /// to the group, not to one of them.
+    pub fn group(
+        &self,
+        listeners: &[TcpListener],
+        (family, addr, port): LocalKey,
+        group: &mut Vec<usize>,
+    ) {
         group.clear();
-        let candidates: &[usize] = by_port.get(&port).map_or(&[], Vec::as_slice);
+        let candidates: &[usize] = self.by_port.get(&port).map_or(&[], Vec::as_slice);
         let mapped = v4_mapped(&addr);
         // 1. Exact local address (an IPv4 address also matches a listener bound to its v4-mapped
-        //    form, and a v4-mapped request an IPv4-bound listener).
+        //    form, and a v4-mapped address an IPv4-bound listener).
         group.extend(candidates.iter().copied().filter(|&i| {
             let l = &listeners[i];
             l.address == addr
                 || mapped.is_some_and(|m| l.address == m)
                 || v4_mapped(&l.address).is_some_and(|m| m == addr)
         }));
-        // 2. Wildcard listeners of the request's family.
+        // 2. Wildcard listeners of the socket's family.
         if group.is_empty() {
             group.extend(candidates.iter().copied().filter(|&i| {
                 let l = &listeners[i];
                 l.family == family && l.address.is_unspecified()
             }));
         }
-        // 3. An IPv4 request on a dual-stack [::] listener.
+        // 3. An IPv4 socket on a dual-stack [::] listener.
         if group.is_empty() && family == Family::Ipv4 {
             group.extend(candidates.iter().copied().filter(|&i| {
                 let l = &listeners[i];
                 l.address == IpAddr::V6(Ipv6Addr::UNSPECIFIED) && l.v6only != Some(true)
             }));
         }
+    }
+}
+
+/// Matches SYN-RECV requests to listeners and writes `syn_recv`, `syn_recv_group` and
+/// `syn_recv_max_retrans` on each listener. Returns the number of requests that matched none.
+///
+/// A request belongs to the listeners [`ListenerIndex::group`] gives for its local address.
+/// When that set has several sockets (SO_REUSEPORT), the count is the group's: each member
+/// shows it, with `syn_recv_group` = the group's size.
+pub fn attribute_syn_recv(listeners: &mut [TcpListener], tally: &SynRecvTally) -> u64 {
+    for l in listeners.iter_mut() {
+        l.syn_recv = 0;
+        l.syn_recv_group = 1;
+        l.syn_recv_max_retrans = None;
+    }
+    let index = ListenerIndex::new(listeners);
+    let mut unmatched = 0;
+    let mut group: Vec<usize> = Vec::new();
+    for (&key, &(count, retrans)) in &tally.by_local {
+        index.group(listeners, key, &mut group);
         if group.is_empty() {
             unmatched += count;
             continue;
@@ -365,6 +400,7 @@ mod tests {
             owners: Owners::Unknown {
                 reason: String::new(),
             },
+            service: None,
         }
     }
 

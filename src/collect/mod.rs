@@ -14,6 +14,7 @@ pub mod owners;
 pub mod process_self;
 pub mod procnet;
 pub mod sampler;
+pub mod service;
 pub mod tunables;
 
 mod collector;

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
-use crate::model::Counters;
+use crate::model::{Counters, TcpSockstat};
 
 /// Name used for `/proc/net/netstat` in problem messages.
 const NETSTAT: &str = "/proc/net/netstat";
@@ -224,10 +224,53 @@ pub fn parse_counters(netstat: &str, snmp: &str) -> (Counters, Vec<String>) {
     (Counters { tcp_ext, tcp }, problems)
 }
 
+/// Parses the `TCP:` line of `/proc/net/sockstat` ("TCP: inuse 3 orphan 0 tw 0 alloc 3 mem
+/// 30"): key/value pairs, each value absent when it does not parse (never zero). `None` when
+/// the text has no `TCP:` line. `page_size` is the unit of `mem`. Never panics.
+pub fn parse_sockstat(text: &str, page_size: u64) -> Option<TcpSockstat> {
+    let line = text.lines().find_map(|l| l.strip_prefix("TCP:"))?;
+    let mut s = TcpSockstat {
+        page_size,
+        ..TcpSockstat::default()
+    };
+    let mut words = line.split_whitespace();
+    while let (Some(key), Some(value)) = (words.next(), words.next()) {
+        let value = value.parse::<u64>().ok();
+        match key {
+            "inuse" => s.inuse = value,
+            "orphan" => s.orphan = value,
+            "tw" => s.tw = value,
+            "alloc" => s.alloc = value,
+            "mem" => s.mem_pages = value,
+            _ => {}
+        }
+    }
+    Some(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::QUEUE_COUNTERS;
+
+    #[test]
+    fn sockstat_tcp_line_from_a_real_file_and_broken_ones() {
+        let real = include_str!("../../tests/fixtures/proc/6.18/sockstat");
+        let s = parse_sockstat(real, 4096).unwrap();
+        assert_eq!(
+            (s.inuse, s.orphan, s.tw, s.alloc, s.mem_pages),
+            (Some(3), Some(0), Some(0), Some(8), Some(68))
+        );
+        assert_eq!(s.mem_bytes(), Some(68 * 4096));
+        // UDP's `mem` is not TCP's.
+        assert_eq!(parse_sockstat("UDP: inuse 1 mem 9\n", 4096), None);
+        let broken = parse_sockstat("TCP: inuse x orphan 1 mem\n", 4096).unwrap();
+        assert_eq!(
+            (broken.inuse, broken.orphan, broken.mem_pages),
+            (None, Some(1), None)
+        );
+        assert_eq!(parse_sockstat("", 4096), None);
+    }
 
     const NETSTAT_6_18: &str = include_str!("../../tests/fixtures/proc/6.18/netstat");
     const SNMP_6_18: &str = include_str!("../../tests/fixtures/proc/6.18/snmp");

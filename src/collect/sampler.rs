@@ -204,7 +204,8 @@ impl Peaks {
 pub struct BudgetPlan {
     /// Interval of the fast listener sampler.
     pub fast_interval: Duration,
-    /// Minimum time between two SYN-RECV dumps.
+    /// Minimum time between two SYN-RECV dumps (and two service dumps: both walk the
+    /// established hash and are planned as one cost).
     pub syn_interval: Duration,
 }
 
@@ -375,7 +376,8 @@ impl Worker {
             self.interval,
             c.budget_percent,
             self.fast_cost,
-            self.collector.syn_recv_cost(),
+            // Both dumps walk the established hash and are spaced out together.
+            self.collector.syn_recv_cost() + self.collector.service_cost(),
         );
         let collector = CollectorStats {
             cpu_percent,

@@ -15,6 +15,17 @@ pub fn parse_tunable(text: &str) -> Option<i64> {
     text.trim().parse().ok()
 }
 
+/// Parses net.ipv4.tcp_mem: three integers (pages) separated by whitespace. Anything else
+/// gives `None`.
+pub fn parse_tcp_mem(text: &str) -> Option<[i64; 3]> {
+    let mut it = text.split_whitespace().map(str::parse::<i64>);
+    let v = [it.next()?.ok()?, it.next()?.ok()?, it.next()?.ok()?];
+    it.next().is_none().then_some(v)
+}
+
+/// Path of net.ipv4.tcp_mem below /proc/sys: present only in the initial network namespace.
+const TCP_MEM: &str = "net/ipv4/tcp_mem";
+
 /// Accessor of one field of [`Tunables`].
 type Field = fn(&mut Tunables) -> &mut Option<i64>;
 
@@ -91,6 +102,26 @@ pub fn read_tunables(proc_sys: &Path) -> (Tunables, Vec<String>) {
             }
         }
     }
+    let path = proc_sys.join(TCP_MEM);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            tunables.tcp_mem = parse_tcp_mem(&text);
+            if tunables.tcp_mem.is_none() {
+                let excerpt: String = text.trim().chars().take(EXCERPT_CHARS).collect();
+                problems.push(format!(
+                    "net.ipv4.tcp_mem is not shown: {} holds {excerpt:?}, not three integers",
+                    path.display()
+                ));
+            }
+        }
+        // Only the initial network namespace has it: absent, not a problem.
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => problems.push(format!(
+            "net.ipv4.tcp_mem is not shown: could not read {}: {e}",
+            path.display()
+        )),
+    }
     (tunables, problems)
 }
 
@@ -139,6 +170,7 @@ mod tests {
         dir.write("net/core/netdev_max_backlog", "1000\n");
         dir.write("fs/file-max", "9223372036854775807\n");
         dir.write("fs/nr_open", "1073741816\n");
+        dir.write("net/ipv4/tcp_mem", "287898\t383867\t575796\n");
     }
 
     #[test]
@@ -179,8 +211,28 @@ mod tests {
                 netdev_max_backlog: Some(1000),
                 file_max: Some(i64::MAX),
                 nr_open: Some(1_073_741_816),
+                tcp_mem: Some([287_898, 383_867, 575_796]),
             }
         );
+    }
+
+    #[test]
+    fn tcp_mem_is_three_integers() {
+        assert_eq!(
+            parse_tcp_mem("287898\t383867\t575796\n"),
+            Some([287_898, 383_867, 575_796])
+        );
+        assert_eq!(parse_tcp_mem("1 2"), None);
+        assert_eq!(parse_tcp_mem("1 2 3 4"), None);
+        assert_eq!(parse_tcp_mem("1 x 3"), None);
+        assert_eq!(parse_tcp_mem(""), None);
+        let dir = TempDir::new("tcp_mem");
+        write_all(&dir);
+        dir.write("net/ipv4/tcp_mem", "lots\n");
+        let (t, problems) = read_tunables(&dir.0);
+        assert_eq!(t.tcp_mem, None);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("net.ipv4.tcp_mem is not shown:"));
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Update<'a> {
     pub cap: usize,
     /// How long a gone listener stays, ns.
     pub retention_ns: u64,
+    /// CLOCK_MONOTONIC of the sample's service dump, if it has one.
+    pub service_dump_ns: Option<u64>,
 }
 
 /// Applies one sample to the histories: seen listeners get a point, unseen ones a gap and the
@@ -44,6 +46,7 @@ pub fn update(histories: &mut HashMap<ListenerKey, ListenerHistory>, u: Update<'
             .entry(key)
             .or_insert_with(|| ListenerHistory::first_seen(l, u.cap, u.now_ns));
         see(h, l, ranges.get(&key).copied(), known, u.dt, u.now_ns);
+        h.service.see(l.service.as_ref(), u.service_dump_ns);
     }
     histories.retain(|key, h| {
         h.newly_gone = h.gone && !was_gone.contains(key);
@@ -133,6 +136,7 @@ impl ListenerHistory {
             last_seen_ns: now_ns,
             gone: false,
             newly_gone: false,
+            service: super::service::ServiceTrack::default(),
         }
     }
 }
@@ -193,6 +197,7 @@ fn listener_tick(key: ListenerKey, h: &ListenerHistory, overflows_moved: bool) -
         overflow_proven: proven,
         drops_delta: h.drops_delta,
         gone: h.gone,
+        service: h.service.tick.clone(),
     }
 }
 

@@ -20,6 +20,7 @@ mod gaps;
 mod hold;
 mod listeners;
 mod rates;
+pub mod service;
 pub mod source;
 
 pub use drive::{drive, Flow, Sink};
@@ -83,6 +84,8 @@ pub struct ListenerHistory {
     pub gone: bool,
     /// It went away in the latest sample (the tick carries it once, marked gone).
     pub newly_gone: bool,
+    /// Its service dumps over the last minute, and the rates they give.
+    pub service: service::ServiceTrack,
 }
 
 /// History, rates and findings over a stream of samples.
@@ -101,6 +104,8 @@ pub struct Engine {
     unexplained_overflow: bool,
     /// Gaps already recorded (failed samples) since the previous ingested sample.
     gaps_since_prev: u64,
+    /// Arrivals seen by cookie against Tcp PassiveOpens.
+    arrivals: service::Arrivals,
 }
 
 impl Engine {
@@ -121,6 +126,7 @@ impl Engine {
             held: hold::Held::default(),
             unexplained_overflow: false,
             gaps_since_prev: 0,
+            arrivals: service::Arrivals::default(),
         }
     }
 
@@ -232,6 +238,7 @@ impl Engine {
         }
         drop(prev);
 
+        let service_dump_ns = snapshot.service.as_ref().map(|s| s.dumped_monotonic_ns);
         listeners::update(
             &mut self.listeners,
             listeners::Update {
@@ -241,6 +248,7 @@ impl Engine {
                 now_ns,
                 cap: self.cap,
                 retention_ns: u64::try_from(self.cfg.gone_retention.as_nanos()).unwrap_or(u64::MAX),
+                service_dump_ns,
             },
         );
         // ListenOverflows is read just after the listeners' drop counters: an overflow
@@ -258,16 +266,20 @@ impl Engine {
                 .listeners
                 .values()
                 .any(|h| !h.gone && h.drops_delta.is_some_and(|d| d > 0));
+        let listener_ticks = listeners::ticks(&self.listeners, overflows_moved);
+        self.arrivals
+            .see(service_dump_ns, &snapshot.counters, &listener_ticks);
         let mut tick = Tick {
             schema_version: TICK_SCHEMA_VERSION,
             seq: self.seq,
             interval_s: dt,
             gap_before,
             snapshot,
-            listeners: listeners::ticks(&self.listeners, overflows_moved),
+            listeners: listener_ticks,
             gone_listeners: self.listeners.values().filter(|h| h.gone).count(),
             counter_rates,
             dropping_listeners,
+            arrivals: self.arrivals.check.clone(),
             findings: Vec::new(),
             collector,
         };

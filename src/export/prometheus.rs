@@ -356,10 +356,12 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
          least every 10th sample).",
         Kind::Gauge,
     );
+    let mut service = ServiceFamilies::new();
     for &i in &chosen {
         let l = &snap.tcp_listeners[i];
         let lab = &labels[i];
         let t = by_key.get(&ListenerKey::from(l)).copied();
+        service.push(l, t, lab);
         depth.push(lab.clone(), Value::Int(l.accept_queue.into()));
         let high = t.map_or(l.accept_queue, |t| t.depth_high.max(l.accept_queue));
         peak.push(lab.clone(), Value::Int(high.into()));
@@ -383,6 +385,7 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
     out.extend([
         depth, peak, overflowed, backlog, syn_recv, drops, fds, max_fds, fds_age,
     ]);
+    out.extend(service.into_families());
 
     let mut total = Family::new(
         "sockq_listeners",
@@ -429,6 +432,7 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
         f.push(ns_label(), Value::Float(v as f64));
         out.push(f);
     }
+    out.extend(tcp_memory_families(tick, &ns_label));
     let mut syn_total = Family::new(
         "sockq_syn_recv_requests",
         "Half-open (SYN-RECV) connection requests in the namespace (ss -tn state syn-recv).",
@@ -530,6 +534,208 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
     out.extend(connection_families(&stats.connections));
     out.push(build_info());
     out
+}
+
+/// After accept(): the per-listener families of the service dump (an SO_REUSEPORT group's
+/// numbers are the group's, shown by every member, as for SYN-RECV).
+struct ServiceFamilies {
+    waiting: Family,
+    waiting_oldest: Family,
+    in_service: Family,
+    unread_conns: Family,
+    unread_bytes: Family,
+    unread_oldest: Family,
+    unsent_conns: Family,
+    unsent_bytes: Family,
+    unsent_oldest: Family,
+    memory: Family,
+    closing: Family,
+    seen: Family,
+    lifetime: Family,
+}
+
+const GROUP_NOTE: &str = "With SO_REUSEPORT the number is the group's, shown by every member.";
+
+impl ServiceFamilies {
+    fn new() -> Self {
+        let g = |name: &str, help: &str, kind: Kind| {
+            Family::new(name, format!("{help} {GROUP_NOTE}"), kind)
+        };
+        Self {
+            waiting: g(
+                "sockq_listener_connections_waiting",
+                "Connections waiting for accept(): ESTABLISHED children with inode 0 (no file yet).",
+                Kind::Gauge,
+            ),
+            waiting_oldest: g(
+                "sockq_listener_connections_waiting_oldest_seconds",
+                "How long the oldest connection waiting for accept() has waited (first seen by cookie, or longer when tcp_info last_ack_recv/last_data_recv proves it); absent with none waiting.",
+                Kind::Gauge,
+            ),
+            in_service: g(
+                "sockq_listener_connections_in_service",
+                "Connections accepted and open: ESTABLISHED children with an inode.",
+                Kind::Gauge,
+            ),
+            unread_conns: g(
+                "sockq_listener_connections_unread",
+                "Accepted connections with unread bytes (idiag_rqueue = rcv_nxt - copied_seq > 0, the peer's FIN not counted).",
+                Kind::Gauge,
+            ),
+            unread_bytes: g(
+                "sockq_listener_unread_bytes",
+                "Bytes received on accepted connections that the process has not read (ss -tn Recv-Q, less the peer's FIN in CLOSE-WAIT).",
+                Kind::Gauge,
+            ),
+            unread_oldest: g(
+                "sockq_listener_unread_oldest_seconds",
+                "How long the oldest unread bytes have waited (at least tcp_info last_data_recv, and at least since copied_seq last moved); absent with none.",
+                Kind::Gauge,
+            ),
+            unsent_conns: g(
+                "sockq_listener_connections_unsent",
+                "Connections with bytes not yet acknowledged by the peer (idiag_wqueue = write_seq - snd_una > 0, the own FIN not counted).",
+                Kind::Gauge,
+            ),
+            unsent_bytes: g(
+                "sockq_listener_unsent_bytes",
+                "Bytes written by the process and not yet acknowledged by the peer (ss -tn Send-Q).",
+                Kind::Gauge,
+            ),
+            unsent_oldest: g(
+                "sockq_listener_unsent_oldest_seconds",
+                "How long the oldest Send-Q has stayed non-empty without shrinking, as sockq saw it between dumps; absent with none.",
+                Kind::Gauge,
+            ),
+            memory: g(
+                "sockq_listener_connections_memory_bytes",
+                "Memory of the listener's connections (SK_MEMINFO rmem_alloc + wmem_queued + fwd_alloc): what they are charged against net.ipv4.tcp_mem.",
+                Kind::Gauge,
+            ),
+            closing: g(
+                "sockq_listener_connections_closing",
+                "The listener's connections in a closing state, by state: close_wait (peer closed, the process has not), fin_wait1, fin_wait2, time_wait.",
+                Kind::Gauge,
+            ),
+            seen: g(
+                "sockq_listener_connections_seen_total",
+                "Connections first seen (by socket cookie) since sockq started: the arrivals of Little's law; connections shorter than the dump spacing are missed (compare Tcp PassiveOpens).",
+                Kind::Counter,
+            ),
+            lifetime: g(
+                "sockq_listener_connection_lifetime_seconds",
+                "Mean connection lifetime by Little's law, W = in service / new connections per second, between the last two service dumps: the response time only without keep-alive.",
+                Kind::Gauge,
+            ),
+        }
+    }
+
+    fn push(&mut self, l: &TcpListener, t: Option<&ListenerTick>, lab: &[(&'static str, String)]) {
+        let Some(s) = l.service.as_ref() else {
+            return;
+        };
+        let lab = || lab.to_vec();
+        let secs = |ms: Option<u64>| ms.map(|ms| Value::Float(ms as f64 / 1000.0));
+        self.waiting.push(lab(), Value::Int(s.waiting));
+        if let Some(v) = secs(s.waiting_oldest_ms) {
+            self.waiting_oldest.push(lab(), v);
+        }
+        self.in_service.push(lab(), Value::Int(s.in_service));
+        self.unread_conns.push(lab(), Value::Int(s.unread_conns));
+        self.unread_bytes.push(lab(), Value::Int(s.unread_bytes));
+        if let Some(v) = secs(s.unread_oldest_ms) {
+            self.unread_oldest.push(lab(), v);
+        }
+        self.unsent_conns.push(lab(), Value::Int(s.unsent_conns));
+        self.unsent_bytes.push(lab(), Value::Int(s.unsent_bytes));
+        if let Some(v) = secs(s.unsent_oldest_ms) {
+            self.unsent_oldest.push(lab(), v);
+        }
+        if let Some(m) = s.mem_bytes {
+            self.memory.push(lab(), Value::Int(m));
+        }
+        for (state, n) in [
+            ("close_wait", s.close_wait),
+            ("fin_wait1", s.fin_wait1),
+            ("fin_wait2", s.fin_wait2),
+            ("time_wait", s.time_wait),
+        ] {
+            let mut l = lab();
+            l.push(("state", state.to_string()));
+            self.closing.push(l, Value::Int(n));
+        }
+        self.seen.push(lab(), Value::Int(s.connections_seen_total));
+        if let Some(w) = t
+            .and_then(|t| t.service.as_ref())
+            .and_then(|st| st.mean_conn_lifetime_s)
+        {
+            self.lifetime.push(lab(), Value::Float(w));
+        }
+    }
+
+    fn into_families(self) -> [Family; 13] {
+        [
+            self.waiting,
+            self.waiting_oldest,
+            self.in_service,
+            self.unread_conns,
+            self.unread_bytes,
+            self.unread_oldest,
+            self.unsent_conns,
+            self.unsent_bytes,
+            self.unsent_oldest,
+            self.memory,
+            self.closing,
+            self.seen,
+            self.lifetime,
+        ]
+    }
+}
+
+/// TCP memory (host-wide, from sockstat) against net.ipv4.tcp_mem, the service dump's age,
+/// and the arrivals cross-check.
+fn tcp_memory_families(
+    tick: &Tick,
+    ns_label: &dyn Fn() -> Vec<(&'static str, String)>,
+) -> Vec<Family> {
+    let snap = &tick.snapshot;
+    let mut mem = Family::new(
+        "sockq_tcp_memory_bytes",
+        "Memory charged to TCP, host-wide (/proc/net/sockstat TCP mem, in pages, times the page size): every namespace shows the same number.",
+        Kind::Gauge,
+    );
+    if let Some(b) = snap.sockstat.as_ref().and_then(|s| s.mem_bytes()) {
+        mem.push(ns_label(), Value::Int(b));
+    }
+    let mut limits = Family::new(
+        sysctl_metric_name("net.ipv4.tcp_mem"),
+        "Sysctl net.ipv4.tcp_mem, in pages, by threshold: min (below it TCP does not regulate its memory), pressure (above it TCP enters memory pressure, left below min), max. Host-wide; only the initial namespace has it.",
+        Kind::Gauge,
+    );
+    if let Some(v) = snap.tunables.tcp_mem {
+        for (threshold, pages) in ["min", "pressure", "max"].into_iter().zip(v) {
+            let mut lab = ns_label();
+            lab.push(("threshold", threshold.to_string()));
+            limits.push(lab, Value::Float(pages as f64));
+        }
+    }
+    let mut age = Family::new(
+        "sockq_service_age_seconds",
+        "Age of the listeners' connection numbers (the service dump): 0 when dumped for the latest sample, more when the budget spaced out the dump.",
+        Kind::Gauge,
+    );
+    if let Some(s) = snap.service.as_ref() {
+        age.push(ns_label(), Value::Float(s.age_ms as f64 / 1000.0));
+    }
+    let mut seen = Family::new(
+        "sockq_connections_seen_ratio",
+        "New connections seen by cookie over all listeners divided by Tcp PassiveOpens, between the last two service dumps: below 1 when connections live shorter than the dump spacing (or belong to listeners filtered out).",
+        Kind::Gauge,
+    );
+    if let Some(c) = tick.arrivals.as_ref().and_then(|a| a.coverage()) {
+        seen.push(ns_label(), Value::Float(c));
+    }
+    vec![mem, limits, age, seen]
 }
 
 /// The HTTP server's connection-limit counters, by `reason` (the flag whose limit was met).
@@ -674,6 +880,7 @@ mod tests {
                     age_ms: 0,
                 }],
             },
+            service: None,
         }
     }
 
@@ -699,6 +906,8 @@ mod tests {
             tcp_listeners: listeners,
             syn_recv: SynRecvSummary::default(),
             unix_listeners: None,
+            service: None,
+            sockstat: None,
             counters: Counters {
                 tcp_ext,
                 tcp: Default::default(),
@@ -890,6 +1099,91 @@ mod tests {
             let row = format!("| `{name}` | `node_netstat_TcpExt_{}` |", c.name);
             assert!(METRICS_MD.contains(&row), "not in docs/metrics.md: {row}");
         }
+    }
+
+    #[test]
+    fn service_numbers_are_exported_per_listener_and_absent_without_them() {
+        use crate::model::{ServiceStats, ServiceSummary, TcpSockstat};
+        let mut with = listener(80, 0, 128, 1, "srv");
+        with.service = Some(ServiceStats {
+            group: 1,
+            waiting: 2,
+            waiting_oldest_ms: Some(1500),
+            in_service: 7,
+            unread_conns: 1,
+            unread_bytes: 10,
+            unsent_conns: 0,
+            close_wait: 3,
+            time_wait: 9,
+            mem_bytes: Some(4096),
+            connections_seen_total: 42,
+            ..ServiceStats::default()
+        });
+        let without = listener(81, 0, 128, 2, "srv");
+        let mut t = tick(vec![with, without]);
+        t.snapshot.service = Some(ServiceSummary {
+            age_ms: 2500,
+            ..ServiceSummary::default()
+        });
+        t.snapshot.sockstat = Some(TcpSockstat {
+            mem_pages: Some(68),
+            page_size: 4096,
+            ..TcpSockstat::default()
+        });
+        t.snapshot.tunables.tcp_mem = Some([10, 20, 30]);
+        let fs = families(&t, &ExportOptions::default(), &Default::default());
+        let v = |name: &str, want: &[(&str, &str)]| fam(&fs, name).find(want).map(|s| s.value);
+        assert_eq!(
+            v("sockq_listener_connections_waiting", &[("port", "80")]),
+            Some(Value::Int(2))
+        );
+        assert_eq!(
+            v(
+                "sockq_listener_connections_waiting_oldest_seconds",
+                &[("port", "80")]
+            ),
+            Some(Value::Float(1.5))
+        );
+        assert_eq!(
+            v("sockq_listener_connections_in_service", &[("port", "80")]),
+            Some(Value::Int(7))
+        );
+        assert_eq!(
+            v(
+                "sockq_listener_connections_closing",
+                &[("port", "80"), ("state", "time_wait")]
+            ),
+            Some(Value::Int(9))
+        );
+        assert_eq!(
+            v("sockq_listener_connections_seen_total", &[("port", "80")]),
+            Some(Value::Int(42))
+        );
+        assert_eq!(
+            v("sockq_listener_unsent_oldest_seconds", &[("port", "80")]),
+            None,
+            "absent, not 0"
+        );
+        assert_eq!(
+            v("sockq_listener_connections_in_service", &[("port", "81")]),
+            None
+        );
+        assert_eq!(
+            v("sockq_tcp_memory_bytes", &[]),
+            Some(Value::Int(68 * 4096))
+        );
+        assert_eq!(
+            v(
+                "sockq_sysctl_net_ipv4_tcp_mem",
+                &[("threshold", "pressure")]
+            ),
+            Some(Value::Float(20.0))
+        );
+        assert_eq!(v("sockq_service_age_seconds", &[]), Some(Value::Float(2.5)));
+        let text = encode_text(&fs).unwrap();
+        assert!(text.contains("# TYPE sockq_listener_connections_seen_total counter\n"));
+        let om = encode_openmetrics(fs).unwrap();
+        assert!(om.contains("# TYPE sockq_listener_connections_seen counter\n"));
     }
 
     #[test]

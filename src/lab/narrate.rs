@@ -262,6 +262,7 @@ mod tests {
             overflow_proven: false,
             drops_delta: None,
             gone: false,
+            service: None,
         };
         Tick {
             schema_version: TICK_SCHEMA_VERSION,
@@ -273,6 +274,7 @@ mod tests {
             gone_listeners: 0,
             counter_rates: BTreeMap::from([("ListenOverflows".into(), Some(overflows_per_s))]),
             dropping_listeners: vec![],
+            arrivals: None,
             findings: vec![],
             collector: CollectorStats::default(),
         }

@@ -9,6 +9,7 @@ pub mod meta;
 pub mod process_self;
 pub mod rates;
 pub mod sample;
+pub mod service;
 pub mod snapshot;
 #[doc(hidden)]
 pub mod testing;
@@ -18,5 +19,6 @@ pub use filter::Filter;
 pub use finding::{Finding, Severity};
 pub use process_self::ProcessSelf;
 pub use sample::*;
+pub use service::{ArrivalCheck, ServiceStats, ServiceSummary, ServiceTick, TcpSockstat};
 pub use snapshot::*;
 pub use tick::{ListenerTick, Tick, TICK_SCHEMA_VERSION};

@@ -10,6 +10,8 @@ use std::net::IpAddr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::service::{ServiceStats, ServiceSummary, TcpSockstat};
+
 /// Version of the JSON schema. Bump on any incompatible change of the serialized form.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -30,6 +32,13 @@ pub struct Snapshot {
     pub syn_recv: SynRecvSummary,
     /// UNIX stream sockets in state LISTEN. Absent when not collected.
     pub unix_listeners: Option<Vec<UnixListener>>,
+    /// The service dump (the listeners' children) of this sample: its age and cost. Absent
+    /// when it was not made (no listeners, or it failed: see `blind_spots`).
+    #[serde(default)]
+    pub service: Option<ServiceSummary>,
+    /// The `TCP:` line of /proc/net/sockstat (sockets and memory). Absent when unreadable.
+    #[serde(default)]
+    pub sockstat: Option<TcpSockstat>,
     /// Cumulative kernel counters of the namespace (since the namespace was created).
     pub counters: Counters,
     /// Kernel tunables in force for the namespace.
@@ -131,6 +140,10 @@ pub struct TcpListener {
     pub syn_recv_max_retrans: Option<u8>,
     /// Processes holding this socket.
     pub owners: Owners,
+    /// After accept(): this listener's children (waiting, in service, closing). Absent when
+    /// the service dump was not made or failed.
+    #[serde(default)]
+    pub service: Option<ServiceStats>,
 }
 
 /// Processes holding a socket.
@@ -265,6 +278,11 @@ pub struct Tunables {
     /// fs.nr_open: the highest RLIMIT_NOFILE a process may set (not per namespace).
     #[serde(rename = "fs.nr_open")]
     pub nr_open: Option<i64>,
+    /// net.ipv4.tcp_mem: low, pressure and high thresholds of the memory charged to TCP, in
+    /// pages, host-wide (compare /proc/net/sockstat `mem`). Only the initial network
+    /// namespace has the file: absent inside others.
+    #[serde(rename = "net.ipv4.tcp_mem", default)]
+    pub tcp_mem: Option<[i64; 3]>,
 }
 
 impl TcpListener {

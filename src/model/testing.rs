@@ -28,6 +28,7 @@ pub fn tcp_listener(port: u16) -> ListenerBuilder {
         syn_recv_group: 1,
         syn_recv_max_retrans: None,
         owners: Owners::Known { processes: vec![] },
+        service: None,
     })
 }
 
@@ -72,6 +73,12 @@ impl ListenerBuilder {
         self
     }
 
+    /// The service side (children) of the listener.
+    pub fn service(mut self, service: Option<super::ServiceStats>) -> Self {
+        self.0.service = service;
+        self
+    }
+
     /// The processes holding it.
     pub fn owners(mut self, owners: Owners) -> Self {
         self.0.owners = owners;
@@ -112,6 +119,7 @@ pub fn fresh_netns_tunables() -> Tunables {
         netdev_max_backlog: Some(1000),
         file_max: Some(9_223_372_036_854_775_807),
         nr_open: Some(1_048_576),
+        tcp_mem: None,
     }
 }
 
@@ -136,6 +144,8 @@ pub fn snapshot(tcp_listeners: Vec<TcpListener>, monotonic_ns: u64) -> super::Sn
         tcp_listeners,
         syn_recv: super::SynRecvSummary::default(),
         unix_listeners: None,
+        service: None,
+        sockstat: None,
         counters: super::Counters::default(),
         tunables: fresh_netns_tunables(),
         blind_spots: vec![],

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CollectorStats, Finding, ListenerKey, Snapshot};
+use super::{ArrivalCheck, CollectorStats, Finding, ListenerKey, ServiceTick, Snapshot};
 
 /// Version of the tick JSON schema (`docs/schema/tick.schema.json`).
 pub const TICK_SCHEMA_VERSION: u32 = 1;
@@ -49,6 +49,10 @@ pub struct ListenerTick {
     pub drops_delta: Option<u64>,
     /// The listener disappeared; shown until pruned.
     pub gone: bool,
+    /// Rates of the listener's children from successive service dumps (new connections per
+    /// second, Little's law, CLOSE-WAIT growth). Absent without service numbers.
+    #[serde(default)]
+    pub service: Option<ServiceTick>,
 }
 
 /// One display tick: the sample and everything derived from it. Serialized as one JSON line by
@@ -77,6 +81,10 @@ pub struct Tick {
     /// When ListenOverflows or ListenDrops moved this tick: the listeners whose own drop
     /// counters moved in the same interval.
     pub dropping_listeners: Vec<String>,
+    /// Children first seen by cookie against Tcp PassiveOpens, between the last two service
+    /// dumps. Absent before two dumps.
+    #[serde(default)]
+    pub arrivals: Option<ArrivalCheck>,
     /// Findings, most severe first.
     pub findings: Vec<Finding>,
     /// The sampler's own cost.

@@ -8,10 +8,17 @@ use crate::model::{Finding, ListenerKey, TcpListener, Tick};
 mod fds;
 mod listener;
 mod namespace;
+mod service;
 
 use fds::fd_rule;
 use listener::listener_rules;
 use namespace::namespace_rules;
+use service::{service_rules, tcp_memory_pressure};
+
+pub use service::{
+    ACCEPT_WAIT_MS, CLOSE_WAIT_MIN, CLOSE_WAIT_RISING_S, FDS_HORIZON_S, NOT_READING_MS,
+    SLOW_READER_MS,
+};
 
 /// Fill that counts as "high" for the sustained rule.
 pub const HIGH_FILL: f64 = 0.8;
@@ -51,11 +58,16 @@ pub fn evaluate(t: &Tick) -> Vec<Finding> {
         .map(|l| (ListenerKey::from(l), l))
         .collect();
     let mut fd_reported: Vec<u32> = Vec::new();
+    // An SO_REUSEPORT group shares its children's numbers: its service findings once.
+    let mut service_reported: std::collections::BTreeSet<&str> = Default::default();
     for lt in t.listeners.iter().filter(|lt| !lt.gone) {
         let Some(l) = by_key.get(&lt.key) else {
             continue;
         };
         listener_rules(t, lt, l, &mut out);
+        if service_reported.insert(lt.endpoint.as_str()) {
+            service_rules(t, lt, l, &mut out);
+        }
         for p in l.owners.processes() {
             if !fd_reported.contains(&p.pid) {
                 if let Some(f) = fd_rule(lt, l, p) {
@@ -66,6 +78,7 @@ pub fn evaluate(t: &Tick) -> Vec<Finding> {
         }
     }
     namespace_rules(t, &mut out);
+    out.extend(tcp_memory_pressure(t));
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
