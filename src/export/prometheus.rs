@@ -1180,9 +1180,9 @@ mod tests {
             Some(Value::Float(20.0))
         );
         assert_eq!(v("sockq_service_age_seconds", &[]), Some(Value::Float(2.5)));
-        let text = encode_text(&fs).unwrap();
+        let text = encode_text(&fs);
         assert!(text.contains("# TYPE sockq_listener_connections_seen_total counter\n"));
-        let om = encode_openmetrics(fs).unwrap();
+        let om = encode_openmetrics(&fs);
         assert!(om.contains("# TYPE sockq_listener_connections_seen counter\n"));
     }
 
