@@ -790,6 +790,7 @@ fn owned(mut l: TcpListener, pid: u32, open: Option<u64>, limit: Option<u64>) ->
             fds_open: open,
             fd_limit: limit,
             age_ms: 0,
+            ..ProcessInfo::default()
         }],
     };
     l

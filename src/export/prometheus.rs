@@ -718,6 +718,7 @@ mod tests {
                     fds_open: Some(10),
                     fd_limit: Some(1024),
                     age_ms: 0,
+                    ..ProcessInfo::default()
                 }],
             },
         }
