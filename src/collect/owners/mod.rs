@@ -147,6 +147,13 @@ pub struct OwnerResolver {
     scans: u64,
     /// `sysconf(_SC_CLK_TCK)`: the unit of /proc/PID/stat CPU times (`None`: unknown).
     clk_tck: Option<u64>,
+    /// When the current `resolve` call began (the real clock): a process's /proc/PID/stat is
+    /// dated `now` plus the time since then, so that a long scan does not stretch the interval
+    /// its CPU share is computed over.
+    call_started: Instant,
+    /// Tests of the arithmetic date every read exactly `now`.
+    #[cfg(test)]
+    reads_at_now: bool,
 }
 
 impl OwnerResolver {
@@ -170,6 +177,9 @@ impl OwnerResolver {
             last_stats: ScanStats::default(),
             scans: 0,
             clk_tck: proc_access::clock_ticks_per_second(),
+            call_started: Instant::now(),
+            #[cfg(test)]
+            reads_at_now: false,
         }
     }
 
@@ -207,6 +217,7 @@ impl OwnerResolver {
     /// scan looked for and did not find is not looked for again before the next full scan
     /// (another user's socket would otherwise cost a scan every `min_rescan`).
     pub fn resolve(&mut self, sockets: &[(u64, u32)], now: Instant) -> HashMap<u64, Owners> {
+        self.call_started = Instant::now();
         let mut out = HashMap::with_capacity(sockets.len());
         if sockets.is_empty() {
             return out;
@@ -375,13 +386,23 @@ impl OwnerResolver {
         let fds_open = self.access.count_fds(pid, &dir);
         let fd_limit = self.access.fd_limit(pid);
         let stat = self.access.stat(pid);
+        let read_at = self.read_time(now);
         let clk_tck = self.clk_tck;
         if let Some(p) = self.procs.get_mut(&pid) {
             p.fds_open = fds_open;
             p.fd_limit = fd_limit;
-            p.activity = stat.map(|s| Activity::next(p.activity.as_ref(), &s, now, clk_tck));
+            p.activity = stat.map(|s| Activity::next(p.activity.as_ref(), &s, read_at, clk_tck));
             p.checked = now;
         }
+    }
+
+    /// When a read made just now in this `resolve` call happened, on the caller's clock.
+    fn read_time(&self, now: Instant) -> Instant {
+        #[cfg(test)]
+        if self.reads_at_now {
+            return now;
+        }
+        now + self.call_started.elapsed()
     }
 
     /// Full /proc scan for every inode asked for recently; rebuilds the cache.
@@ -407,10 +428,9 @@ impl OwnerResolver {
             };
             let fd_limit = self.access.fd_limit(pid);
             let prev = before.get(&pid).and_then(|p| p.activity.as_ref());
-            let activity = self
-                .access
-                .stat(pid)
-                .map(|s| Activity::next(prev, &s, now, self.clk_tck));
+            let stat = self.access.stat(pid);
+            let read_at = self.read_time(now);
+            let activity = stat.map(|s| Activity::next(prev, &s, read_at, self.clk_tck));
             self.procs.insert(
                 pid,
                 ProcState {
@@ -837,6 +857,8 @@ mod tests {
         fake.add(100, "server", LIMITS, None, &[(3, "socket:[42]")]);
         fake.stat(100, 'S', 100, 3, 5000);
         let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5));
+        // Reads dated exactly `now`, for exact arithmetic (see the next test for real dates).
+        resolver.reads_at_now = true;
         assert!(resolver.clk_tck.is_some(), "sysconf(_SC_CLK_TCK)");
         let t0 = Instant::now();
         let at = |secs: u64| t0 + Duration::from_secs(secs);
@@ -881,6 +903,19 @@ mod tests {
         let p = me_(&resolver.resolve(&[(42, me())], at(34)));
         assert_eq!((p.state, p.threads, p.cpu_percent), (None, None, None));
         assert_eq!(p.fds_open, Some(1));
+    }
+
+    #[test]
+    fn a_long_call_does_not_stretch_the_cpu_interval() {
+        // Dated by the real clock from the call's start: a read made 300 ms into a call (a
+        // slow scan) is dated 300 ms after `now`.
+        let fake = FakeProc::new("read-time");
+        fake.add(100, "server", LIMITS, None, &[(3, "socket:[42]")]);
+        let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5));
+        let now = Instant::now();
+        resolver.call_started = Instant::now() - Duration::from_millis(300);
+        let at = resolver.read_time(now);
+        assert!(at >= now + Duration::from_millis(300), "{:?}", at - now);
     }
 
     #[test]
