@@ -129,8 +129,7 @@ pub struct TcpListener {
     /// Highest SYN-ACK retransmit count among the matched requests: how long the oldest waits
     /// (retransmits happen at 1 s, 3 s, 7 s, 15 s, 31 s after the SYN). Absent with no requests.
     pub syn_recv_max_retrans: Option<u8>,
-    /// Processes holding this socket, busiest first (highest CPU share, then running before
-    /// sleeping, then by pid).
+    /// Processes holding this socket (busiest first).
     pub owners: Owners,
 }
 
@@ -140,7 +139,8 @@ pub struct TcpListener {
 pub enum Owners {
     /// The processes that hold the socket open (pre-fork servers: several).
     Known {
-        /// Owning processes, busiest first (see `ProcessInfo::busiest_first`).
+        /// Owning processes, busiest first: the highest CPU share first, then running or
+        /// blocked before sleeping, stopped last, then by pid.
         processes: Vec<ProcessInfo>,
     },
     /// The owners could not be determined.
