@@ -91,8 +91,9 @@ struct Entry {
 /// What the resolver knows about one holder process.
 #[derive(Debug, Clone, PartialEq)]
 struct ProcState {
-    /// /proc/PID/comm, read when a scan found the process (it changes only on exec or
-    /// prctl(PR_SET_NAME); the next full scan reads it again).
+    /// The command name (/proc/PID/stat field 2, as /proc/PID/comm), read when a scan found
+    /// the process (it changes only on exec or prctl(PR_SET_NAME); the next full scan reads it
+    /// again).
     comm: String,
     fds_open: Option<u64>,
     fd_limit: Option<u64>,
@@ -423,12 +424,17 @@ impl OwnerResolver {
         // share of every process every 30 s); a reused pid is told apart by its start time.
         let before = std::mem::take(&mut self.procs);
         for (pid, fds_open) in scanned.fd_counts {
-            let Some(comm) = self.access.comm(pid) else {
-                continue; // exited since its fds were read
+            // The command name from /proc/PID/stat, read anyway; /proc/PID/comm when stat
+            // does not parse.
+            let (stat, comm) = match self.access.stat_and_comm(pid) {
+                Some((stat, comm)) => (Some(stat), comm),
+                None => match self.access.comm(pid) {
+                    Some(comm) => (None, comm),
+                    None => continue, // exited since its fds were read
+                },
             };
             let fd_limit = self.access.fd_limit(pid);
             let prev = before.get(&pid).and_then(|p| p.activity.as_ref());
-            let stat = self.access.stat(pid);
             let read_at = self.read_time(now);
             let activity = stat.map(|s| Activity::next(prev, &s, read_at, self.clk_tck));
             self.procs.insert(
@@ -903,6 +909,21 @@ mod tests {
         let p = me_(&resolver.resolve(&[(42, me())], at(34)));
         assert_eq!((p.state, p.threads, p.cpu_percent), (None, None, None));
         assert_eq!(p.fds_open, Some(1));
+    }
+
+    #[test]
+    fn fake_proc_scan_takes_the_command_name_from_stat_else_from_comm() {
+        let fake = FakeProc::new("comm-from-stat");
+        fake.add(100, "comm-file", LIMITS, None, &[(3, "socket:[42]")]);
+        fake.add(101, "only-comm", LIMITS, None, &[(3, "socket:[43]")]);
+        let line = "100 (x) (y z) S 1 100 100 0 -1 4194304 0 0 0 0 3 1 0 0 20 0 1 0 77 0 0\n";
+        fs::write(fake.root.join("100/stat"), line).unwrap();
+        let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5));
+        let owners = resolver.resolve(&[(42, me()), (43, me())], Instant::now());
+        let p = &owners[&42].processes()[0];
+        assert_eq!((p.comm.as_str(), p.state), ("x) (y z", Some('S')));
+        let p = &owners[&43].processes()[0];
+        assert_eq!((p.comm.as_str(), p.state), ("only-comm", None));
     }
 
     #[test]

@@ -126,6 +126,15 @@ pub fn parse_proc_stat(text: &[u8]) -> Option<ProcStat> {
     })
 }
 
+/// Field 2 of a /proc/PID/stat line, the command name, without its parentheses: from the
+/// first `(` to the last `)` (the name may hold both). The same text as /proc/PID/comm
+/// (without its newline).
+pub fn proc_stat_comm(text: &[u8]) -> Option<&[u8]> {
+    let open = text.iter().position(|&c| c == b'(')?;
+    let close = text.iter().rposition(|&c| c == b')')?;
+    text.get(open + 1..close)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +326,27 @@ mod tests {
                 "{comm:?}"
             );
         }
+    }
+
+    #[test]
+    fn proc_stat_comm_is_between_the_first_and_the_last_parenthesis() {
+        assert_eq!(proc_stat_comm(STAT_PARENS), Some(&b"x) (y z"[..]));
+        assert_eq!(proc_stat_comm(STAT_STOPPED), Some(&b"sleep"[..]));
+        assert_eq!(proc_stat_comm(STAT_NICE), Some(&b"process_api"[..]));
+        assert_eq!(proc_stat_comm(b"1 () S"), Some(&b""[..]));
+        for bad in [
+            &b"1 sleep S"[..],
+            b"1 (sleep S",
+            b"1 sleep) S",
+            b"1 )( S",
+            b"",
+        ] {
+            assert_eq!(proc_stat_comm(bad), None, "{bad:?}");
+        }
+        // What /proc/PID/comm says, for this very thread.
+        let line = fs::read("/proc/thread-self/stat").unwrap();
+        let comm = fs::read("/proc/thread-self/comm").unwrap();
+        assert_eq!(proc_stat_comm(&line), comm.strip_suffix(b"\n"));
     }
 
     #[test]

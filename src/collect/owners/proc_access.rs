@@ -19,7 +19,7 @@ use nix::errno::Errno;
 
 use super::parse::{
     netns_link_inode, nspid_is_single, parse_decimal_u32, parse_nofile_soft_limit, parse_proc_stat,
-    socket_link_inode, ProcStat,
+    proc_stat_comm, socket_link_inode, ProcStat,
 };
 
 /// Room for one /proc/PID/stat line: 52 numeric fields of at most 20 digits and a sign, and
@@ -148,8 +148,25 @@ impl ProcAccess {
     /// `fstat`, no second `read` once the line's newline is in. `None` when the process is
     /// gone or the line does not parse.
     pub(super) fn stat(&self, pid: u32) -> Option<ProcStat> {
-        let mut file = File::open(self.pid_dir(pid).join("stat")).ok()?;
         let mut buf = [0u8; STAT_BUFFER];
+        let len = self.read_stat(pid, &mut buf)?;
+        parse_proc_stat(&buf[..len])
+    }
+
+    /// [`ProcAccess::stat`] and the command name from the same line (what /proc/PID/comm
+    /// says, read once instead of twice: a scan needs both).
+    pub(super) fn stat_and_comm(&self, pid: u32) -> Option<(ProcStat, String)> {
+        let mut buf = [0u8; STAT_BUFFER];
+        let len = self.read_stat(pid, &mut buf)?;
+        let line = &buf[..len];
+        let stat = parse_proc_stat(line)?;
+        let comm = String::from_utf8_lossy(proc_stat_comm(line)?).into_owned();
+        Some((stat, comm))
+    }
+
+    /// Reads /proc/PID/stat into `buf`; the length read.
+    fn read_stat(&self, pid: u32, buf: &mut [u8; STAT_BUFFER]) -> Option<usize> {
+        let mut file = File::open(self.pid_dir(pid).join("stat")).ok()?;
         let mut len = 0;
         loop {
             match file.read(&mut buf[len..]) {
@@ -167,7 +184,7 @@ impl ProcAccess {
                 return None; // not a stat line sockq knows
             }
         }
-        parse_proc_stat(&buf[..len])
+        Some(len)
     }
 
     /// Command name; `None` when the process is gone (/proc/PID/comm is world-readable).
