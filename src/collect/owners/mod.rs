@@ -44,10 +44,9 @@ use crate::model::snapshot::{Owners, ProcessInfo};
 
 pub use activity::MIN_CPU_INTERVAL;
 pub use parse::{parse_nofile_soft_limit, parse_proc_stat, parse_socket_link, ProcStat};
-
-use activity::Activity;
 pub use scan::{FULL_RESCAN_INTERVAL, RESCAN_COST_FACTOR};
 
+use activity::Activity;
 use proc_access::{short_of_descriptors, socket_at, ProcAccess};
 use scan::{scan_proc, Holder, RescanSpacing, ScanStats};
 
