@@ -5,7 +5,9 @@
 //!   `decode_unix_listener`);
 //! - `procnet/parse_counters`: /proc/net/netstat + snmp of the 6.18 fixture;
 //! - `owners/*`: `OwnerResolver::resolve` on the real /proc for sockets this process holds, the
-//!   cached path (one readlink per holder + fresh fd count and limit) and a full /proc scan;
+//!   cached path (one readlink per holder + fresh fd count, limit and /proc/PID/stat) and a
+//!   full /proc scan; and the cached path for 50 child processes holding one socket each, where
+//!   the per-process reads (not the per-socket ones) are the cost;
 //! - `engine/ingest`: one tick of 1,000 listeners into an engine whose 15-minute history is full;
 //! - `render/*`: one dashboard frame (`sockq::tui::render::draw`, TestBackend 200x50) with 1,000
 //!   listeners and full history, and the same at 10,000 listeners (scale, no target).
@@ -187,6 +189,61 @@ fn owners(c: &mut Criterion) {
     });
     g.finish();
     drop(held);
+    owners_per_process(c, netns);
+}
+
+/// Holder processes for [`owners_per_process`].
+const HOLDER_PROCESSES: usize = 50;
+
+/// The cached path for [`HOLDER_PROCESSES`] `sleep` children, each holding one listener as its
+/// stdin: every call refreshes each process (open /proc/PID/fd, one readlink, the fd count, the
+/// limit, /proc/PID/stat).
+fn owners_per_process(c: &mut Criterion, netns: Option<u64>) {
+    let euid = nix::unistd::geteuid().as_raw();
+    let mut children = Vec::new();
+    let mut sockets = Vec::new();
+    for _ in 0..HOLDER_PROCESSES {
+        let l = StdListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let link = format!("/proc/self/fd/{}", l.as_raw_fd());
+        sockets.push((std::fs::metadata(link).unwrap().ino(), euid));
+        let fd: std::os::fd::OwnedFd = l.into();
+        let child = std::process::Command::new("sleep")
+            .arg("600")
+            .stdin(std::process::Stdio::from(fd))
+            .spawn()
+            .expect("sleep");
+        children.push(child);
+    }
+    let mut resolver = OwnerResolver::new(PathBuf::from("/proc"), netns, Duration::from_secs(2));
+    let t0 = Instant::now();
+    // Until every child has exec'd and is found (a scan at most every 2 s).
+    let mut now = t0;
+    loop {
+        let found = resolver.resolve(&sockets, now);
+        if sockets.iter().all(|(ino, _)| {
+            found[ino]
+                .processes()
+                .first()
+                .is_some_and(|p| p.comm == "sleep")
+        }) {
+            break;
+        }
+        assert!(now < t0 + Duration::from_secs(120), "children not found");
+        std::thread::sleep(Duration::from_millis(50));
+        now += Duration::from_secs(31);
+    }
+    let scans = resolver.scans();
+    let mut g = c.benchmark_group("owners");
+    g.throughput(Throughput::Elements(HOLDER_PROCESSES as u64));
+    g.bench_function("resolve_cached_50_processes", |b| {
+        b.iter(|| resolver.resolve(black_box(&sockets), now))
+    });
+    g.finish();
+    assert_eq!(resolver.scans(), scans, "the cached path rescanned /proc");
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 /// An engine with the default 15-minute window at 1 s, its history full.

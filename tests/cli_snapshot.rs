@@ -210,9 +210,20 @@ fn table_shows_the_full_queue_and_filters_by_port_process_and_unix() {
         let table = snapshot_text(&[])?;
         let full = row(&table, sc.full)
             .ok_or_else(|| anyhow::anyhow!("no row for {} in\n{table}", sc.full))?;
-        // ADDRESS PROCESS ACCEPT-Q BACKLOG FILL(2 words when full) SYN-RECV DROPS FDS
+        // ADDRESS PROCESS STATE CPU ACCEPT-Q BACKLOG FILL(2 words when full) SYN-RECV DROPS FDS
         assert!(full[1].ends_with(&format!("[{me}]")), "owner: {full:?}");
-        assert_eq!(full[2..6], ["3", "2", "FULL", "150%"], "{table}");
+        // This test binary's main thread, and its CPU share over the snapshot's 0.25 s.
+        assert!(
+            full[2].len() == 1 && full[2].chars().all(|c| c.is_ascii_alphabetic()),
+            "state: {full:?}"
+        );
+        assert!(
+            full[3]
+                .strip_suffix('%')
+                .is_some_and(|n| n.parse::<u32>().is_ok()),
+            "cpu: {full:?}"
+        );
+        assert_eq!(full[4..8], ["3", "2", "FULL", "150%"], "{table}");
         assert!(row(&table, sc.idle).is_some(), "{table}");
         assert!(table.contains("UNIX LISTENERS"), "{table}");
         assert!(

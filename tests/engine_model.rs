@@ -723,6 +723,338 @@ fn not_accepting_silent_when_the_fast_sampler_saw_the_queue_drain() {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The processes holding a listener: stopped, busy, named with their state
+
+/// A listener on `port` with `depth` of `backlog` waiting, held by `holders`.
+fn held_by(port: u16, depth: u32, backlog: u32, holders: Vec<ProcessInfo>) -> TcpListener {
+    testing::tcp_listener(port)
+        .queue(depth, backlog)
+        .owners(Owners::Known { processes: holders })
+        .build()
+}
+
+fn in_state(pid: u32, comm: &str, state: char, cpu: Option<f64>, threads: u32) -> ProcessInfo {
+    testing::process_in_state(pid, comm, state, cpu, threads)
+}
+
+#[test]
+fn holders_stopped_one_stopped_holder_with_connections_waiting_is_critical() {
+    let mut w = World::new();
+    w.add(held_by(
+        8080,
+        3,
+        128,
+        vec![in_state(9512, "nginx", 'T', Some(0.0), 1)],
+    ));
+    let t = w.tick_at(0);
+    let f = only(&t, "holders_stopped");
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(f.listener.as_deref(), Some("127.0.0.1:8080"));
+    assert_eq!(
+        f.message,
+        "3 connections wait in the accept queue of 127.0.0.1:8080 (3/128), and nginx[9512] is \
+         stopped (T): it cannot accept() them."
+    );
+    assert!(
+        f.next
+            .starts_with("SIGCONT or restart it (kill -CONT 9512)"),
+        "{}",
+        f.next
+    );
+    assert_eq!(
+        f.evidence,
+        evidence(&[
+            ("depth", 3.0),
+            ("backlog", 128.0),
+            ("holders", 1.0),
+            ("holders_stopped", 1.0)
+        ])
+    );
+    assert_eq!(rules(&t), vec![("holders_stopped", Some("127.0.0.1:8080"))]);
+}
+
+#[test]
+fn holders_stopped_names_every_worker_of_a_prefork_server_when_all_are_stopped() {
+    let mut w = World::new();
+    w.add(held_by(
+        80,
+        10,
+        511,
+        vec![
+            in_state(9510, "nginx", 'T', None, 1),
+            in_state(9511, "nginx", 'T', None, 1),
+            in_state(9512, "nginx", 't', None, 1),
+        ],
+    ));
+    let f = only(&w.tick_at(0), "holders_stopped").clone();
+    assert_eq!(f.severity, Severity::Critical);
+    assert_eq!(
+        f.message,
+        "10 connections wait in the accept queue of 127.0.0.1:80 (10/511), and none of the 3 \
+         processes holding it can accept() them: nginx[9510] is stopped (T), nginx[9511] is \
+         stopped (T) and nginx[9512] is stopped by a tracer (t)."
+    );
+    assert!(f.next.contains("kill -CONT 9510 9511"), "{}", f.next);
+    assert!(f.next.contains("A tracer holds 9512 stopped"), "{}", f.next);
+    assert_eq!(f.evidence["holders_stopped"], 3.0);
+    assert!(!f.evidence.contains_key("holders_blocked"));
+}
+
+#[test]
+fn holders_stopped_in_uninterruptible_sleep_is_a_warning_until_connections_are_lost() {
+    let mut w = World::new();
+    w.add(held_by(
+        8080,
+        2,
+        4,
+        vec![
+            in_state(300, "app", 'D', Some(1.0), 1),
+            in_state(301, "app", 'T', Some(0.0), 1),
+        ],
+    ));
+    let f = only(&w.tick_at(0), "holders_stopped").clone();
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.message
+            .ends_with("app[300] is in uninterruptible sleep (D) and app[301] is stopped (T)."),
+        "{}",
+        f.message
+    );
+    assert!(f.next.contains("cat /proc/PID/stack"), "{}", f.next);
+    assert_eq!(
+        (f.evidence["holders_stopped"], f.evidence["holders_blocked"]),
+        (1.0, 1.0)
+    );
+    // The queue full: connections are lost now.
+    w.l(8080).accept_queue = 5;
+    let t = w.tick_at(1000);
+    assert_eq!(only(&t, "holders_stopped").severity, Severity::Critical);
+    assert!(has(&t, "accept_queue_full"), "{:?}", rules(&t));
+}
+
+#[test]
+fn holders_stopped_silent_while_any_holder_can_accept_or_nothing_waits() {
+    let cases: Vec<(&str, u32, Vec<ProcessInfo>)> = vec![
+        (
+            "one worker of three stopped",
+            5,
+            vec![
+                in_state(9510, "nginx", 'S', Some(0.0), 1),
+                in_state(9511, "nginx", 'T', Some(0.0), 1),
+                in_state(9512, "nginx", 'S', Some(1.0), 1),
+            ],
+        ),
+        (
+            "stopped, but nothing waits",
+            0,
+            vec![in_state(9512, "nginx", 'T', Some(0.0), 1)],
+        ),
+        (
+            // Only the main thread's state is known: another thread may be accepting.
+            "main thread in D, other threads",
+            5,
+            vec![in_state(77, "java", 'D', Some(3.0), 40)],
+        ),
+        (
+            "main thread traced, other threads",
+            5,
+            vec![in_state(77, "java", 't', Some(3.0), 40)],
+        ),
+        (
+            "state unknown",
+            5,
+            vec![testing::process(77, "app", Some(10), Some(1024))],
+        ),
+        ("no holder known", 5, vec![]),
+    ];
+    for (what, depth, holders) in cases {
+        let mut w = World::new();
+        w.add(held_by(8080, depth, 128, holders));
+        let t = w.tick_at(0);
+        assert!(!has(&t, "holders_stopped"), "{what}: {:?}", rules(&t));
+    }
+}
+
+#[test]
+fn holder_busy_single_threaded_event_loop_while_connections_wait() {
+    let mut w = World::new();
+    w.add(held_by(
+        8000,
+        5,
+        128,
+        vec![in_state(311, "python3", 'R', Some(97.6), 1)],
+    ));
+    // The fast sampler saw the queue non-empty all through the tick.
+    w.range(8000, 6, 4);
+    let t = w.tick_at(0);
+    let f = only(&t, "holder_busy");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(
+        f.message,
+        "python3[311] uses 98% of a core while connections wait in the accept queue of \
+         127.0.0.1:8000 (5/128): its event loop is busy (one thread cannot both compute and \
+         accept)."
+    );
+    assert!(f.next.contains("perf top -p 311"), "{}", f.next);
+    assert_eq!(
+        f.evidence,
+        evidence(&[
+            ("cpu_percent", 97.6),
+            ("threads", 1.0),
+            ("depth", 5.0),
+            ("backlog", 128.0)
+        ])
+    );
+    assert_eq!(rules(&t), vec![("holder_busy", Some("127.0.0.1:8000"))]);
+}
+
+#[test]
+fn holder_busy_names_the_busiest_of_several_and_counts_threads() {
+    let mut w = World::new();
+    w.add(held_by(
+        8000,
+        120,
+        128,
+        vec![
+            in_state(10, "gunicorn", 'S', Some(0.5), 1),
+            in_state(11, "gunicorn", 'R', Some(93.0), 1),
+            in_state(12, "gunicorn", 'R', Some(99.0), 1),
+        ],
+    ));
+    // High fill, even though the queue drained once since the last tick.
+    w.range(8000, 128, 0);
+    let f = only(&w.tick_at(0), "holder_busy").clone();
+    assert!(
+        f.message.starts_with(
+            "gunicorn[12] uses 99% of a core while connections wait in the accept queue of \
+             127.0.0.1:8000 (120/128) (and 1 more of its holders uses over 90%)"
+        ),
+        "{}",
+        f.message
+    );
+    // Several threads: the CPU share is the whole process's.
+    let mut w = World::new();
+    w.add(held_by(
+        8000,
+        129,
+        128,
+        vec![in_state(77, "java", 'R', Some(250.0), 40)],
+    ));
+    let t = w.tick_at(0);
+    let f = only(&t, "holder_busy");
+    assert_eq!(f.severity, Severity::Critical, "the queue is full");
+    assert!(
+        f.message
+            .starts_with("java[77] uses 250% of a core across its 40 threads while"),
+        "{}",
+        f.message
+    );
+    assert!(f.next.contains("top -H -p 77"), "{}", f.next);
+    assert_eq!(f.evidence["threads"], 40.0);
+}
+
+#[test]
+fn holder_busy_silent_below_90_percent_unknown_or_when_the_queue_drains() {
+    let busy = || vec![in_state(311, "python3", 'R', Some(99.0), 1)];
+    /// (what, depth, the fast sampler's (high, low) if any, holders)
+    type Case = (&'static str, u32, Option<(u32, u32)>, Vec<ProcessInfo>);
+    let cases: Vec<Case> = vec![
+        (
+            "89%",
+            5,
+            None,
+            vec![in_state(311, "python3", 'R', Some(89.0), 1)],
+        ),
+        (
+            "CPU unknown (first read)",
+            5,
+            None,
+            vec![in_state(311, "python3", 'R', None, 1)],
+        ),
+        ("busy, nothing waits: healthy", 0, None, busy()),
+        (
+            "busy, the queue drained since the last tick",
+            5,
+            Some((9, 0)),
+            busy(),
+        ),
+    ];
+    for (what, depth, range, holders) in cases {
+        let mut w = World::new();
+        w.add(held_by(8000, depth, 128, holders));
+        if let Some((high, low)) = range {
+            w.range(8000, high, low);
+        }
+        let t = w.tick_at(0);
+        assert!(t.findings.is_empty(), "{what}: {:?}", rules(&t));
+    }
+}
+
+#[test]
+fn not_accepting_names_the_holders_with_their_state() {
+    let mut w = World::new();
+    w.add(held_by(
+        80,
+        1,
+        511,
+        vec![
+            in_state(9511, "nginx", 'S', Some(2.0), 1),
+            in_state(9510, "nginx", 'S', Some(0.0), 1),
+            in_state(9512, "nginx", 'T', Some(0.0), 1),
+        ],
+    ));
+    let mut t = w.tick_at(0);
+    for s in 1..=5 {
+        w.range(80, 2, 1);
+        t = w.tick_at(s * 1000);
+    }
+    let f = only(&t, "not_accepting");
+    assert_eq!(
+        f.message,
+        "Connections have waited in the accept queue of 127.0.0.1:80 for 5 s without it \
+         draining once: its 3 holders are not calling accept(), or call it too slowly: \
+         nginx[9511] sleeping (S, 2% CPU), nginx[9510] sleeping (S, 0% CPU) and nginx[9512] \
+         stopped (T, 0% CPU)."
+    );
+    assert!(
+        f.next
+            .starts_with("Resume what is stopped (kill -CONT 9512)"),
+        "{}",
+        f.next
+    );
+    assert_eq!(
+        f.evidence,
+        evidence(&[
+            ("depth", 1.0),
+            ("seconds", 5.0),
+            ("holders", 3.0),
+            ("holders_stopped", 1.0),
+            ("holder_cpu_percent_max", 2.0)
+        ])
+    );
+    // One holder, state known: named in the sentence.
+    let mut w = World::new();
+    w.add(held_by(
+        80,
+        1,
+        511,
+        vec![in_state(42, "redis-server", 'S', Some(0.0), 4)],
+    ));
+    let mut t = w.tick_at(0);
+    for s in 1..=5 {
+        w.range(80, 1, 1);
+        t = w.tick_at(s * 1000);
+    }
+    assert!(
+        only(&t, "not_accepting").message.ends_with(
+            "redis-server[42] sleeping (S, 0% CPU) is not calling accept(), or calls it too slowly."
+        ),
+        "{}",
+        only(&t, "not_accepting").message
+    );
+}
+
 #[test]
 fn backlog_capped_by_somaxconn_info_when_calm() {
     let mut w = World::new();
@@ -792,6 +1124,7 @@ fn owned(mut l: TcpListener, pid: u32, open: Option<u64>, limit: Option<u64>) ->
             fds_open: open,
             fd_limit: limit,
             age_ms: 0,
+            ..ProcessInfo::default()
         }],
     };
     l

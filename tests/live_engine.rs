@@ -237,13 +237,16 @@ fn one_dropping_listener_is_named_and_its_rate_equals_listen_overflows() {
             "{}",
             f.message
         );
-        // The 3 held connections have waited for accept() since before the first tick.
+        // The 3 held connections have waited for accept() since before the first tick: the
+        // accept_wait finding is true too, but whether this tick has it depends on when the
+        // service dump (spaced by the CPU budget on a loaded machine) last ran: not asserted.
+        let mut got = rules(&t2);
+        got.retain(|(rule, _)| *rule != "accept_wait");
         assert_eq!(
-            rules(&t2),
+            got,
             vec![
                 ("accept_queue_full", Some(ep(addr).as_str())),
                 ("listen_overflows", None),
-                ("accept_wait", Some(ep(addr).as_str()))
             ]
         );
 

@@ -50,6 +50,7 @@ fn proc_info(pid: u32, comm: &str, fds: u64, limit: u64) -> ProcessInfo {
         fds_open: Some(fds),
         fd_limit: Some(limit),
         age_ms: 0,
+        ..ProcessInfo::default()
     }
 }
 

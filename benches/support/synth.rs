@@ -70,6 +70,7 @@ impl Synth {
                         fds_open: Some(12),
                         fd_limit: Some(1024),
                         age_ms: 0,
+                        ..ProcessInfo::default()
                     }],
                 },
             })

@@ -2,7 +2,7 @@
 
 use super::CmdResult;
 use crate::collect::netns::{self, NetnsTarget};
-use crate::collect::{Collector, CollectorOptions};
+use crate::collect::{Collector, CollectorOptions, SNAPSHOT_CPU_WINDOW};
 use crate::export;
 use crate::model::labels::terminal_safe;
 use crate::model::Filter;
@@ -27,7 +27,14 @@ pub fn run(cfg: SnapshotConfig) -> CmdResult {
     let opts = cfg.collector.clone();
     let mut snap = netns::run_in(&cfg.target, move || {
         let mut c = Collector::new(label, opts)?;
-        c.sample()
+        let mut snap = c.sample()?;
+        // A process's CPU share needs two reads of it: the holders are read again a moment
+        // later (only when some are known; nothing else is sampled twice).
+        if has_known_owners(&snap) {
+            std::thread::sleep(SNAPSHOT_CPU_WINDOW);
+            c.reread_owners(&mut snap);
+        }
+        Ok(snap)
     })?;
     cfg.filter.apply(&mut snap);
     let text = if cfg.json {
@@ -38,6 +45,16 @@ pub fn run(cfg: SnapshotConfig) -> CmdResult {
         terminal_safe(&export::table::render(&snap, note.as_deref())).into_owned()
     };
     Ok(write_stdout(&text)?)
+}
+
+/// True when some listener's owning processes are known.
+fn has_known_owners(snap: &crate::model::Snapshot) -> bool {
+    let unix = snap.unix_listeners.iter().flatten().map(|l| &l.owners);
+    snap.tcp_listeners
+        .iter()
+        .map(|l| &l.owners)
+        .chain(unix)
+        .any(|o| !o.processes().is_empty())
 }
 
 /// Runs `schema`: prints the JSON Schema of `snapshot --json` or of `watch --json` lines.

@@ -15,10 +15,15 @@ use crate::model::{
     TcpSockstat, UnixListener, SCHEMA_VERSION,
 };
 
-/// What a collector reads besides TCP listeners.
 /// Shortest wait between two /proc scans for new sockets, however cheap the scan.
 pub const OWNER_RESCAN_FLOOR: Duration = Duration::from_millis(250);
 
+/// How long a one-shot sample waits before reading the owning processes again, for their CPU
+/// share over that time ([`Collector::reread_owners`]). At 100 clock ticks per second the
+/// share comes in steps of 4 % of a core.
+pub const SNAPSHOT_CPU_WINDOW: Duration = Duration::from_millis(250);
+
+/// What a collector reads besides TCP listeners.
 #[derive(Debug, Clone)]
 pub struct CollectorOptions {
     /// Dump UNIX stream listeners too.
@@ -202,6 +207,16 @@ impl Collector {
     /// `blind_spots` and the sample still succeeds.
     pub fn sample(&mut self) -> Result<Snapshot, CollectError> {
         self.sample_reusing_syn_recv(Duration::ZERO)
+    }
+
+    /// Reads the holders of `snap`'s listeners again: their fd numbers, state and, now that
+    /// each was read before, their CPU share since that read. What a one-shot command does to
+    /// show CPU shares (`sockq snapshot` waits [`SNAPSHOT_CPU_WINDOW`] in between); the
+    /// listeners and everything else stay as sampled. No-op with owners off.
+    pub fn reread_owners(&mut self, snap: &mut Snapshot) {
+        if self.owners.is_some() {
+            self.attach_owners(&mut snap.tcp_listeners, snap.unix_listeners.as_deref_mut());
+        }
     }
 
     /// Thread CPU time the last SYN-RECV dump cost (it walks the kernel's established hash

@@ -21,6 +21,7 @@ mod collector;
 
 pub use collector::{
     monotonic_ns, thread_cpu, Collector, CollectorOptions, ListenerSample, OWNER_RESCAN_FLOOR,
+    SNAPSHOT_CPU_WINDOW,
 };
 pub use error::CollectError;
 pub use process_self::process_self;

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 pub use encode::{encode_openmetrics, encode_text, format_float};
 
+use crate::model::labels::tightest_owner;
 use crate::model::meta::{tunable_meaning, QUEUE_COUNTER_INFO};
 use crate::model::{ListenerKey, TcpListener};
 use crate::model::{ListenerTick, Tick};
@@ -239,11 +240,14 @@ pub fn select_listeners(tick: &Tick, max: usize) -> Vec<usize> {
     chosen
 }
 
-/// `process` label: the first owner's comm, or `unknown`.
+/// `process` label: the comm of the owner with the lowest pid (in a pre-fork server, the
+/// master), or `unknown`. Not the first owner: owners come busiest first, and a label that
+/// followed the busiest process would start a new series whenever another became busier.
 fn process_label(l: &TcpListener) -> String {
     l.owners
         .processes()
-        .first()
+        .iter()
+        .min_by_key(|p| p.pid)
         .map_or_else(|| "unknown".to_string(), |p| p.comm.clone())
 }
 
@@ -339,14 +343,15 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
     );
     let mut fds = Family::new(
         "sockq_listener_owner_open_fds",
-        "Open file descriptors of the listener's first owning process (/proc/PID/fd). At the fd \
-         limit accept() fails with EMFILE and the accept queue fills although the CPU is idle.",
+        "Open file descriptors of the listener's owning process closest to its fd limit \
+         (/proc/PID/fd). At the fd limit accept() fails with EMFILE and the accept queue fills \
+         although the CPU is idle.",
         Kind::Gauge,
     );
     let mut max_fds = Family::new(
         "sockq_listener_owner_max_fds",
-        "RLIMIT_NOFILE soft limit of the listener's first owning process (prlimit(2) or \
-         /proc/PID/limits Max open files); absent when unlimited or unreadable.",
+        "RLIMIT_NOFILE soft limit of the listener's owning process closest to its fd limit \
+         (prlimit(2) or /proc/PID/limits Max open files); absent when unlimited or unreadable.",
         Kind::Gauge,
     );
     let mut fds_age = Family::new(
@@ -357,6 +362,20 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
         Kind::Gauge,
     );
     let mut service = ServiceFamilies::new();
+    let mut cpu = Family::new(
+        "sockq_listener_owner_cpu_ratio",
+        "CPU time of the listener's busiest owning process (all its threads: utime + stime of \
+         /proc/PID/stat) over the interval since sockq read it before, as a fraction of one \
+         core; above 1 with several busy threads. Absent on the first read of a process.",
+        Kind::Gauge,
+    );
+    let mut stopped = Family::new(
+        "sockq_listener_owner_stopped",
+        "1 when no process holding the listener can call accept(): each is stopped (state T in \
+         /proc/PID/stat), or has one thread stopped by a tracer (t) or in uninterruptible sleep \
+         (D); 0 when one can; absent when no holder's state is known.",
+        Kind::Gauge,
+    );
     for &i in &chosen {
         let l = &snap.tcp_listeners[i];
         let lab = &labels[i];
@@ -372,7 +391,7 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
         if let Some(d) = l.drops {
             drops.push(lab.clone(), Value::Int(d));
         }
-        if let Some(p) = l.owners.processes().first() {
+        if let Some(p) = tightest_owner(&l.owners) {
             if let Some(n) = p.fds_open {
                 fds.push(lab.clone(), Value::Int(n));
             }
@@ -381,9 +400,21 @@ pub fn families(tick: &Tick, opts: &ExportOptions, stats: &ExporterStats) -> Vec
             }
             fds_age.push(lab.clone(), Value::Float(p.age_ms as f64 / 1000.0));
         }
+        let procs = l.owners.processes();
+        if let Some(c) = procs
+            .iter()
+            .filter_map(|p| p.cpu_percent)
+            .max_by(f64::total_cmp)
+        {
+            cpu.push(lab.clone(), Value::Float(c / 100.0));
+        }
+        if procs.iter().any(|p| p.state.is_some()) {
+            let none = l.owners.none_can_accept();
+            stopped.push(lab.clone(), Value::Int(u64::from(none)));
+        }
     }
     out.extend([
-        depth, peak, overflowed, backlog, syn_recv, drops, fds, max_fds, fds_age,
+        depth, peak, overflowed, backlog, syn_recv, drops, fds, max_fds, fds_age, cpu, stopped,
     ]);
     out.extend(service.into_families());
 
@@ -878,6 +909,7 @@ mod tests {
                     fds_open: Some(10),
                     fd_limit: Some(1024),
                     age_ms: 0,
+                    ..ProcessInfo::default()
                 }],
             },
             service: None,
@@ -1184,6 +1216,75 @@ mod tests {
         assert!(text.contains("# TYPE sockq_listener_connections_seen_total counter\n"));
         let om = encode_openmetrics(&fs);
         assert!(om.contains("# TYPE sockq_listener_connections_seen counter\n"));
+    }
+
+    #[test]
+    fn owner_cpu_and_stopped_from_the_holders_states() {
+        use crate::model::testing::{process, process_in_state};
+        let with = |port: u16, processes: Vec<ProcessInfo>| {
+            let mut l = listener(port, 1, 8, u64::from(port), "x");
+            l.owners = Owners::Known { processes };
+            l
+        };
+        let t = tick(vec![
+            // A pre-fork server, busiest first: one worker busy, the master idle.
+            with(
+                80,
+                vec![
+                    process_in_state(12, "nginx", 'R', Some(97.0), 1),
+                    process_in_state(10, "nginx", 'S', Some(0.0), 1),
+                ],
+            ),
+            // Every holder stopped.
+            with(
+                81,
+                vec![
+                    process_in_state(20, "app", 'T', Some(0.0), 1),
+                    process_in_state(21, "app", 'D', None, 1),
+                ],
+            ),
+            // Nothing known about the holder's activity: no sample.
+            with(82, vec![process(30, "old", Some(5), Some(64))]),
+            // A multi-threaded process: more than one core.
+            with(83, vec![process_in_state(40, "java", 'S', Some(250.0), 30)]),
+        ]);
+        let fs = families(&t, &ExportOptions::default(), &Default::default());
+        let cpu = fam(&fs, "sockq_listener_owner_cpu_ratio");
+        let stopped = fam(&fs, "sockq_listener_owner_stopped");
+        let at = |f: &Family, port: &str| f.find(&[("port", port)]).map(|s| s.value);
+        assert_eq!(at(cpu, "80"), Some(Value::Float(0.97)));
+        assert_eq!(at(cpu, "81"), Some(Value::Float(0.0)));
+        assert_eq!(at(cpu, "82"), None, "absent, not 0");
+        assert_eq!(at(cpu, "83"), Some(Value::Float(2.5)));
+        assert_eq!(at(stopped, "80"), Some(Value::Int(0)));
+        assert_eq!(at(stopped, "81"), Some(Value::Int(1)));
+        assert_eq!(at(stopped, "82"), None, "absent, not 0");
+        assert_eq!(at(stopped, "83"), Some(Value::Int(0)));
+        // The process label stays the lowest pid's (the master), whoever is busiest; the fd
+        // numbers are the tightest owner's.
+        assert!(cpu.find(&[("port", "80"), ("process", "nginx")]).is_some());
+        let mut l = with(
+            84,
+            vec![
+                process_in_state(51, "worker", 'R', Some(99.0), 1),
+                process_in_state(50, "master", 'S', Some(0.0), 1),
+            ],
+        );
+        if let Owners::Known { processes } = &mut l.owners {
+            processes[0].fds_open = Some(900);
+            processes[0].fd_limit = Some(1000);
+        }
+        let fs = families(
+            &tick(vec![l]),
+            &ExportOptions::default(),
+            &Default::default(),
+        );
+        let fds = fam(&fs, "sockq_listener_owner_open_fds");
+        assert_eq!(fds.samples.len(), 1);
+        assert_eq!(
+            fds.find(&[("process", "master")]).map(|s| s.value),
+            Some(Value::Int(900))
+        );
     }
 
     #[test]

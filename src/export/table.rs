@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::model::labels::{fds_label, process_label};
 use crate::model::meta::{tunable_meaning, QUEUE_COUNTER_INFO};
-use crate::model::{Owners, Snapshot, TcpListener, UnixListener};
+use crate::model::{Owners, ProcessInfo, Snapshot, TcpListener, UnixListener};
 
 /// Column-aligned text: the first row is the header; numeric columns are right-aligned.
 struct Table {
@@ -74,6 +74,52 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or("?".into(), |v| v.to_string())
 }
 
+/// A process's scheduler state letter, `?` when unknown.
+fn state_cell(p: Option<&ProcessInfo>) -> String {
+    opt(p.and_then(|p| p.state))
+}
+
+/// A process's CPU share of one core, `?` when unknown (never read twice).
+fn cpu_cell(p: Option<&ProcessInfo>) -> String {
+    p.and_then(|p| p.cpu_percent)
+        .map_or("?".into(), |c| format!("{c:.0}%"))
+}
+
+/// `nginx[9511] S 1%`: a holder with its state and CPU share.
+fn holder_cell(p: &ProcessInfo) -> String {
+    format!(
+        "{}[{}] {} {}",
+        p.comm,
+        p.pid,
+        state_cell(Some(p)),
+        cpu_cell(Some(p))
+    )
+}
+
+/// At most this many holders are listed for one listener.
+const HOLDERS_LISTED: usize = 8;
+
+/// Under a table: every holder, with its state and CPU share, of each listener that several
+/// processes hold (the table's row names the first, the busiest).
+fn render_holders<'a>(out: &mut String, rows: impl Iterator<Item = (String, &'a Owners)>) {
+    for (name, owners) in rows {
+        let procs = owners.processes();
+        if procs.len() < 2 {
+            continue;
+        }
+        let mut cells: Vec<String> = procs.iter().take(HOLDERS_LISTED).map(holder_cell).collect();
+        if procs.len() > HOLDERS_LISTED {
+            cells.push(format!("and {} more", procs.len() - HOLDERS_LISTED));
+        }
+        let _ = writeln!(
+            out,
+            "  - {name} held by {} processes: {}",
+            procs.len(),
+            cells.join(", ")
+        );
+    }
+}
+
 /// Renders the whole snapshot as the `sockq snapshot` table.
 pub fn render(snap: &Snapshot, filter_note: Option<&str>) -> String {
     let mut out = String::new();
@@ -124,6 +170,14 @@ fn render_tcp(out: &mut String, listeners: &[TcpListener], filter_note: Option<&
         out,
         "  own drop counter since it was created (ss -m d); FDs = open/RLIMIT_NOFILE of the owner"
     );
+    let _ = writeln!(
+        out,
+        "  closest to its limit; PROCESS = the busiest holder, with its STATE (R running, S sleeping,"
+    );
+    let _ = writeln!(
+        out,
+        "  D uninterruptible sleep, T stopped) and CPU (% of one core over the last 0.25 s)"
+    );
     if listeners.is_empty() {
         let _ = match filter_note {
             Some(f) => writeln!(out, "  (no TCP listener matches {f})"),
@@ -133,9 +187,10 @@ fn render_tcp(out: &mut String, listeners: &[TcpListener], filter_note: Option<&
     }
     let mut t = Table::new(
         &[
-            "ADDRESS", "PROCESS", "ACCEPT Q", "BACKLOG", "FILL", "SYN-RECV", "DROPS", "FDS",
+            "ADDRESS", "PROCESS", "STATE", "CPU", "ACCEPT Q", "BACKLOG", "FILL", "SYN-RECV",
+            "DROPS", "FDS",
         ],
-        &[false, false, true, true, true, true, true, true],
+        &[false, false, true, true, true, true, true, true, true, true],
     );
     let mut unknown_reasons: Vec<&str> = Vec::new();
     for l in listeners {
@@ -148,9 +203,12 @@ fn render_tcp(out: &mut String, listeners: &[TcpListener], filter_note: Option<&
                 unknown_reasons.push(reason);
             }
         }
+        let first = l.owners.processes().first();
         t.push(vec![
             l.endpoint(),
             process_label(&l.owners),
+            state_cell(first),
+            cpu_cell(first),
             l.accept_queue.to_string(),
             l.backlog.to_string(),
             fill,
@@ -160,6 +218,7 @@ fn render_tcp(out: &mut String, listeners: &[TcpListener], filter_note: Option<&
         ]);
     }
     t.render(out);
+    render_holders(out, listeners.iter().map(|l| (l.endpoint(), &l.owners)));
     for r in unknown_reasons {
         let _ = writeln!(out, "  ? process unknown: {r}");
     }
@@ -178,24 +237,32 @@ fn render_unix(out: &mut String, unix: &[UnixListener], filter_note: Option<&str
         return;
     }
     let mut t = Table::new(
-        &["PATH", "PROCESS", "ACCEPT Q", "BACKLOG", "FDS"],
-        &[false, false, true, true, true],
+        &[
+            "PATH", "PROCESS", "STATE", "CPU", "ACCEPT Q", "BACKLOG", "FDS",
+        ],
+        &[false, false, true, true, true, true, true],
     );
-    for l in unix {
-        let name = if l.name.is_empty() {
+    let name = |l: &UnixListener| {
+        if l.name.is_empty() {
             "(unnamed)".to_string()
         } else {
             l.name.clone()
-        };
+        }
+    };
+    for l in unix {
+        let first = l.owners.processes().first();
         t.push(vec![
-            name,
+            name(l),
             process_label(&l.owners),
+            state_cell(first),
+            cpu_cell(first),
             l.accept_queue.to_string(),
             l.backlog.to_string(),
             fds_label(&l.owners),
         ]);
     }
     t.render(out);
+    render_holders(out, unix.iter().map(|l| (name(l), &l.owners)));
 }
 
 fn render_counters(out: &mut String, snap: &Snapshot) {
@@ -225,4 +292,84 @@ fn render_tunables(out: &mut String, snap: &Snapshot) {
         ]);
     }
     t.render(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testing::{process, process_in_state, snapshot, tcp_listener};
+
+    #[test]
+    fn state_and_cpu_next_to_each_process() {
+        let prefork = Owners::Known {
+            processes: vec![
+                process_in_state(9511, "nginx", 'S', Some(1.4), 1),
+                process_in_state(9510, "nginx", 'S', Some(0.0), 1),
+                process_in_state(9512, "nginx", 'T', Some(0.0), 1),
+            ],
+        };
+        let snap = snapshot(
+            vec![
+                tcp_listener(80).queue(3, 511).owners(prefork).build(),
+                tcp_listener(8000)
+                    .owner(process_in_state(311, "python3", 'R', Some(98.0), 1))
+                    .build(),
+                // Read once only: no CPU share yet.
+                tcp_listener(9000)
+                    .owner(process_in_state(77, "redis", 'S', None, 4))
+                    .build(),
+                tcp_listener(9001)
+                    .owner(process(78, "old", Some(3), Some(64)))
+                    .build(),
+                tcp_listener(9002)
+                    .owners(Owners::Unknown {
+                        reason: "not root".into(),
+                    })
+                    .build(),
+            ],
+            1,
+        );
+        let text = render(&snap, None);
+        let row = |addr: &str| -> Vec<&str> {
+            text.lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                .find(|f| f.first() == Some(&addr))
+                .unwrap_or_else(|| panic!("no {addr} in\n{text}"))
+        };
+        // ADDRESS PROCESS STATE CPU ACCEPT-Q BACKLOG FILL SYN-RECV DROPS FDS
+        assert_eq!(
+            row("127.0.0.1:80")[..6],
+            ["127.0.0.1:80", "nginx[9511]+2", "S", "1%", "3", "511"]
+        );
+        assert_eq!(row("127.0.0.1:8000")[1..4], ["python3[311]", "R", "98%"]);
+        assert_eq!(row("127.0.0.1:9000")[1..4], ["redis[77]", "S", "?"]);
+        assert_eq!(row("127.0.0.1:9001")[1..4], ["old[78]", "?", "?"]);
+        assert_eq!(row("127.0.0.1:9002")[1..4], ["?", "?", "?"]);
+        // Every holder of a listener held by several, under the table.
+        assert!(
+            text.contains(
+                "\n  - 127.0.0.1:80 held by 3 processes: nginx[9511] S 1%, nginx[9510] S 0%, \
+                 nginx[9512] T 0%\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches(" held by ").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn many_holders_are_listed_up_to_eight() {
+        let workers = Owners::Known {
+            processes: (1..=11)
+                .map(|pid| process_in_state(pid, "php-fpm", 'S', Some(0.0), 1))
+                .collect(),
+        };
+        let snap = snapshot(vec![tcp_listener(9000).owners(workers).build()], 1);
+        let text = render(&snap, None);
+        let line = text
+            .lines()
+            .find(|l| l.contains(" held by "))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(line.starts_with("  - 127.0.0.1:9000 held by 11 processes: php-fpm[1] S 0%,"));
+        assert!(line.ends_with("php-fpm[8] S 0%, and 3 more"), "{line}");
+    }
 }

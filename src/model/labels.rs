@@ -14,14 +14,15 @@ pub fn process_label(owners: &Owners) -> String {
     }
 }
 
-/// The owner closest to its fd limit (the one that will hit EMFILE first).
+/// The owner closest to its fd limit (the one that will hit EMFILE first); of several as
+/// close, the lowest pid (the same one whatever order the owners come in).
 pub fn tightest_owner(owners: &Owners) -> Option<&ProcessInfo> {
     owners.processes().iter().max_by(|a, b| {
         let ratio = |p: &ProcessInfo| match (p.fds_open, p.fd_limit) {
             (Some(o), Some(l)) if l > 0 => o as f64 / l as f64,
             _ => -1.0,
         };
-        ratio(a).total_cmp(&ratio(b))
+        ratio(a).total_cmp(&ratio(b)).then(b.pid.cmp(&a.pid))
     })
 }
 
@@ -65,7 +66,8 @@ pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::terminal_safe;
+    use super::*;
+    use crate::model::testing::process;
 
     #[test]
     fn control_sequences_become_visible_escapes() {
@@ -78,5 +80,22 @@ mod tests {
         assert_eq!(terminal_safe("@\x1b]0;title\x07"), "@\\x1b]0;title\\x07");
         assert_eq!(terminal_safe("x\u{9b}y\u{7f}"), "x\\x9by\\x7f");
         assert_eq!(terminal_safe("abc\u{202e}fdp"), "abc\\u{202e}fdp");
+    }
+
+    #[test]
+    fn tightest_owner_is_the_closest_to_its_limit_then_the_lowest_pid() {
+        let owners = |order: &[u32]| Owners::Known {
+            processes: order
+                .iter()
+                .map(|&pid| match pid {
+                    7 => process(7, "w", Some(90), Some(100)),
+                    _ => process(pid, "w", Some(10), Some(100)),
+                })
+                .collect(),
+        };
+        assert_eq!(tightest_owner(&owners(&[3, 7, 5])).map(|p| p.pid), Some(7));
+        assert_eq!(tightest_owner(&owners(&[5, 3, 4])).map(|p| p.pid), Some(3));
+        assert_eq!(tightest_owner(&owners(&[4, 5, 3])).map(|p| p.pid), Some(3));
+        assert_eq!(tightest_owner(&owners(&[])).map(|p| p.pid), None);
     }
 }

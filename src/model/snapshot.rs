@@ -138,7 +138,7 @@ pub struct TcpListener {
     /// Highest SYN-ACK retransmit count among the matched requests: how long the oldest waits
     /// (retransmits happen at 1 s, 3 s, 7 s, 15 s, 31 s after the SYN). Absent with no requests.
     pub syn_recv_max_retrans: Option<u8>,
-    /// Processes holding this socket.
+    /// Processes holding this socket (busiest first).
     pub owners: Owners,
     /// After accept(): this listener's children (waiting, in service, closing). Absent when
     /// the service dump was not made or failed.
@@ -152,7 +152,8 @@ pub struct TcpListener {
 pub enum Owners {
     /// The processes that hold the socket open (pre-fork servers: several).
     Known {
-        /// Owning processes, by pid.
+        /// Owning processes, busiest first: the highest CPU share first, then running or
+        /// blocked before sleeping, stopped last, then by pid.
         processes: Vec<ProcessInfo>,
     },
     /// The owners could not be determined.
@@ -170,10 +171,26 @@ impl Owners {
             Owners::Unknown { .. } => &[],
         }
     }
+
+    /// Puts the processes busiest first (see [`ProcessInfo::busiest_first`]): in a pre-fork
+    /// server the worker that accepts, not the idle master, comes first.
+    pub fn sort_busiest_first(&mut self) {
+        if let Owners::Known { processes } = self {
+            processes.sort_by(ProcessInfo::busiest_first);
+        }
+    }
+
+    /// True when the processes are known and none can call accept() now (every one
+    /// [`ProcessInfo::cannot_accept`]).
+    #[must_use]
+    pub fn none_can_accept(&self) -> bool {
+        let p = self.processes();
+        !p.is_empty() && p.iter().all(ProcessInfo::cannot_accept)
+    }
 }
 
 /// A process that holds a socket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProcessInfo {
     /// Process id.
     pub pid: u32,
@@ -184,11 +201,89 @@ pub struct ProcessInfo {
     /// RLIMIT_NOFILE soft limit (prlimit(2), or /proc/PID/limits "Max open files"); absent when
     /// unreadable or unlimited.
     pub fd_limit: Option<u64>,
-    /// Age of `fds_open` and `fd_limit` in milliseconds: 0 when read for this sample. With more
-    /// than 256 processes holding sockets, a process below half its fd limit is re-read in
-    /// turn (at least every 10th sample) instead of on every sample.
+    /// Age of `fds_open`, `fd_limit`, `state`, `cpu_percent` and `threads` in milliseconds: 0
+    /// when read for this sample. With more than 256 processes holding sockets, a process
+    /// below half its fd limit (and not stopped) is re-read in turn (at least every 10th
+    /// sample) instead of on every sample.
     #[serde(default)]
     pub age_ms: u64,
+    /// Scheduler state of the process's main thread (/proc/PID/stat field 3): `R` running,
+    /// `S` sleeping, `D` uninterruptible sleep, `T` stopped by a signal (SIGSTOP, SIGTSTP),
+    /// `t` stopped by a tracer, `Z` zombie, `I` idle. Absent when unreadable.
+    #[serde(default)]
+    pub state: Option<char>,
+    /// CPU time the process used (all its threads: /proc/PID/stat utime + stime) over the
+    /// interval since sockq read it before, in percent of one core: above 100 with several
+    /// busy threads. Absent on the first read of a process (and when its pid now belongs to
+    /// another process).
+    #[serde(default)]
+    pub cpu_percent: Option<f64>,
+    /// Number of threads (/proc/PID/stat field 20). Absent when unreadable.
+    #[serde(default)]
+    pub threads: Option<u32>,
+}
+
+impl ProcessInfo {
+    /// `state` in words: `stopped` for `T`.
+    #[must_use]
+    pub fn state_word(&self) -> Option<&'static str> {
+        Some(match self.state? {
+            'R' => "running",
+            'S' => "sleeping",
+            'D' => "in uninterruptible sleep",
+            'T' => "stopped",
+            't' => "stopped by a tracer",
+            'Z' => "a zombie",
+            'X' | 'x' => "dead",
+            'I' => "idle",
+            'P' => "parked",
+            'W' => "waking",
+            'K' => "wakekill",
+            _ => "in an unknown state",
+        })
+    }
+
+    /// True when the process cannot call accept() now, whatever arrives: stopped by a signal
+    /// (`T`: every thread stops with a group stop), or, for a process of one thread, stopped
+    /// by a tracer (`t`) or in uninterruptible sleep (`D`). Only the main thread's state is
+    /// read, so `t` and `D` say nothing about a process with other threads that may accept.
+    #[must_use]
+    pub fn cannot_accept(&self) -> bool {
+        match self.state {
+            Some('T') => true,
+            Some('t' | 'D') => self.threads == Some(1),
+            _ => false,
+        }
+    }
+
+    /// Order of states for "busiest first": running, then blocked in the kernel, sleeping,
+    /// idle; unknown; stopped; zombie or dead last.
+    fn state_rank(&self) -> u8 {
+        match self.state {
+            Some('R') => 0,
+            Some('D') => 1,
+            Some('S') => 2,
+            Some('I') => 3,
+            Some('T' | 't') => 5,
+            Some('Z' | 'X' | 'x') => 6,
+            _ => 4,
+        }
+    }
+
+    /// Busiest first: the higher CPU share first (a known one before an absent one), then
+    /// by state (running and blocked before sleeping, stopped last), then by pid.
+    #[must_use]
+    pub fn busiest_first(&self, other: &Self) -> std::cmp::Ordering {
+        let cpu = |p: &Self| p.cpu_percent.filter(|c| c.is_finite());
+        match (cpu(self), cpu(other)) {
+            (Some(a), Some(b)) => b.total_cmp(&a),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+        .then_with(|| self.state_rank().cmp(&other.state_rank()))
+        .then_with(|| self.pid.cmp(&other.pid))
+    }
 }
 
 /// SYN-RECV requests of the namespace.
@@ -323,5 +418,105 @@ impl Tunables {
             ("fs.file-max", self.file_max),
             ("fs.nr_open", self.nr_open),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testing::{process, process_in_state};
+
+    #[test]
+    fn cannot_accept_when_stopped_or_a_lone_thread_blocked() {
+        let p = |state: char, threads: u32| process_in_state(1, "srv", state, None, threads);
+        assert!(p('T', 1).cannot_accept());
+        assert!(p('T', 8).cannot_accept(), "SIGSTOP stops every thread");
+        assert!(p('t', 1).cannot_accept());
+        assert!(p('D', 1).cannot_accept());
+        // Only the main thread's state is known: another thread may accept.
+        assert!(!p('t', 4).cannot_accept());
+        assert!(!p('D', 4).cannot_accept());
+        for s in ['R', 'S', 'I', 'Z'] {
+            assert!(!p(s, 1).cannot_accept(), "{s}");
+        }
+        assert!(!process(1, "srv", None, None).cannot_accept(), "unknown");
+    }
+
+    #[test]
+    fn none_can_accept_needs_every_holder_stopped() {
+        let known = |states: &[char]| Owners::Known {
+            processes: states
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| process_in_state(i as u32 + 1, "srv", s, None, 1))
+                .collect(),
+        };
+        assert!(known(&['T']).none_can_accept());
+        assert!(known(&['T', 'D', 't']).none_can_accept());
+        assert!(!known(&['T', 'S']).none_can_accept());
+        assert!(!known(&[]).none_can_accept());
+        let unknown = Owners::Unknown {
+            reason: "not root".into(),
+        };
+        assert!(!unknown.none_can_accept());
+    }
+
+    #[test]
+    fn busiest_first_by_cpu_then_state_then_pid() {
+        let p =
+            |pid: u32, state: char, cpu: Option<f64>| process_in_state(pid, "srv", state, cpu, 1);
+        let mut owners = Owners::Known {
+            processes: vec![
+                p(10, 'S', Some(0.0)),
+                p(11, 'T', Some(0.0)),
+                p(12, 'S', Some(35.0)),
+                p(13, 'R', Some(98.0)),
+                p(14, 'R', Some(0.0)),
+                p(15, 'D', None),
+                p(16, 'S', None),
+                p(9, 'S', Some(0.0)),
+            ],
+        };
+        owners.sort_busiest_first();
+        let order: Vec<u32> = owners.processes().iter().map(|p| p.pid).collect();
+        assert_eq!(order, [13, 12, 14, 9, 10, 11, 15, 16]);
+        // Without any CPU share (a first read): running and blocked before sleeping, stopped
+        // and zombies last, unknown between.
+        let mut owners = Owners::Known {
+            processes: vec![
+                p(1, 'Z', None),
+                p(2, 'T', None),
+                process(3, "srv", None, None),
+                p(4, 'S', None),
+                p(5, 'D', None),
+                p(6, 'R', None),
+                p(7, 'I', None),
+            ],
+        };
+        owners.sort_busiest_first();
+        let order: Vec<u32> = owners.processes().iter().map(|p| p.pid).collect();
+        assert_eq!(order, [6, 5, 4, 7, 3, 2, 1]);
+    }
+
+    #[test]
+    fn state_words() {
+        let p = |s: char| process_in_state(1, "srv", s, None, 1);
+        assert_eq!(p('T').state_word(), Some("stopped"));
+        assert_eq!(p('D').state_word(), Some("in uninterruptible sleep"));
+        assert_eq!(p('R').state_word(), Some("running"));
+        assert_eq!(p('?').state_word(), Some("in an unknown state"));
+        assert_eq!(process(1, "srv", None, None).state_word(), None);
+    }
+
+    #[test]
+    fn process_json_without_the_new_keys_still_reads() {
+        // A recording made before state, cpu_percent and threads existed.
+        let old = r#"{"pid":7,"comm":"nginx","fds_open":12,"fd_limit":1024,"age_ms":0}"#;
+        let p: ProcessInfo = serde_json::from_str(old).unwrap();
+        assert_eq!((p.state, p.cpu_percent, p.threads), (None, None, None));
+        let new = serde_json::to_value(process_in_state(7, "nginx", 'T', Some(1.5), 2)).unwrap();
+        assert_eq!(new["state"], "T");
+        assert_eq!(new["cpu_percent"], 1.5);
+        assert_eq!(new["threads"], 2);
     }
 }

@@ -103,7 +103,24 @@ pub fn process(pid: u32, comm: &str, fds_open: Option<u64>, fd_limit: Option<u64
         comm: comm.to_string(),
         fds_open,
         fd_limit,
-        age_ms: 0,
+        ..ProcessInfo::default()
+    }
+}
+
+/// A process of `threads` threads in scheduler state `state` (`R`, `S`, `T`, …) using
+/// `cpu_percent` of one core, with 10 of 1024 descriptors open, read just now.
+pub fn process_in_state(
+    pid: u32,
+    comm: &str,
+    state: char,
+    cpu_percent: Option<f64>,
+    threads: u32,
+) -> ProcessInfo {
+    ProcessInfo {
+        state: Some(state),
+        cpu_percent,
+        threads: Some(threads),
+        ..process(pid, comm, Some(10), Some(1024))
     }
 }
 

@@ -1,14 +1,17 @@
-//! Rules about one listener: its accept queue full or high, not draining, capped by
-//! somaxconn, or a SYN queue at risk without cookies.
+//! Rules about one listener: its accept queue full or high, not draining (its holders stopped
+//! or busy), capped by somaxconn, or a SYN queue at risk without cookies.
 
 use std::collections::BTreeMap;
 
+use super::holders::{holder_busy, holder_with_state, holders_stopped, list};
 use super::{ev, who, HIGH_FILL, SUSTAINED_HIGH_S, UNDRAINED_S};
 use crate::model::{Finding, ListenerTick, Severity, TcpListener, Tick};
 
 /// Every rule about one listener, in the order their findings are listed.
 pub(super) fn listener_rules(t: &Tick, lt: &ListenerTick, l: &TcpListener, out: &mut Vec<Finding>) {
     out.extend(accept_queue_fill(t, lt, l));
+    out.extend(holders_stopped(lt, l));
+    out.extend(holder_busy(lt, l));
     out.extend(not_accepting(lt, l));
     out.extend(capped_by_somaxconn(t, lt));
     out.extend(syn_queue_without_cookies(t, lt, l));
@@ -105,26 +108,67 @@ fn accept_queue_fill(t: &Tick, lt: &ListenerTick, l: &TcpListener) -> Option<Fin
         })
 }
 
-/// Connections waited without the queue draining once.
+/// Connections waited without the queue draining once. Names every holder (up to four) with
+/// its state and CPU share: which of a pre-fork server's processes is stopped or busy.
 fn not_accepting(lt: &ListenerTick, l: &TcpListener) -> Option<Finding> {
+    if lt.undrained_s < UNDRAINED_S {
+        return None;
+    }
     let ep = &lt.endpoint;
-    (lt.undrained_s >= UNDRAINED_S).then(|| Finding {
-            severity: Severity::Warning,
-            rule: "not_accepting".into(),
-            listener: Some(ep.clone()),
-            key: Some(lt.key),
-            cleared_s: None,
-            message: format!(
-                "Connections have waited in the accept queue of {ep} for {:.0} s without it draining once: {} is not calling accept(), or calls it too slowly.",
-                lt.undrained_s,
-                who(l)
-            ),
-            evidence: ev([
-                ("depth", Some(f64::from(lt.depth))),
-                ("seconds", Some(lt.undrained_s)),
-            ]),
-            next: "See whether the process is stuck or busy: its threads' state (top -H -p PID), what it waits on (cat /proc/PID/stack, strace -p PID), and its fd count.".into(),
-        })
+    let procs = l.owners.processes();
+    let holders: Vec<String> = procs.iter().map(holder_with_state).collect();
+    let who = match procs {
+        [] => "the owning process is not calling accept(), or calls it too slowly".to_string(),
+        [_] => format!(
+            "{} is not calling accept(), or calls it too slowly",
+            list(&holders)
+        ),
+        _ => format!(
+            "its {} holders are not calling accept(), or call it too slowly: {}",
+            procs.len(),
+            list(&holders)
+        ),
+    };
+    let stopped = procs
+        .iter()
+        .filter(|p| matches!(p.state, Some('T' | 't')))
+        .count();
+    let by_signal: Vec<String> = procs
+        .iter()
+        .filter(|p| p.state == Some('T'))
+        .map(|p| p.pid.to_string())
+        .collect();
+    let mut next = String::new();
+    if !by_signal.is_empty() {
+        next = format!(
+            "Resume what is stopped (kill -CONT {}) or restart it. ",
+            by_signal.join(" ")
+        );
+    }
+    next.push_str("See whether the process is stuck or busy: its threads' state (top -H -p PID), what it waits on (cat /proc/PID/stack, strace -p PID), and its fd count.");
+    let busiest_cpu = procs
+        .iter()
+        .filter_map(|p| p.cpu_percent)
+        .max_by(f64::total_cmp);
+    Some(Finding {
+        severity: Severity::Warning,
+        rule: "not_accepting".into(),
+        listener: Some(ep.clone()),
+        key: Some(lt.key),
+        cleared_s: None,
+        message: format!(
+            "Connections have waited in the accept queue of {ep} for {:.0} s without it draining once: {who}.",
+            lt.undrained_s,
+        ),
+        evidence: ev([
+            ("depth", Some(f64::from(lt.depth))),
+            ("seconds", Some(lt.undrained_s)),
+            ("holders", (procs.len() > 1).then_some(procs.len() as f64)),
+            ("holders_stopped", (stopped > 0).then_some(stopped as f64)),
+            ("holder_cpu_percent_max", busiest_cpu),
+        ]),
+        next,
+    })
 }
 
 /// The backlog equals somaxconn: the server probably asked for more.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::model::{Finding, ListenerKey, TcpListener, Tick};
 
 mod fds;
+mod holders;
 mod listener;
 mod namespace;
 mod service;
@@ -28,6 +29,8 @@ pub const SUSTAINED_HIGH_S: f64 = 3.0;
 pub const UNDRAINED_S: f64 = 5.0;
 /// Fraction of RLIMIT_NOFILE that counts as "near the fd limit".
 pub const FD_NEAR: f64 = 0.9;
+/// Share of one core (percent) at which a holder of a listener counts as busy.
+pub const BUSY_CPU_PERCENT: f64 = 90.0;
 
 fn who(l: &TcpListener) -> String {
     match l.owners.processes() {

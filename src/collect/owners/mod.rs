@@ -7,22 +7,29 @@
 //!
 //! Each call *refreshes* holder processes: one open of /proc/PID/fd, a `readlinkat` per cached
 //! socket fd (is it still that socket?), the fd count from an `fstat` of that directory (Linux
-//! 6.2+; a listing before) and the limit from `prlimit(2)`. Which processes are refreshed:
+//! 6.2+; a listing before), the limit from `prlimit(2)`, and one read of /proc/PID/stat for
+//! the scheduler state, the thread count and the CPU time (its share of a core over the
+//! interval since the process's previous read: `activity`). Which processes are refreshed:
 //!
 //! - all of them, on every call, while there are at most [`REFRESH_ALL_UP_TO`];
 //! - beyond that (thousands of processes holding sockets), every process with at least
-//!   [`HOT_FD_FRACTION`] of its fd limit open on every call (the ones that can hit EMFILE), and
-//!   of the others the least recently refreshed, enough that each is refreshed at least once
-//!   every [`REFRESH_ROUNDS`] calls. Each process's [`ProcessInfo::age_ms`] says how old its
-//!   numbers are.
+//!   [`HOT_FD_FRACTION`] of its fd limit open on every call (the ones that can hit EMFILE),
+//!   every stopped one (state `T`, `t` or `D`: the ones that may keep a listener from being
+//!   served), and of the others the least recently refreshed, enough that each is refreshed at
+//!   least once every [`REFRESH_ROUNDS`] calls. Each process's [`ProcessInfo::age_ms`] says how
+//!   old its numbers are.
+//!
+//! The processes of each socket come busiest first ([`Owners::sort_busiest_first`]).
 //!
 //! Nothing here fails as a whole: processes exit and fds close while /proc is read; whatever
 //! could not be read becomes an absent field or an [`Owners::Unknown`] with the reason.
 //!
 //! This file holds the cache and the refresh policy; `scan` the full /proc scan and the spacing
 //! of scans; `proc_access` every system call and raw /proc read (and the only `unsafe`);
-//! `parse` the pure parsers of what /proc returns.
+//! `parse` the pure parsers of what /proc returns; `activity` the CPU share from successive
+//! reads of /proc/PID/stat.
 
+mod activity;
 mod parse;
 mod proc_access;
 mod scan;
@@ -35,9 +42,11 @@ use std::time::{Duration, Instant};
 
 use crate::model::snapshot::{Owners, ProcessInfo};
 
-pub use parse::{parse_nofile_soft_limit, parse_socket_link};
+pub use activity::MIN_CPU_INTERVAL;
+pub use parse::{parse_nofile_soft_limit, parse_proc_stat, parse_socket_link, ProcStat};
 pub use scan::{FULL_RESCAN_INTERVAL, RESCAN_COST_FACTOR};
 
+use activity::Activity;
 use proc_access::{short_of_descriptors, socket_at, ProcAccess};
 use scan::{scan_proc, Holder, RescanSpacing, ScanStats};
 
@@ -79,24 +88,30 @@ struct Entry {
 }
 
 /// What the resolver knows about one holder process.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct ProcState {
-    /// /proc/PID/comm, read when a scan found the process (it changes only on exec or
-    /// prctl(PR_SET_NAME); the next full scan reads it again).
+    /// The command name (/proc/PID/stat field 2, as /proc/PID/comm), read when a scan found
+    /// the process (it changes only on exec or prctl(PR_SET_NAME); the next full scan reads it
+    /// again).
     comm: String,
     fds_open: Option<u64>,
     fd_limit: Option<u64>,
-    /// When `fds_open` and `fd_limit` were read and the process's cached sockets re-checked.
+    /// State, threads and CPU share from /proc/PID/stat; `None` when unreadable.
+    activity: Option<Activity>,
+    /// When `fds_open`, `fd_limit` and `activity` were read and the process's cached sockets
+    /// re-checked.
     checked: Instant,
 }
 
 impl ProcState {
-    /// At least [`HOT_FD_FRACTION`] of its fd limit open: refreshed on every call.
+    /// Refreshed on every call: at least [`HOT_FD_FRACTION`] of its fd limit open, or stopped
+    /// (`T`, `t`) or in uninterruptible sleep (`D`).
     fn hot(&self) -> bool {
-        match (self.fds_open, self.fd_limit) {
+        let near_limit = match (self.fds_open, self.fd_limit) {
             (Some(open), Some(limit)) => open as f64 >= HOT_FD_FRACTION * limit as f64,
             _ => false,
-        }
+        };
+        near_limit || matches!(self.activity, Some(a) if matches!(a.state, 'T' | 't' | 'D'))
     }
 
     fn info(&self, pid: u32, now: Instant) -> ProcessInfo {
@@ -107,6 +122,9 @@ impl ProcState {
             fds_open: self.fds_open,
             fd_limit: self.fd_limit,
             age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+            state: self.activity.map(|a| a.state),
+            cpu_percent: self.activity.and_then(|a| a.cpu.percent),
+            threads: self.activity.map(|a| a.threads),
         }
     }
 }
@@ -127,6 +145,15 @@ pub struct OwnerResolver {
     last_scan: Option<Instant>,
     last_stats: ScanStats,
     scans: u64,
+    /// `sysconf(_SC_CLK_TCK)`: the unit of /proc/PID/stat CPU times (`None`: unknown).
+    clk_tck: Option<u64>,
+    /// When the current `resolve` call began (the real clock): a process's /proc/PID/stat is
+    /// dated `now` plus the time since then, so that a long scan does not stretch the interval
+    /// its CPU share is computed over.
+    call_started: Instant,
+    /// Tests of the arithmetic date every read exactly `now`.
+    #[cfg(test)]
+    reads_at_now: bool,
 }
 
 impl OwnerResolver {
@@ -149,6 +176,10 @@ impl OwnerResolver {
             last_scan: None,
             last_stats: ScanStats::default(),
             scans: 0,
+            clk_tck: proc_access::clock_ticks_per_second(),
+            call_started: Instant::now(),
+            #[cfg(test)]
+            reads_at_now: false,
         }
     }
 
@@ -186,6 +217,7 @@ impl OwnerResolver {
     /// scan looked for and did not find is not looked for again before the next full scan
     /// (another user's socket would otherwise cost a scan every `min_rescan`).
     pub fn resolve(&mut self, sockets: &[(u64, u32)], now: Instant) -> HashMap<u64, Owners> {
+        self.call_started = Instant::now();
         let mut out = HashMap::with_capacity(sockets.len());
         if sockets.is_empty() {
             return out;
@@ -253,10 +285,11 @@ impl OwnerResolver {
                 let before = holders.len();
                 holders.retain(|h| procs.contains_key(&h.pid));
                 *stale |= holders.len() != before;
-                let processes: Vec<ProcessInfo> = holders
+                let mut processes: Vec<ProcessInfo> = holders
                     .iter()
                     .filter_map(|h| procs.get(&h.pid).map(|p| p.info(h.pid, now)))
                     .collect();
+                processes.sort_by(ProcessInfo::busiest_first);
                 if processes.is_empty() {
                     Owners::Unknown {
                         reason: format!(
@@ -273,7 +306,7 @@ impl OwnerResolver {
     }
 
     /// Refreshes the holder processes that are due: re-checks their cached sockets, reads
-    /// their fd count and limit, forgets those that exited. True when a scan is wanted (a new
+    /// their fd count, limit and /proc/PID/stat, forgets those that exited. True when a scan is wanted (a new
     /// inode, or a holder that no longer holds its socket).
     fn refresh(&mut self, sockets: &[(u64, u32)], now: Instant) -> bool {
         let due = due_pids(
@@ -323,7 +356,8 @@ impl OwnerResolver {
 
     /// Refreshes one due process: its /proc/PID/fd serves the re-checks of `held`, its cached
     /// (socket, fd) pairs (a socket no longer at its fd goes into `lost`), the fd count, and
-    /// says whether the process still exists. `name`: scratch space for fd names.
+    /// says whether the process still exists; then its limit and /proc/PID/stat are read.
+    /// `name`: scratch space for fd names.
     fn refresh_process(
         &mut self,
         pid: u32,
@@ -351,11 +385,24 @@ impl OwnerResolver {
         }
         let fds_open = self.access.count_fds(pid, &dir);
         let fd_limit = self.access.fd_limit(pid);
+        let stat = self.access.stat(pid);
+        let read_at = self.read_time(now);
+        let clk_tck = self.clk_tck;
         if let Some(p) = self.procs.get_mut(&pid) {
             p.fds_open = fds_open;
             p.fd_limit = fd_limit;
+            p.activity = stat.map(|s| Activity::next(p.activity.as_ref(), &s, read_at, clk_tck));
             p.checked = now;
         }
+    }
+
+    /// When a read made just now in this `resolve` call happened, on the caller's clock.
+    fn read_time(&self, now: Instant) -> Instant {
+        #[cfg(test)]
+        if self.reads_at_now {
+            return now;
+        }
+        now + self.call_started.elapsed()
     }
 
     /// Full /proc scan for every inode asked for recently; rebuilds the cache.
@@ -371,19 +418,31 @@ impl OwnerResolver {
             |ino| entries.contains_key(&ino),
             entries.len(),
         );
-        // Facts about each holder process, read once here; refreshes keep them current.
-        self.procs.clear();
+        // Facts about each holder process, read once here; refreshes keep them current. The
+        // CPU time base of a process known before carries over (a scan must not blank the CPU
+        // share of every process every 30 s); a reused pid is told apart by its start time.
+        let before = std::mem::take(&mut self.procs);
         for (pid, fds_open) in scanned.fd_counts {
-            let Some(comm) = self.access.comm(pid) else {
-                continue; // exited since its fds were read
+            // The command name from /proc/PID/stat, read anyway; /proc/PID/comm when stat
+            // does not parse.
+            let (stat, comm) = match self.access.stat_and_comm(pid) {
+                Some((stat, comm)) => (Some(stat), comm),
+                None => match self.access.comm(pid) {
+                    Some(comm) => (None, comm),
+                    None => continue, // exited since its fds were read
+                },
             };
             let fd_limit = self.access.fd_limit(pid);
+            let prev = before.get(&pid).and_then(|p| p.activity.as_ref());
+            let read_at = self.read_time(now);
+            let activity = stat.map(|s| Activity::next(prev, &s, read_at, self.clk_tck));
             self.procs.insert(
                 pid,
                 ProcState {
                     comm,
                     fds_open: Some(fds_open),
                     fd_limit,
+                    activity,
                     checked: now,
                 },
             );
@@ -778,6 +837,159 @@ mod tests {
         assert!(
             reason(&owners[&42]).starts_with("the process that held it has closed it or exited")
         );
+    }
+
+    // ---- state, threads and CPU share ----
+
+    /// Percent of one core for `ticks` clock ticks in `secs` seconds, at this system's
+    /// clock tick rate (as the resolver computes it).
+    fn share(resolver: &OwnerResolver, ticks: u64, secs: f64) -> Option<f64> {
+        resolver
+            .clk_tck
+            .map(|hz| ticks as f64 / hz as f64 / secs * 100.0)
+    }
+
+    fn close(a: Option<f64>, b: Option<f64>) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn fake_proc_state_threads_and_cpu_share_across_refreshes_scans_and_pid_reuse() {
+        let fake = FakeProc::new("activity");
+        fake.add(100, "server", LIMITS, None, &[(3, "socket:[42]")]);
+        fake.stat(100, 'S', 100, 3, 5000);
+        let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5));
+        // Reads dated exactly `now`, for exact arithmetic (see the next test for real dates).
+        resolver.reads_at_now = true;
+        assert!(resolver.clk_tck.is_some(), "sysconf(_SC_CLK_TCK)");
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        let me_ = |o: &HashMap<u64, Owners>| o[&42].processes()[0].clone();
+
+        // First read (a scan): state and threads, no CPU share yet.
+        let p = me_(&resolver.resolve(&[(42, me())], t0));
+        assert_eq!(
+            (p.state, p.threads, p.cpu_percent),
+            (Some('S'), Some(3), None)
+        );
+
+        // A refresh 1 s later: 90 ticks more.
+        fake.stat(100, 'R', 190, 3, 5000);
+        let p = me_(&resolver.resolve(&[(42, me())], at(1)));
+        assert_eq!(resolver.scans(), 1);
+        assert_eq!(p.state, Some('R'));
+        assert!(close(p.cpu_percent, share(&resolver, 90, 1.0)), "{p:?}");
+
+        // The forced full rescan (30 s on) keeps the base: 300 ticks in 30 s.
+        fake.stat(100, 'S', 490, 3, 5000);
+        let p = me_(&resolver.resolve(&[(42, me())], at(31)));
+        assert_eq!(resolver.scans(), 2);
+        assert_eq!(p.state, Some('S'));
+        assert!(close(p.cpu_percent, share(&resolver, 300, 30.0)), "{p:?}");
+
+        // The pid now belongs to a process started later, holding the same socket at the same
+        // fd (it inherited it): no share from the old process's ticks.
+        fake.stat(100, 'S', 20, 1, 9000);
+        let p = me_(&resolver.resolve(&[(42, me())], at(32)));
+        assert_eq!(resolver.scans(), 2);
+        assert_eq!(
+            (p.state, p.threads, p.cpu_percent),
+            (Some('S'), Some(1), None)
+        );
+        fake.stat(100, 'S', 20, 1, 9000);
+        let p = me_(&resolver.resolve(&[(42, me())], at(33)));
+        assert_eq!(p.cpu_percent, Some(0.0));
+
+        // /proc/PID/stat unreadable (here: gone) while /proc/PID/fd still reads: all absent.
+        fs::remove_file(fake.root.join("100/stat")).unwrap();
+        let p = me_(&resolver.resolve(&[(42, me())], at(34)));
+        assert_eq!((p.state, p.threads, p.cpu_percent), (None, None, None));
+        assert_eq!(p.fds_open, Some(1));
+    }
+
+    #[test]
+    fn fake_proc_scan_takes_the_command_name_from_stat_else_from_comm() {
+        let fake = FakeProc::new("comm-from-stat");
+        fake.add(100, "comm-file", LIMITS, None, &[(3, "socket:[42]")]);
+        fake.add(101, "only-comm", LIMITS, None, &[(3, "socket:[43]")]);
+        let line = "100 (x) (y z) S 1 100 100 0 -1 4194304 0 0 0 0 3 1 0 0 20 0 1 0 77 0 0\n";
+        fs::write(fake.root.join("100/stat"), line).unwrap();
+        let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5));
+        let owners = resolver.resolve(&[(42, me()), (43, me())], Instant::now());
+        let p = &owners[&42].processes()[0];
+        assert_eq!((p.comm.as_str(), p.state), ("x) (y z", Some('S')));
+        let p = &owners[&43].processes()[0];
+        assert_eq!((p.comm.as_str(), p.state), ("only-comm", None));
+    }
+
+    #[test]
+    fn a_long_call_does_not_stretch_the_cpu_interval() {
+        // Dated by the real clock from the call's start: a read made 300 ms into a call (a
+        // slow scan) is dated 300 ms after `now`.
+        let fake = FakeProc::new("read-time");
+        fake.add(100, "server", LIMITS, None, &[(3, "socket:[42]")]);
+        let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5));
+        let now = Instant::now();
+        resolver.call_started = Instant::now() - Duration::from_millis(300);
+        let at = resolver.read_time(now);
+        assert!(at >= now + Duration::from_millis(300), "{:?}", at - now);
+    }
+
+    #[test]
+    fn fake_proc_owners_come_busiest_first() {
+        let fake = FakeProc::new("busiest");
+        // A pre-fork server: the master (lowest pid) sleeps, one worker is stopped, one
+        // computes, one serves a little.
+        for (pid, state, ticks) in [(100, 'S', 0), (101, 'T', 0), (102, 'R', 0), (103, 'S', 0)] {
+            fake.add(pid, "nginx", LIMITS, None, &[(6, "socket:[42]")]);
+            fake.stat(pid, state, ticks, 1, 5000);
+        }
+        let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5));
+        let t0 = Instant::now();
+        // No CPU share yet: by state (running, sleeping, stopped), then pid.
+        let owners = resolver.resolve(&[(42, me())], t0);
+        assert_eq!(pids(&owners[&42]), [102, 100, 103, 101]);
+        fake.stat(102, 'R', 95, 1, 5000);
+        fake.stat(103, 'S', 4, 1, 5000);
+        let owners = resolver.resolve(&[(42, me())], t0 + Duration::from_secs(1));
+        assert_eq!(pids(&owners[&42]), [102, 103, 100, 101]);
+        let states: Vec<Option<char>> = owners[&42].processes().iter().map(|p| p.state).collect();
+        assert_eq!(states, [Some('R'), Some('S'), Some('S'), Some('T')]);
+    }
+
+    #[test]
+    fn fake_proc_stopped_holders_are_refreshed_on_every_call() {
+        let fake = FakeProc::new("stopped-hot");
+        for pid in 100..=109 {
+            let sock = format!("socket:[{}]", 1000 + pid);
+            fake.add(pid, "worker", LIMITS, None, &[(3, sock.as_str())]);
+            fake.stat(pid, 'S', 0, 1, 5000);
+        }
+        fake.stat(105, 'T', 0, 1, 5000);
+        fake.stat(107, 'D', 0, 1, 5000);
+        let sockets: Vec<(u64, u32)> = (100..=109).map(|pid| (1000 + pid, me())).collect();
+        // 10 processes, all-up-to 1, rounds 10: one cold process per call.
+        let mut resolver = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(20))
+            .with_refresh_policy(1, 10);
+        let t0 = Instant::now();
+        resolver.resolve(&sockets, t0);
+        for call in 1..=5 {
+            let owners = resolver.resolve(&sockets, t0 + Duration::from_secs(call));
+            for pid in [105u64, 107] {
+                let p = &owners[&(1000 + pid)].processes()[0];
+                assert_eq!(p.age_ms, 0, "call {call}: {p:?}");
+            }
+            let fresh = (100..=109u64)
+                .filter(|pid| owners[&(1000 + pid)].processes()[0].age_ms == 0)
+                .count();
+            assert_eq!(
+                fresh, 3,
+                "call {call}: the two stopped ones and one in turn"
+            );
+        }
     }
 
     // ---- the refresh policy ----

@@ -1,6 +1,7 @@
 //! Pure parsers of the /proc texts the owner lookup reads: `socket:[N]` and `net:[N]` link
 //! targets, the "Max open files" row of /proc/PID/limits, the `NSpid:` line of
-//! /proc/PID/status. No I/O: each takes the bytes or text already read.
+//! /proc/PID/status, the fields of /proc/PID/stat sockq uses. No I/O: each takes the bytes or
+//! text already read.
 //!
 //! These stay hand-written rather than the `procfs` crate's parsers, which the tests below use as
 //! a reference instead. The link parsers run once per fd in a scan and once per cached socket in
@@ -78,6 +79,62 @@ pub(super) fn nspid_is_single(status: &str) -> bool {
         .is_none_or(|pids| pids.split_whitespace().count() == 1)
 }
 
+/// What sockq takes from one /proc/PID/stat line (field numbers as in proc(5)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// (3) `state`: R running, S sleeping, D uninterruptible sleep, T stopped by a signal,
+    /// t stopped by a tracer, Z zombie, X dead, I idle, P parked (older kernels: W, K, x).
+    /// Of the main thread: /proc/PID/stat of a thread-group leader shows the leader's own state.
+    pub state: char,
+    /// (14) `utime` + (15) `stime`: clock ticks the whole process (all its threads, living and
+    /// exited) ran in user and in kernel mode.
+    pub cpu_ticks: u64,
+    /// (20) `num_threads`.
+    pub threads: u32,
+    /// (22) `starttime`: clock ticks after boot at which the process started; with the pid it
+    /// tells one process from a later one that was given the same pid.
+    pub starttime: u64,
+}
+
+/// The fields of /proc/PID/stat that sockq uses, from the bytes of the whole file; `None` when
+/// they are not all there and well formed.
+///
+/// Field 2, `comm`, is the command name in parentheses, unescaped: it may hold spaces and
+/// parentheses itself (`x) (y z`), so the fields after it are counted from the **last** `)`.
+pub fn parse_proc_stat(text: &[u8]) -> Option<ProcStat> {
+    let close = text.iter().rposition(|&c| c == b')')?;
+    // Field 3 is the first after the `)`; field N is at index N - 3.
+    let mut fields = text[close + 1..]
+        .split(|c| c.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    let state = match fields.next()? {
+        [c] if c.is_ascii_alphabetic() => char::from(*c),
+        _ => return None,
+    };
+    // After `state` (index 0): utime is index 11, stime 12, num_threads 17, starttime 19.
+    let mut fields = fields.skip(10);
+    let utime = parse_decimal(fields.next()?)?;
+    let stime = parse_decimal(fields.next()?)?;
+    let mut fields = fields.skip(4);
+    let threads = parse_decimal_u32(fields.next()?)?;
+    let starttime = parse_decimal(fields.nth(1)?)?;
+    Some(ProcStat {
+        state,
+        cpu_ticks: utime.checked_add(stime)?,
+        threads,
+        starttime,
+    })
+}
+
+/// Field 2 of a /proc/PID/stat line, the command name, without its parentheses: from the
+/// first `(` to the last `)` (the name may hold both). The same text as /proc/PID/comm
+/// (without its newline).
+pub fn proc_stat_comm(text: &[u8]) -> Option<&[u8]> {
+    let open = text.iter().position(|&c| c == b'(')?;
+    let close = text.iter().rposition(|&c| c == b')')?;
+    text.get(open + 1..close)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +144,13 @@ mod tests {
     use std::path::Path;
 
     const STATUS: &str = include_str!("../../../tests/fixtures/owners/status");
+    const STAT_STOPPED: &[u8] = include_bytes!("../../../tests/fixtures/owners/stat-stopped");
+    const STAT_THREADS: &[u8] = include_bytes!("../../../tests/fixtures/owners/stat-threads");
+    const STAT_ZOMBIE: &[u8] = include_bytes!("../../../tests/fixtures/owners/stat-zombie");
+    const STAT_PARENS: &[u8] = include_bytes!("../../../tests/fixtures/owners/stat-comm-parens");
+    const STAT_NICE: &[u8] = include_bytes!("../../../tests/fixtures/owners/stat-negative-nice");
+    const STAT_BUSY_0: &[u8] = include_bytes!("../../../tests/fixtures/owners/stat-busy-0s");
+    const STAT_BUSY_2: &[u8] = include_bytes!("../../../tests/fixtures/owners/stat-busy-2s");
     const STATUS_NESTED: &str = include_str!("../../../tests/fixtures/owners/status-nested-pidns");
 
     #[test]
@@ -223,5 +287,112 @@ mod tests {
         let minimal = "Name:\tsockq\nPid:\t42\nNSpid:\t42\nPPid:\t1\n";
         assert!(nspid_is_single(minimal));
         assert!(procfs::process::Status::from_buf_read(minimal.as_bytes()).is_err());
+    }
+
+    fn stat(state: char, cpu_ticks: u64, threads: u32, starttime: u64) -> Option<ProcStat> {
+        Some(ProcStat {
+            state,
+            cpu_ticks,
+            threads,
+            starttime,
+        })
+    }
+
+    #[test]
+    fn parse_proc_stat_real_fixtures() {
+        // `sleep` after SIGSTOP (ps: T).
+        assert_eq!(parse_proc_stat(STAT_STOPPED), stat('T', 0, 1, 386_700));
+        // python3 with 3 threads besides the main one (ps: Sl, NLWP 4): utime 4 + stime 0.
+        assert_eq!(parse_proc_stat(STAT_THREADS), stat('S', 4, 4, 386_700));
+        assert_eq!(parse_proc_stat(STAT_ZOMBIE), stat('Z', 0, 1, 386_702));
+        // comm `x) (y z`: the fields are counted from the last `)`.
+        assert_eq!(parse_proc_stat(STAT_PARENS), stat('S', 0, 1, 386_700));
+        // Negative priority and nice (-10) sit between stime and num_threads.
+        assert_eq!(parse_proc_stat(STAT_NICE), stat('S', 381 + 1968, 14, 24));
+        // A busy loop read 2 s apart: utime 51 → 82, stime 0.
+        assert_eq!(parse_proc_stat(STAT_BUSY_0), stat('R', 51, 1, 386_700));
+        assert_eq!(parse_proc_stat(STAT_BUSY_2), stat('R', 82, 1, 386_700));
+    }
+
+    #[test]
+    fn parse_proc_stat_comm_with_spaces_and_parentheses() {
+        let line = |comm: &str| {
+            format!("42 ({comm}) t 1 42 42 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 2 0 999 0 0\n")
+        };
+        for comm in ["a b", "a) b", ") (", "((", "))", "x) S 1 2 3", ""] {
+            assert_eq!(
+                parse_proc_stat(line(comm).as_bytes()),
+                stat('t', 10, 2, 999),
+                "{comm:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn proc_stat_comm_is_between_the_first_and_the_last_parenthesis() {
+        assert_eq!(proc_stat_comm(STAT_PARENS), Some(&b"x) (y z"[..]));
+        assert_eq!(proc_stat_comm(STAT_STOPPED), Some(&b"sleep"[..]));
+        assert_eq!(proc_stat_comm(STAT_NICE), Some(&b"process_api"[..]));
+        assert_eq!(proc_stat_comm(b"1 () S"), Some(&b""[..]));
+        for bad in [
+            &b"1 sleep S"[..],
+            b"1 (sleep S",
+            b"1 sleep) S",
+            b"1 )( S",
+            b"",
+        ] {
+            assert_eq!(proc_stat_comm(bad), None, "{bad:?}");
+        }
+        // What /proc/PID/comm says, for this very thread.
+        let line = fs::read("/proc/thread-self/stat").unwrap();
+        let comm = fs::read("/proc/thread-self/comm").unwrap();
+        assert_eq!(proc_stat_comm(&line), comm.strip_suffix(b"\n"));
+    }
+
+    #[test]
+    fn parse_proc_stat_refuses_what_is_not_a_stat_line() {
+        let full = "42 (x) R 1 42 42 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 2 0 999 0 0\n";
+        assert_eq!(parse_proc_stat(full.as_bytes()), stat('R', 10, 2, 999));
+        // Cut before starttime, or anywhere earlier.
+        let cut = full.find(" 999").unwrap();
+        for end in (0..=cut).rev() {
+            assert_eq!(parse_proc_stat(&full.as_bytes()[..end]), None, "{end}");
+        }
+        for bad in [
+            "42 x R 1 42 42 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 2 0 999 0 0",
+            "42 (x) RR 1 42 42 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 2 0 999 0 0",
+            "42 (x) 5 1 42 42 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 2 0 999 0 0",
+            "42 (x) R 1 42 42 0 -1 4194304 0 0 0 0 -7 3 0 0 20 0 2 0 999 0 0",
+            "42 (x) R 1 42 42 0 -1 4194304 0 0 0 0 7 3 0 0 20 0 4294967296 0 999",
+            "42 (x) R 1 42 42 0 -1 4194304 0 0 0 0 18446744073709551615 1 0 0 20 0 2 0 9",
+            "",
+        ] {
+            assert_eq!(parse_proc_stat(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn parse_proc_stat_agrees_with_procfs() {
+        use procfs::FromRead as _;
+        // The reading thread is running: its own stat says R.
+        let own = fs::read("/proc/thread-self/stat").unwrap();
+        for text in [
+            STAT_STOPPED,
+            STAT_THREADS,
+            STAT_ZOMBIE,
+            STAT_PARENS,
+            STAT_NICE,
+            STAT_BUSY_0,
+            STAT_BUSY_2,
+            own.as_slice(),
+        ] {
+            let ours = parse_proc_stat(text).unwrap();
+            let theirs = procfs::process::Stat::from_read(text).unwrap();
+            assert_eq!(ours.state, theirs.state, "{text:?}");
+            assert_eq!(ours.cpu_ticks, theirs.utime + theirs.stime);
+            assert_eq!(i64::from(ours.threads), theirs.num_threads);
+            assert_eq!(ours.starttime, theirs.starttime);
+        }
+        assert_eq!(parse_proc_stat(&own).unwrap().state, 'R');
     }
 }

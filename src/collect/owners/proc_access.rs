@@ -1,7 +1,7 @@
 //! The system calls and raw /proc reads of the owner lookup: opening and listing /proc/PID/fd,
 //! `readlinkat` of an fd link, `fstat` for an fd count, `statfs` for "is this procfs",
-//! `prlimit(2)` for an fd limit, and the small files (comm, limits, ns/net, status). Every
-//! `unsafe` block of the owner lookup is in this file.
+//! `prlimit(2)` for an fd limit, and the small files (comm, limits, ns/net, stat, status).
+//! Every `unsafe` block of the owner lookup is in this file.
 //!
 //! The syscall pattern of each read is measured (docs/perf.md, change 5): a refresh opens
 //! /proc/PID/fd with a plain `open` (no `fdopendir`, whose `fstat` and `fcntl` it would not use)
@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Read as _};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -18,9 +18,13 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 
 use super::parse::{
-    netns_link_inode, nspid_is_single, parse_decimal_u32, parse_nofile_soft_limit,
-    socket_link_inode,
+    netns_link_inode, nspid_is_single, parse_decimal_u32, parse_nofile_soft_limit, parse_proc_stat,
+    proc_stat_comm, socket_link_inode, ProcStat,
 };
+
+/// Room for one /proc/PID/stat line: 52 numeric fields of at most 20 digits and a sign, and
+/// a command name of at most 64 bytes, fit with room to spare (about 300 bytes are usual).
+const STAT_BUFFER: usize = 2048;
 
 /// How /proc is read: fixed per resolver.
 #[derive(Debug, Clone)]
@@ -139,6 +143,50 @@ impl ProcAccess {
             .flatten()
     }
 
+    /// The fields sockq uses of /proc/PID/stat (world-readable): one `open` and one `read` of
+    /// the whole line (procfs hands it over in one piece) into a buffer on the stack; no
+    /// `fstat`, no second `read` once the line's newline is in. `None` when the process is
+    /// gone or the line does not parse.
+    pub(super) fn stat(&self, pid: u32) -> Option<ProcStat> {
+        let mut buf = [0u8; STAT_BUFFER];
+        let len = self.read_stat(pid, &mut buf)?;
+        parse_proc_stat(&buf[..len])
+    }
+
+    /// [`ProcAccess::stat`] and the command name from the same line (what /proc/PID/comm
+    /// says, read once instead of twice: a scan needs both).
+    pub(super) fn stat_and_comm(&self, pid: u32) -> Option<(ProcStat, String)> {
+        let mut buf = [0u8; STAT_BUFFER];
+        let len = self.read_stat(pid, &mut buf)?;
+        let line = &buf[..len];
+        let stat = parse_proc_stat(line)?;
+        let comm = String::from_utf8_lossy(proc_stat_comm(line)?).into_owned();
+        Some((stat, comm))
+    }
+
+    /// Reads /proc/PID/stat into `buf`; the length read.
+    fn read_stat(&self, pid: u32, buf: &mut [u8; STAT_BUFFER]) -> Option<usize> {
+        let mut file = File::open(self.pid_dir(pid).join("stat")).ok()?;
+        let mut len = 0;
+        loop {
+            match file.read(&mut buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    len += n;
+                    if buf[len - 1] == b'\n' {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+            if len == buf.len() {
+                return None; // not a stat line sockq knows
+            }
+        }
+        Some(len)
+    }
+
     /// Command name; `None` when the process is gone (/proc/PID/comm is world-readable).
     pub(super) fn comm(&self, pid: u32) -> Option<String> {
         let comm = fs::read(self.pid_dir(pid).join("comm")).ok()?;
@@ -195,6 +243,17 @@ pub(super) fn socket_at(dir: impl AsFd, fd: u32, name: &mut String) -> Option<u6
     let _ = write!(name, "{fd}");
     let target = nix::fcntl::readlinkat(dir, name.as_str()).ok()?;
     socket_link_inode(target.as_bytes())
+}
+
+/// Clock ticks per second, the unit of the CPU times in /proc/PID/stat
+/// (`sysconf(_SC_CLK_TCK)`, 100 on every Linux architecture but a few old ones); `None` when
+/// the system does not say.
+pub(super) fn clock_ticks_per_second() -> Option<u64> {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|hz| u64::try_from(hz).ok())
+        .filter(|&hz| hz > 0)
 }
 
 /// True when `proc_root` is a procfs mount (checked once per resolver).

@@ -217,6 +217,7 @@ mod tests {
                     fds_open: Some(1),
                     fd_limit: None,
                     age_ms: 0,
+                    ..ProcessInfo::default()
                 },
                 ProcessInfo {
                     pid: 300,
@@ -224,6 +225,7 @@ mod tests {
                     fds_open: Some(6),
                     fd_limit: Some(1024),
                     age_ms: 0,
+                    ..ProcessInfo::default()
                 },
                 ProcessInfo {
                     pid: 1000,
@@ -231,6 +233,7 @@ mod tests {
                     fds_open: Some(1),
                     fd_limit: Some(20000),
                     age_ms: 0,
+                    ..ProcessInfo::default()
                 },
             ]
         );

@@ -68,6 +68,21 @@ impl FakeProc {
         }
     }
 
+    /// Writes /proc/PID/stat in the kernel's layout, with the fields sockq reads set (state,
+    /// utime + stime, num_threads, starttime; the command name from PID/comm) and the others
+    /// plausible.
+    pub(super) fn stat(&self, pid: u32, state: char, cpu_ticks: u64, threads: u32, start: u64) {
+        let comm = fs::read_to_string(self.root.join(format!("{pid}/comm"))).unwrap();
+        let comm = comm.trim_end_matches('\n');
+        let (utime, stime) = (cpu_ticks - cpu_ticks / 4, cpu_ticks / 4);
+        let line = format!(
+            "{pid} ({comm}) {state} 1 {pid} {pid} 0 -1 4194304 100 0 0 0 {utime} {stime} 0 0 20 \
+             0 {threads} 0 {start} 16961536 3355 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 \
+             17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+        );
+        fs::write(self.root.join(format!("{pid}/stat")), line).unwrap();
+    }
+
     pub(super) fn link(&self, pid: u32, fd: u32, target: &str) {
         let path = self.root.join(format!("{pid}/fd/{fd}"));
         symlink(target, path).unwrap();
