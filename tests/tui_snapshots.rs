@@ -1166,6 +1166,48 @@ fn blind_spots_are_on_screen() {
     );
 }
 
+/// True for what must never reach a terminal raw: control characters (ESC, BEL, C1) and the
+/// bidirectional overrides that make a line read differently from what it is.
+fn unsafe_for_a_terminal(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text from the system never reaches the terminal raw: ratatui drops ESC silently (the name
+/// would change without a trace) and passes a bidi override through. A process named with an
+/// escape sequence and an override, and a blind spot with a bell, show as visible escapes on
+/// every screen.
+#[test]
+fn control_characters_from_the_system_are_shown_escaped() {
+    let mut spec = slowapp();
+    spec.listener.owners = known(vec![proc_info(4242, "\x1b[2Jevil\u{202e}", 23, 1024)]);
+    let mut world = World::new(vec![spec]);
+    world.blind_spots = vec!["odd\x07text".into()];
+    let engine = world.engine(TICKS);
+    let key = key_of(&engine, "127.0.0.1:8080");
+    for screen in [Screen::Main, Screen::Detail, Screen::Pipeline] {
+        for (w, h) in [(80u16, 24u16), (200, 50)] {
+            let mut app = new_app(true);
+            app.selected = Some(key);
+            app.screen = screen;
+            let t = draw(w, h, &mut app, &engine);
+            let text = frame_text(&t);
+            for cell in t.backend().buffer().content() {
+                assert!(
+                    !cell.symbol().chars().any(unsafe_for_a_terminal),
+                    "{screen:?} {w}x{h}: raw {:?} in\n{text}",
+                    cell.symbol()
+                );
+            }
+            if screen != Screen::Pipeline {
+                assert!(text.contains("\\x1b[2J"), "{screen:?} {w}x{h}:\n{text}");
+            }
+        }
+    }
+    let text = render(200, 50, &mut new_app(true), &engine);
+    assert!(text.contains("odd\\x07text"), "{text}");
+    assert!(text.contains("\\u{202e}"), "{text}");
+}
+
 #[test]
 fn before_the_first_sample_nothing_is_claimed() {
     let engine = empty().engine(0);

@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, SparklineBar, Wrap};
 use ratatui::Frame;
 
-use super::text::{num_or, rate_text};
+use super::text::{num_or, rate_text, safe};
 use super::theme::Theme;
 use crate::engine::Engine;
 use crate::model::history::ListenerPoint;
@@ -47,7 +47,11 @@ fn draw_charts(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: The
     let max_depth = u64::from(row.backlog) + 1;
     let depth_title = format!(
         " {} accept queue {}/{} now, peak {} (full at {}) ",
-        row.endpoint, row.depth, row.backlog, row.peak, max_depth
+        safe(&row.endpoint),
+        row.depth,
+        row.backlog,
+        row.peak,
+        max_depth
     );
     f.render_widget(
         chart(
@@ -143,9 +147,10 @@ fn side_lines(
             lines.extend(owner_lines(processes, max_owners, theme));
         }
         Owners::Known { .. } => lines.push(Line::raw("  none")),
-        Owners::Unknown { reason } => {
-            lines.push(Line::styled(format!("  unknown: {reason}"), theme.dim()))
-        }
+        Owners::Unknown { reason } => lines.push(Line::styled(
+            format!("  unknown: {}", safe(reason)),
+            theme.dim(),
+        )),
     }
     lines
 }
@@ -175,7 +180,7 @@ fn limit_lines(row: &Row, tick: Option<&Tick>, theme: Theme) -> Vec<Line<'static
         lines.push(Line::raw(format!(
             "  RLIMIT_NOFILE {} ({})",
             num_or(p.fd_limit, "unlimited"),
-            p.comm
+            safe(&p.comm)
         )));
     }
     lines
@@ -193,7 +198,7 @@ fn owner_lines(processes: &[ProcessInfo], max: usize, theme: Theme) -> Vec<Line<
         };
         lines.push(Line::raw(format!(
             "  {}[{}]  fds {} of {}{age}",
-            p.comm,
+            safe(&p.comm),
             p.pid,
             num_or(p.fds_open, "?"),
             num_or(p.fd_limit, "unlimited")

@@ -5,6 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
+use super::text::safe;
 use super::theme::{section, Theme};
 use crate::engine::Engine;
 use crate::model::{Finding, Severity, Tick};
@@ -38,7 +39,7 @@ pub(super) fn draw_findings(f: &mut Frame, area: Rect, engine: &Engine, theme: T
     for b in blind {
         lines.push(Line::from(vec![
             Span::styled("NOT SEEN ", theme.sev(Severity::Info)),
-            Span::raw(b.clone()),
+            Span::raw(safe(b)),
         ]));
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
@@ -80,10 +81,10 @@ fn finding_lines(findings: &[Finding], with_next: bool, theme: Theme) -> Vec<Lin
     for fd in findings {
         lines.push(Line::from(vec![
             Span::styled(format!("{} ", fd.severity.label()), theme.sev(fd.severity)),
-            Span::raw(fd.message.clone()),
+            Span::raw(safe(&fd.message)),
         ]));
         if with_next {
-            lines.push(Line::styled(format!("  → {}", fd.next), theme.dim()));
+            lines.push(Line::styled(format!("  → {}", safe(&fd.next)), theme.dim()));
         }
     }
     lines

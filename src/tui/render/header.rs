@@ -2,7 +2,7 @@
 
 use ratatui::text::{Line, Span};
 
-use super::text::num_or;
+use super::text::{num_or, safe};
 use super::theme::Theme;
 use crate::model::{Severity, Tick, Tunables};
 use crate::tui::app::App;
@@ -34,9 +34,9 @@ fn status_line(app: &App, t: &Tick, theme: Theme) -> Line<'static> {
         Span::styled("sockq ", theme.bold()),
         Span::raw(format!(
             " host {}  netns {}  kernel {}  every {}",
-            s.host.hostname,
-            s.netns.label,
-            s.host.kernel,
+            safe(&s.host.hostname),
+            safe(&s.netns.label),
+            safe(&s.host.kernel),
             humantime::format_duration(app.interval)
         )),
     ];
@@ -98,7 +98,7 @@ fn tunables_line(app: &App, tun: &Tunables, theme: Theme, width: u16) -> Line<'s
     if let Some(st) = &app.source_status {
         second.insert(
             0,
-            Span::styled(format!("{st}  "), theme.sev(Severity::Info)),
+            Span::styled(format!("{}  ", safe(st)), theme.sev(Severity::Info)),
         );
     }
     Line::from(second)

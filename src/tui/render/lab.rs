@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::text::num_or;
+use super::text::{num_or, safe};
 use super::theme::Theme;
 use crate::model::lab::{ClientView, Knobs, LabStatus};
 use crate::model::Severity;
@@ -25,25 +25,25 @@ fn lab_lines(lab: &LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>>
             ),
             theme.bold(),
         ),
-        Span::raw(lab.title.clone()),
+        Span::raw(safe(&lab.title)),
     ])];
     let narration = if compact {
         &lab.narration[..lab.narration.len().min(1)]
     } else {
         &lab.narration[..]
     };
-    lines.extend(narration.iter().map(|n| Line::raw(n.clone())));
+    lines.extend(narration.iter().map(|n| Line::raw(safe(n))));
     lines.push(clients_line(&lab.clients, theme));
     if !lab.last_round.is_empty() {
         lines.push(Line::raw(format!(
             "Last round: {}",
-            lab.last_round.join(", ")
+            safe(&lab.last_round.join(", "))
         )));
     }
     if let Some(p) = &lab.problem {
         lines.push(Line::from(vec![
             Span::styled("Could not: ", theme.sev(Severity::Warning)),
-            Span::raw(p.clone()),
+            Span::raw(safe(p)),
         ]));
     }
     if compact {

@@ -6,7 +6,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row as TRow, Table};
 use ratatui::Frame;
 
-use super::text::{fit_endpoint, fit_process, rate_text, spark_text, truncate};
+use super::text::{fit_endpoint, fit_process, rate_text, safe, spark_text, truncate};
 use super::theme::{section, Theme};
 use crate::engine::Engine;
 use crate::model::history::ListenerPoint;
@@ -188,7 +188,7 @@ fn title(app: &App, rows: &[Row]) -> String {
         if app.filter.is_empty() {
             String::new()
         } else {
-            format!("  filter: {}", app.filter)
+            format!("  filter: {}", safe(&app.filter))
         },
         if unknown {
             "  ? = owner unknown (Enter: why)"

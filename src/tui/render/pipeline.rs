@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::text::{num_or, rate_text};
+use super::text::{num_or, rate_text, safe};
 use super::theme::Theme;
 use crate::model::labels::tightest_owner;
 use crate::model::{Severity, Tick};
@@ -26,7 +26,7 @@ pub(super) fn draw_pipeline(f: &mut Frame, area: Rect, row: &Row, t: &Tick, them
 /// The endpoint and the path a connection takes, centred on the first line; returns the rest.
 fn draw_title(f: &mut Frame, area: Rect, row: &Row, theme: Theme) -> Rect {
     let title = Line::from(vec![
-        Span::styled(format!("{}  ", row.endpoint), theme.bold()),
+        Span::styled(format!("{}  ", safe(&row.endpoint)), theme.bold()),
         Span::styled(
             "SYN → SYN queue → final ACK → accept queue → accept() → process",
             theme.dim(),
@@ -172,7 +172,7 @@ fn process(row: &Row) -> Stage<'static> {
         badge: (limit > 0 && open >= limit).then_some("EMFILE: out of fds"),
         notes: vec![
             Line::raw(owner.map_or("owner unknown".to_string(), |p| {
-                format!("{}[{}]: open fds / RLIMIT_NOFILE", p.comm, p.pid)
+                format!("{}[{}]: open fds / RLIMIT_NOFILE", safe(&p.comm), p.pid)
             })),
             Line::raw(format!(
                 "processes holding the socket: {}",

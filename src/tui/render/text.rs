@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 
-use crate::model::labels::process_label;
+use crate::model::labels::{process_label, terminal_safe};
 use crate::model::Owners;
 
 const SPARK: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -27,6 +27,13 @@ pub fn spark_text(values: &[Option<f64>], width: usize, max: f64) -> String {
         s = " ".repeat(width - have) + &s;
     }
     s
+}
+
+/// Text from the system (process names, socket paths, host names, error texts) made safe for
+/// the terminal. ratatui drops C0 and C1 control characters silently (a name changes without a
+/// trace) and passes bidirectional overrides through raw; both become visible escapes here.
+pub(super) fn safe(text: &str) -> String {
+    terminal_safe(text).into_owned()
 }
 
 /// A rate per second: whole from 100 up, one decimal below that, `-` when unknown.
@@ -58,6 +65,8 @@ pub(super) fn truncate(s: &str, width: usize) -> String {
 
 /// An address shortened in the middle so the port stays visible.
 pub(super) fn fit_endpoint(ep: &str, w: usize) -> String {
+    let ep = safe(ep);
+    let ep = ep.as_str();
     if ep.chars().count() <= w {
         return ep.to_string();
     }
@@ -74,7 +83,7 @@ pub(super) fn fit_endpoint(ep: &str, w: usize) -> String {
 
 /// `comm[pid]` shortened in the name so the pid stays visible.
 pub(super) fn fit_process(owners: &Owners, w: usize) -> String {
-    let label = process_label(owners);
+    let label = safe(&process_label(owners));
     if label.chars().count() <= w {
         return label;
     }
