@@ -77,6 +77,8 @@ struct Spec {
     drops: PerTick,
     /// SYN-RECV at tick `t`.
     syn: PerTick,
+    /// The listener exists at ticks before this one (it goes away then).
+    until: u64,
 }
 
 impl Spec {
@@ -86,7 +88,13 @@ impl Spec {
             depth: Box::new(|_| 0),
             drops: Box::new(|_| 0),
             syn: Box::new(|_| 0),
+            until: u64::MAX,
         }
+    }
+
+    fn until(mut self, t: u64) -> Self {
+        self.until = t;
+        self
     }
 
     fn depth(mut self, f: impl Fn(u64) -> u64 + 'static) -> Self {
@@ -158,7 +166,7 @@ impl World {
             .collect();
         let mut listeners = Vec::new();
         let mut ranges = Vec::new();
-        for spec in &self.specs {
+        for spec in self.specs.iter().filter(|s| t < s.until) {
             let mut l = spec.listener.clone();
             let cum: u64 = (0..=t).map(|i| (spec.drops)(i)).sum();
             l.accept_queue = (spec.depth)(t) as u32;
@@ -302,6 +310,26 @@ fn overflowing() -> World {
     let mut w = World::new(specs);
     w.unix = Some(unix_listeners());
     w
+}
+
+/// The web host with a listener on :9090 that went away at tick 18: at the last tick (29) it was
+/// last seen 12 s ago.
+fn gone() -> World {
+    let mut specs = healthy_specs();
+    let mut old = tcp(v4(0, 0, 0, 0), 9090, None, 9, 128);
+    old.owners = known(vec![proc_info(5555, "oldapp", 30, 1024)]);
+    specs.push(Spec::idle(old).depth(|_| 3).until(18));
+    World::new(specs)
+}
+
+/// The web host with a listener whose queue no poll ever sees full, while its own drop counter
+/// moves with ListenOverflows (2 per second): an overflow proven between polls.
+fn proven_overflow() -> World {
+    let mut specs = healthy_specs();
+    let mut burst = tcp(v4(127, 0, 0, 1), 8081, None, 10, 8);
+    burst.owners = known(vec![proc_info(6061, "burstapp", 40, 1024)]);
+    specs.push(Spec::idle(burst).drops(|t| if t >= 1 { 2 } else { 0 }));
+    World::new(specs)
 }
 
 fn empty() -> World {
@@ -780,7 +808,7 @@ fn sort_cycles_and_rows_reorder() {
     let expected: [(SortBy, &str, [&str; 5]); 6] = [
         (
             SortBy::Fill,
-            "fill",
+            "fill (peak)",
             [
                 "127.0.0.1:8080",
                 "*:80",
@@ -837,7 +865,7 @@ fn sort_cycles_and_rows_reorder() {
         ),
         (
             SortBy::Fill,
-            "fill",
+            "fill (peak)",
             [
                 "127.0.0.1:8080",
                 "*:80",
@@ -1206,6 +1234,95 @@ fn control_characters_from_the_system_are_shown_escaped() {
     let text = render(200, 50, &mut new_app(true), &engine);
     assert!(text.contains("odd\\x07text"), "{text}");
     assert!(text.contains("\\u{202e}"), "{text}");
+}
+
+/// FILL is the depth now (docs/metrics.md); the peak is the gauge's mark. A listener whose
+/// overflow the counters proved between polls shows `!` and a peak of backlog+1 at depth 0.
+#[test]
+fn fill_is_the_depth_and_a_proven_overflow_marks_the_gauge() {
+    let engine = proven_overflow().engine(TICKS);
+    let lt = engine
+        .latest()
+        .unwrap()
+        .listeners
+        .iter()
+        .find(|l| l.endpoint == "127.0.0.1:8081")
+        .unwrap();
+    assert!(lt.overflow_proven, "{lt:?}");
+    let rows = new_app(true).rows(&engine);
+    let row = rows
+        .iter()
+        .find(|r| r.endpoint == "127.0.0.1:8081")
+        .unwrap();
+    assert_eq!((row.depth, row.peak, row.backlog), (0, 9, 8));
+    assert_eq!(row.fill(), 0.0);
+    assert!(row.peak_fill() > 1.0);
+    assert_eq!(
+        rows[0].endpoint, "127.0.0.1:8081",
+        "sorted by the peak's fill"
+    );
+    let text = render(80, 24, &mut new_app(true), &engine);
+    let line = text.lines().find(|l| l.contains("127.0.0.1:8081")).unwrap();
+    assert!(line.contains("! 0/8 0%"), "{line}");
+}
+
+/// At 80 columns the FDS column does not fit: an owner near its fd limit shows its numbers in the
+/// process cell instead (the near-fd-limit finding cites them).
+#[test]
+fn fds_near_the_limit_show_without_the_fds_column() {
+    let mut specs = healthy_specs();
+    specs[0].listener.owners = known(vec![proc_info(812, "sshd", 1019, 1024)]);
+    let engine = World::new(specs).engine(TICKS);
+    let text = render(80, 24, &mut new_app(true), &engine);
+    assert!(!text.contains("FDS"), "no FDS column at 80:\n{text}");
+    let line = text.lines().find(|l| l.contains("0.0.0.0:22")).unwrap();
+    assert!(line.contains("s… fd 1019/1024"), "{line}");
+    let text = render(200, 50, &mut new_app(true), &engine);
+    let line = text.lines().find(|l| l.contains("0.0.0.0:22")).unwrap();
+    assert!(
+        line.contains("sshd[812]") && line.contains("1019/1024"),
+        "{line}"
+    );
+}
+
+/// A listener that went away says so in words, not only by dimmed numbers.
+#[test]
+fn a_gone_listener_says_how_long_ago_it_went() {
+    let engine = gone().engine(TICKS);
+    let rows = new_app(true).rows(&engine);
+    let row = rows.iter().find(|r| r.endpoint == "0.0.0.0:9090").unwrap();
+    assert!(row.gone);
+    assert_eq!(row.gone_s, Some(12));
+    assert_eq!(
+        rows.last().unwrap().key,
+        row.key,
+        "gone rows sink to the bottom"
+    );
+    let text = render(80, 24, &mut new_app(true), &engine);
+    let line = text.lines().find(|l| l.contains("0.0.0.0:9090")).unwrap();
+    assert!(line.contains("gone 12 s ago"), "{line}");
+}
+
+/// `--port`/`--process` are said in the table's title, and an empty table says which selection
+/// matched nothing.
+#[test]
+fn the_port_and_process_selection_is_on_screen() {
+    let engine = overflowing().engine(TICKS);
+    let mut app = new_app(true);
+    app.select = sockq::model::Filter {
+        ports: vec![80],
+        process: None,
+    };
+    let text = render(80, 24, &mut app, &engine);
+    assert!(text.contains("Listeners (1 of 5) --port 80"), "{text}");
+    app.select.ports = vec![81];
+    app.select.process = Some("nginx".into());
+    let text = render(80, 24, &mut app, &engine);
+    assert!(
+        text.contains("No listener matches --port 81 --process nginx: 5 other listeners"),
+        "{text}"
+    );
+    assert!(!text.contains("No listening sockets"), "{text}");
 }
 
 #[test]

@@ -90,15 +90,22 @@ impl App {
         }
     }
 
-    /// The listener rows in display order, after the filter.
+    /// The listener rows in display order, after the filters.
     pub fn rows(&self, engine: &Engine) -> Vec<Row> {
+        self.rows_and_total(engine).0
+    }
+
+    /// The listener rows in display order after the filters (`--port`/`--process`, then `/`),
+    /// and how many listeners there are before them.
+    pub fn rows_and_total(&self, engine: &Engine) -> (Vec<Row>, usize) {
         let Some(tick) = engine.latest() else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
         let mut rows = tcp_rows(tick, engine);
         if self.show_unix {
             rows.extend(unix_rows(tick));
         }
+        let total = rows.len();
         rows.retain(|r| self.select.matches(r.port, &r.owners));
         if !self.filter.is_empty() {
             let f = self.filter.as_str();
@@ -111,7 +118,7 @@ impl App {
             });
         }
         sort_rows(&mut rows, self.sort);
-        rows
+        (rows, total)
     }
 
     /// Index of the selected row, if it is still shown.

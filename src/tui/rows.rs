@@ -7,7 +7,8 @@ use crate::model::{ListenerKey, ListenerTick, Owners, TcpListener, Tick};
 /// Sort orders of the listener table, cycled with `s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortBy {
-    /// Accept-queue fill (peak since the last tick), fullest first.
+    /// Accept-queue fill at its peak since the last tick (the gauge's mark), fullest first: a
+    /// listener that overflowed between two polls sorts with the full ones.
     Fill,
     /// Drops per second, most first.
     Drops,
@@ -34,7 +35,7 @@ impl SortBy {
     /// Name shown in the table title.
     pub fn label(self) -> &'static str {
         match self {
-            SortBy::Fill => "fill",
+            SortBy::Fill => "fill (peak)",
             SortBy::Drops => "drops",
             SortBy::SynRecv => "SYN-RECV",
             SortBy::Port => "port",
@@ -56,7 +57,8 @@ pub struct Row {
     pub owners: Owners,
     /// Depth now.
     pub depth: u32,
-    /// Peak since the previous tick.
+    /// Peak since the previous tick; backlog+1 at least when the queue overflowed (a poll saw
+    /// it, or the drop counters prove it).
     pub peak: u32,
     /// Backlog.
     pub backlog: u32,
@@ -66,15 +68,29 @@ pub struct Row {
     pub drops_per_s: Option<f64>,
     /// Cumulative drops.
     pub drops: Option<u64>,
+    /// The accept queue overflowed in the latest tick.
+    pub overflowed: bool,
+    /// The overflow was proven by the drop counters, not seen by a poll (it happened between
+    /// two polls).
+    pub overflow_proven: bool,
+    /// Drops counted by the listener's own counter in the latest tick.
+    pub drops_delta: Option<u64>,
     /// Gone from the latest sample.
     pub gone: bool,
+    /// Seconds since a gone listener was last seen.
+    pub gone_s: Option<u64>,
     /// A UNIX listener.
     pub unix: bool,
 }
 
 impl Row {
-    /// Peak fill (may exceed 1).
+    /// Fill now: depth / backlog (above 1 when full), as docs/metrics.md defines it.
     pub fn fill(&self) -> f64 {
+        f64::from(self.depth) / f64::from(self.backlog.max(1))
+    }
+
+    /// Fill at the peak since the previous tick (what the gauge's mark shows and `s` sorts on).
+    pub fn peak_fill(&self) -> f64 {
         f64::from(self.peak.max(self.depth)) / f64::from(self.backlog.max(1))
     }
 
@@ -86,7 +102,15 @@ impl Row {
             .map_or("", |p| p.comm.as_str())
     }
 
-    fn from_tcp(lt: &ListenerTick, l: Option<&TcpListener>) -> Self {
+    /// The row of a TCP listener: its tick, its latest reading (if any) and, when gone, the
+    /// seconds since it was last seen.
+    fn from_tcp(lt: &ListenerTick, l: Option<&TcpListener>, gone_s: Option<u64>) -> Self {
+        // An overflow means the queue held backlog+1, whether or not a poll saw it.
+        let full = if lt.overflowed {
+            lt.backlog.saturating_add(1)
+        } else {
+            0
+        };
         Row {
             key: lt.key,
             endpoint: lt.endpoint.clone(),
@@ -98,12 +122,16 @@ impl Row {
                 |l| l.owners.clone(),
             ),
             depth: lt.depth,
-            peak: lt.depth_high,
+            peak: lt.depth_high.max(lt.depth).max(full),
             backlog: lt.backlog,
             syn_recv: l.map(|l| (l.syn_recv, l.syn_recv_group)),
             drops_per_s: lt.drops_per_s,
             drops: l.and_then(|l| l.drops),
+            overflowed: lt.overflowed,
+            overflow_proven: lt.overflow_proven,
+            drops_delta: lt.drops_delta,
             gone: lt.gone,
+            gone_s,
             unix: false,
         }
     }
@@ -119,15 +147,20 @@ pub(super) fn tcp_rows(tick: &Tick, engine: &Engine) -> Vec<Row> {
         .map(|l| (ListenerKey::from(l), l))
         .collect();
     let gone = engine.gone_listeners();
+    let now_ns = tick.snapshot.time.monotonic_ns;
     tick.listeners
         .iter()
         .chain(gone.iter())
         .map(|lt| {
+            let history = engine.listener(&lt.key);
             let l = by_key
                 .get(&lt.key)
                 .copied()
-                .or_else(|| engine.listener(&lt.key).map(|h| &h.listener));
-            Row::from_tcp(lt, l)
+                .or_else(|| history.map(|h| &h.listener));
+            let gone_s = history
+                .filter(|_| lt.gone)
+                .map(|h| (now_ns.saturating_sub(h.last_seen_ns) + 500_000_000) / 1_000_000_000);
+            Row::from_tcp(lt, l, gone_s)
         })
         .collect()
 }
@@ -156,7 +189,11 @@ pub(super) fn unix_rows(tick: &Tick) -> Vec<Row> {
             syn_recv: None,
             drops_per_s: None,
             drops: None,
+            overflowed: u.accept_queue > u.backlog,
+            overflow_proven: false,
+            drops_delta: None,
             gone: false,
+            gone_s: None,
             unix: true,
         })
         .collect()
@@ -166,9 +203,8 @@ pub(super) fn unix_rows(tick: &Tick) -> Vec<Row> {
 pub(super) fn sort_rows(rows: &mut [Row], sort: SortBy) {
     let cmp_f = |a: f64, b: f64| b.total_cmp(&a);
     match sort {
-        SortBy::Fill => {
-            rows.sort_by(|a, b| cmp_f(a.fill(), b.fill()).then(a.endpoint.cmp(&b.endpoint)))
-        }
+        SortBy::Fill => rows
+            .sort_by(|a, b| cmp_f(a.peak_fill(), b.peak_fill()).then(a.endpoint.cmp(&b.endpoint))),
         SortBy::Drops => rows.sort_by(|a, b| {
             cmp_f(a.drops_per_s.unwrap_or(-1.0), b.drops_per_s.unwrap_or(-1.0))
                 .then(a.endpoint.cmp(&b.endpoint))

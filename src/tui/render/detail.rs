@@ -58,7 +58,7 @@ fn draw_charts(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: The
             depth_title,
             series(engine, row, width, |p| f64::from(p.high)),
             Some(max_depth),
-            theme.fill(row.fill()),
+            theme.fill(row.peak_fill()),
         ),
         c1,
     );

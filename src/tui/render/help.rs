@@ -14,7 +14,7 @@ pub const HELP: [(&str, &str); 15] = [
     ("Enter", "detail of the selected listener"),
     ("Esc", "back / clear the filter"),
     ("p", "pipeline view: SYN queue → accept queue → process"),
-    ("s", "sort: fill, drops, SYN-RECV, port, process"),
+    ("s", "sort: fill (peak), drops, SYN-RECV, port, process"),
     ("/", "filter by address or process"),
     ("u", "show UNIX listeners"),
     ("space", "pause the view (collection goes on)"),

@@ -10,8 +10,9 @@ use super::text::{fit_endpoint, fit_process, rate_text, safe, spark_text, trunca
 use super::theme::{section, Theme};
 use crate::engine::Engine;
 use crate::model::history::ListenerPoint;
-use crate::model::labels::fds_label;
+use crate::model::labels::{fds_label, tightest_owner};
 use crate::model::{Owners, Severity};
+use crate::rules::FD_NEAR;
 use crate::tui::app::{App, Row};
 
 /// The accept-queue gauge as text: a bar of `width` cells filled to depth/backlog, a `|` at the
@@ -39,6 +40,10 @@ pub fn gauge_text(depth: u32, peak: u32, backlog: u32, width: usize) -> String {
     }
     bar.into_iter().collect()
 }
+
+/// Index in [`COLUMNS`] of the process and FDS columns.
+const PROCESS: usize = 1;
+const FDS: usize = 6;
 
 /// The table's columns, left to right: title, width and priority. Columns are kept by priority
 /// (0 first) while they fit; the address's width is that of the longest address shown.
@@ -92,12 +97,41 @@ fn depth_history(engine: &Engine, row: &Row) -> Vec<Option<f64>> {
         .unwrap_or_default()
 }
 
-/// The text of column `i` of `row`, fitted to `width`.
-fn cell_text(i: usize, row: &Row, width: u16, engine: &Engine) -> String {
+/// `fd OPEN/LIMIT` of the owner nearest its fd limit, when it is near (where the fd rule
+/// speaks up).
+fn near_fd_limit(owners: &Owners) -> Option<String> {
+    let p = tightest_owner(owners)?;
+    let (open, limit) = (p.fds_open?, p.fd_limit?);
+    (limit > 0 && open as f64 >= FD_NEAR * limit as f64).then(|| format!("fd {open}/{limit}"))
+}
+
+/// The process cell: who holds the listener; `gone N s ago` once it went away; and, when the
+/// FDS column does not fit, the fd numbers of an owner near its limit after a shortened name.
+fn process_cell(row: &Row, w: usize, fds_shown: bool) -> String {
+    if row.gone {
+        let ago = row.gone_s.map_or(String::new(), |s| format!(" {s} s ago"));
+        return truncate(&format!("gone{ago}"), w);
+    }
+    match near_fd_limit(&row.owners).filter(|_| !fds_shown) {
+        Some(fds) => {
+            let name_w = w.saturating_sub(fds.chars().count() + 1);
+            if name_w < 3 {
+                truncate(&fds, w)
+            } else {
+                format!("{} {fds}", truncate(&safe(row.process_name()), name_w))
+            }
+        }
+        None => fit_process(&row.owners, w),
+    }
+}
+
+/// The text of column `i` of `row`, fitted to `width`; `fds_shown` when the FDS column is on
+/// screen.
+fn cell_text(i: usize, row: &Row, width: u16, engine: &Engine, fds_shown: bool) -> String {
     let w = usize::from(width);
     match i {
         0 => fit_endpoint(&row.endpoint, w),
-        1 => fit_process(&row.owners, w),
+        PROCESS => process_cell(row, w, fds_shown),
         2 => {
             let nums = format!(" {}/{}", row.depth, row.backlog);
             let bar_w = w.saturating_sub(nums.chars().count()).max(1);
@@ -119,7 +153,7 @@ fn cell_text(i: usize, row: &Row, width: u16, engine: &Engine) -> String {
                 rate_text(row.drops_per_s)
             }
         }
-        6 => truncate(&fds_label(&row.owners), w),
+        FDS => truncate(&fds_label(&row.owners), w),
         _ => {
             let hist = depth_history(engine, row);
             spark_text(&hist, w, f64::from(row.backlog + 1))
@@ -128,20 +162,21 @@ fn cell_text(i: usize, row: &Row, width: u16, engine: &Engine) -> String {
 }
 
 /// Draws the listener table in `area`, scrolled so that the selected row shows; keeps the scroll
-/// and the screen row of the first listener in `app` (for the keys and the mouse).
+/// and the screen row of the first listener in `app` (for the keys and the mouse). `total`: how
+/// many listeners there are before the filters.
 pub(super) fn draw_listeners(
     f: &mut Frame,
     area: Rect,
     app: &mut App,
     engine: &Engine,
-    rows: &[Row],
+    (rows, total): (&[Row], usize),
     theme: Theme,
 ) {
-    let block = section(title(app, rows), theme.bold());
+    let block = section(title(app, rows, total), theme.bold());
     let inner = block.inner(area);
     f.render_widget(block, area);
     if rows.is_empty() {
-        let msg = empty_message(app, engine);
+        let msg = empty_message(app, engine, total);
         f.render_widget(Paragraph::new(msg).style(theme.dim()), inner);
         return;
     }
@@ -174,15 +209,24 @@ pub(super) fn draw_listeners(
     );
 }
 
-/// The table's title: how many listeners, the sort, the filter, and the `?` legend when an
-/// owner is unknown.
-fn title(app: &App, rows: &[Row]) -> String {
+/// The table's title: how many listeners (of how many, when filtered), the `--port`/`--process`
+/// selection, the sort, the `/` filter, and the `?` legend when an owner is unknown.
+fn title(app: &App, rows: &[Row], total: usize) -> String {
     let unknown = rows
         .iter()
         .any(|r| matches!(r.owners, Owners::Unknown { .. }) && !r.gone);
+    let count = if rows.len() == total {
+        total.to_string()
+    } else {
+        format!("{} of {total}", rows.len())
+    };
+    let select = if app.select.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", safe(&app.select.describe()))
+    };
     format!(
-        " Listeners ({}{}) sort: {}{}{} ",
-        rows.len(),
+        " Listeners ({count}{}){select} sort: {}{}{} ",
         if app.show_unix { " incl. UNIX" } else { "" },
         app.sort.label(),
         if app.filter.is_empty() {
@@ -198,14 +242,28 @@ fn title(app: &App, rows: &[Row]) -> String {
     )
 }
 
-/// Why the table is empty.
-fn empty_message(app: &App, engine: &Engine) -> &'static str {
+/// Why the table is empty: no sample yet, the `/` filter, the `--port`/`--process` selection
+/// (`total` listeners left out), or no listener at all.
+fn empty_message(app: &App, engine: &Engine, total: usize) -> String {
+    let select = safe(&app.select.describe());
     if engine.latest().is_none() {
-        "Waiting for the first sample…"
-    } else if app.filter.is_empty() {
-        "No listening sockets in this namespace."
+        "Waiting for the first sample…".into()
+    } else if !app.filter.is_empty() {
+        let and = if select.is_empty() {
+            String::new()
+        } else {
+            format!(" and {select}")
+        };
+        format!("No listener matches the filter{and} (Esc clears the filter).")
+    } else if !select.is_empty() {
+        let others = match total {
+            0 => "there are no listening sockets in this namespace".to_string(),
+            1 => "1 other listener is not shown".to_string(),
+            n => format!("{n} other listeners are not shown"),
+        };
+        format!("No listener matches {select}: {others}.")
     } else {
-        "No listener matches the filter (Esc clears it)."
+        "No listening sockets in this namespace.".into()
     }
 }
 
@@ -228,11 +286,18 @@ fn table_row(
     engine: &Engine,
     theme: Theme,
 ) -> TRow<'static> {
+    let fds_shown = cols.iter().any(|(i, _)| *i == FDS);
+    let near_fds = !r.gone && near_fd_limit(&r.owners).is_some();
     let cells = cols.iter().map(|(i, w)| {
-        let text = cell_text(*i, r, *w, engine);
-        let style = match i {
-            2 | 3 => theme.fill(r.fill()),
+        let text = cell_text(*i, r, *w, engine, fds_shown);
+        let style = match *i {
+            // The gauge carries the peak's mark: coloured by it, so an overflow between two
+            // polls shows red even when the queue is empty now.
+            2 => theme.fill(r.peak_fill()),
+            3 => theme.fill(r.fill()),
             5 if r.drops_per_s.is_some_and(|d| d > 0.0) => theme.sev(Severity::Critical),
+            PROCESS if near_fds && !fds_shown => theme.sev(Severity::Warning),
+            FDS if near_fds => theme.sev(Severity::Warning),
             _ => Style::default(),
         };
         Cell::from(Span::styled(text, style))

@@ -50,10 +50,10 @@ pub fn draw(f: &mut Frame, app: &mut App, engine: &Engine) {
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
-    let rows = app.rows(engine);
+    let (rows, total) = app.rows_and_total(engine);
     let tick = engine.latest();
     match app.screen {
-        Screen::Main => draw_main(f, area, app, engine, &rows, theme),
+        Screen::Main => draw_main(f, area, app, engine, (&rows, total), theme),
         Screen::Detail => {
             let body = chrome(f, area, app, tick, theme);
             match app.selected_row(&rows) {
@@ -84,7 +84,7 @@ fn draw_main(
     area: Rect,
     app: &mut App,
     engine: &Engine,
-    rows: &[Row],
+    (rows, total): (&[Row], usize),
     theme: Theme,
 ) {
     let area = with_lab_panel(f, area, app, false, theme);
@@ -101,7 +101,7 @@ fn draw_main(
     .areas(area);
     draw_header_and_footer(f, head, foot, app, tick, theme);
     draw_counters(f, counters, engine, theme);
-    draw_listeners(f, table, app, engine, rows, theme);
+    draw_listeners(f, table, app, engine, (rows, total), theme);
     draw_findings(f, findings, engine, theme);
 }
 

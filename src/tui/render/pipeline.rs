@@ -130,7 +130,7 @@ fn syn_queue(row: &Row, t: &Tick) -> Stage<'static> {
 /// from.
 fn accept_queue(row: &Row, t: &Tick) -> Stage<'static> {
     let tun = &t.snapshot.tunables;
-    let full = row.peak > row.backlog || row.depth > row.backlog;
+    let full = row.overflowed || row.peak > row.backlog || row.depth > row.backlog;
     Stage {
         title: "Accept queue",
         value: u64::from(row.peak.max(row.depth)),
