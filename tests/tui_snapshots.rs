@@ -119,6 +119,8 @@ struct World {
     unix: Option<Vec<UnixListener>>,
     tunables: Tunables,
     blind_spots: Vec<String>,
+    /// Namespace counters that rise by this much every tick (beyond the listeners' drops).
+    rising: Vec<(&'static str, u64)>,
 }
 
 /// The defaults of a fresh network namespace on a current kernel.
@@ -153,6 +155,7 @@ impl World {
             unix: Some(vec![]),
             tunables: default_tunables(),
             blind_spots: vec![],
+            rising: vec![],
         }
     }
 
@@ -182,6 +185,9 @@ impl World {
                 readings: 10,
             });
             listeners.push(l);
+        }
+        for (name, per_tick) in &self.rising {
+            *counters.get_mut(*name).unwrap() += per_tick * t;
         }
         let wall_ms = WALL0_MS + t * 1000;
         let syn_total = listeners.iter().map(|l| l.syn_recv).sum();
@@ -330,6 +336,19 @@ fn proven_overflow() -> World {
     burst.owners = known(vec![proc_info(6061, "burstapp", 40, 1024)]);
     specs.push(Spec::idle(burst).drops(|t| if t >= 1 { 2 } else { 0 }));
     World::new(specs)
+}
+
+/// The overflowing host while the kernel answers SYNs with cookies (some come back) and resets
+/// handshakes: more findings cite counters than the strip has columns for at 80.
+fn cookies() -> World {
+    let mut w = overflowing();
+    w.rising = vec![
+        ("TCPReqQFullDoCookies", 60),
+        ("SyncookiesSent", 50),
+        ("SyncookiesRecv", 10),
+        ("EmbryonicRsts", 4),
+    ];
+    w
 }
 
 fn empty() -> World {
@@ -1234,6 +1253,47 @@ fn control_characters_from_the_system_are_shown_escaped() {
     let text = render(200, 50, &mut new_app(true), &engine);
     assert!(text.contains("odd\\x07text"), "{text}");
     assert!(text.contains("\\u{202e}"), "{text}");
+}
+
+/// Every counter rate a finding cites is on screen, with its name (kernel or short): the strip
+/// gives those counters room first.
+#[test]
+fn counters_the_findings_cite_are_on_screen() {
+    use sockq::model::meta::QUEUE_COUNTER_INFO;
+    for (name, world) in [("overflowing", overflowing()), ("cookies", cookies())] {
+        let engine = world.engine(TICKS);
+        let tick = engine.latest().unwrap();
+        for (w, h) in [(80u16, 24u16), (100, 30), (200, 50)] {
+            let text = render(w, h, &mut new_app(true), &engine);
+            let strip: Vec<&str> = text.lines().skip(4).take(2).collect();
+            for f in tick.findings.iter().filter(|f| f.is_active()) {
+                for (key, value) in &f.evidence {
+                    let Some(counter) = key.strip_suffix("_per_s") else {
+                        continue;
+                    };
+                    if *value <= 0.0 {
+                        continue;
+                    }
+                    // Per-listener evidence (drops_per_s) is in the table, not the strip.
+                    let Some(info) = QUEUE_COUNTER_INFO.iter().find(|c| c.name == counter) else {
+                        continue;
+                    };
+                    let col = strip[0]
+                        .find(info.name)
+                        .or_else(|| strip[0].find(info.short))
+                        .unwrap_or_else(|| {
+                            panic!("{name} {w}x{h}: {counter} ({}) not shown:\n{text}", f.rule)
+                        });
+                    let col = strip[0][..col].chars().count();
+                    let value_text: String = strip[1].chars().skip(col).take(12).collect();
+                    assert!(
+                        value_text.starts_with(&format!("{value:.1}/s")),
+                        "{name} {w}x{h}: {counter} {value} under its name: {value_text:?}\n{text}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// FILL is the depth now (docs/metrics.md); the peak is the gauge's mark. A listener whose
