@@ -40,6 +40,9 @@ pub struct App {
     pub screen: Screen,
     /// Help overlay shown.
     pub help: bool,
+    /// First help entry shown when the help is taller than its box (the renderer keeps it in
+    /// range).
+    pub help_scroll: usize,
     /// Sort order.
     pub sort: SortBy,
     /// Search text typed with `/` (endpoint or process name contains it, or the pid is it).
@@ -74,6 +77,7 @@ impl App {
         Self {
             screen: Screen::Main,
             help: false,
+            help_scroll: 0,
             sort: SortBy::Fill,
             filter: String::new(),
             filter_input: None,
@@ -166,17 +170,14 @@ impl App {
             return Action::None;
         }
         if self.help {
-            // Any key closes the help; q still quits.
-            self.help = false;
-            return if key.code == KeyCode::Char('q') {
-                Action::Quit
-            } else {
-                Action::None
-            };
+            return self.help_key(key.code);
         }
         match key.code {
             KeyCode::Char('q') => return Action::Quit,
-            KeyCode::Char('?') | KeyCode::F(1) => self.help = true,
+            KeyCode::Char('?') | KeyCode::F(1) => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(rows, -1),
             KeyCode::Down | KeyCode::Char('j') => self.move_selection(rows, 1),
             KeyCode::PageUp => self.move_selection(rows, -10),
@@ -215,6 +216,22 @@ impl App {
             KeyCode::Char('+') | KeyCode::Char('=') => return self.change_interval(true),
             KeyCode::Char('-') => return self.change_interval(false),
             _ => {}
+        }
+        Action::None
+    }
+
+    /// A key while the help is open: the arrows and page keys scroll it (when it is taller than
+    /// its box), any other key closes it; q still quits.
+    fn help_key(&mut self, code: KeyCode) -> Action {
+        match code {
+            KeyCode::Up => self.help_scroll = self.help_scroll.saturating_sub(1),
+            KeyCode::Down => self.help_scroll += 1,
+            KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
+            KeyCode::PageDown => self.help_scroll += 10,
+            KeyCode::Home => self.help_scroll = 0,
+            KeyCode::End => self.help_scroll = usize::MAX,
+            KeyCode::Char('q') => return Action::Quit,
+            _ => self.help = false,
         }
         Action::None
     }

@@ -194,9 +194,10 @@ fn counter_lines(
 }
 
 /// The same counters on one line, for the detail and pipeline screens: `kernel/s` then each
-/// counter's name and rate, as many as fit `width`.
+/// counter's name and rate, as many as fit `width` (those findings cite and those moving
+/// first).
 pub(super) fn counters_line(tick: Option<&Tick>, width: u16, theme: Theme) -> Line<'static> {
-    const PREFIX: &str = "kernel counters/s ";
+    const PREFIX: &str = "kernel/s ";
     let item = |c: &CounterInfo, label: &str| format!("{label} {}", rate_text(rate(tick, c.name)));
     let width = usize::from(width).saturating_sub(PREFIX.len());
     let (chosen, full) = choose(tick, width, |c, label| item(c, label).chars().count() + 2);
@@ -215,7 +216,7 @@ pub(super) fn counters_line(tick: Option<&Tick>, width: u16, theme: Theme) -> Li
 pub fn counter_hint(name: &str) -> &'static str {
     match name {
         "ListenOverflows" => "accept queue full",
-        "ListenDrops" => "drops, incl. overflows",
+        "ListenDrops" => "includes overflows",
         "TCPReqQFullDrop" => "SYN dropped, no cookies",
         "TCPReqQFullDoCookies" => "SYN queue full: cookie sent",
         "SyncookiesSent" => "SYN cookies sent",

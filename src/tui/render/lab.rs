@@ -7,15 +7,16 @@ use ratatui::Frame;
 
 use super::text::{num_or, safe};
 use super::theme::Theme;
-use crate::model::lab::{ClientView, Knobs, LabStatus};
+use crate::model::lab::{ClientView, Knobs, LabStatus, Scenario};
 use crate::model::Severity;
 use crate::tui::app::App;
 
-/// The narration panel's lines: the step, what is happening, what clients feel, the knobs,
-/// what to try. `compact` keeps the step, the first sentence and the clients (for the pipeline
-/// and detail screens, which a room watches).
+/// The narration panel's lines: the step (and whether the SYN flood runs), what is happening,
+/// what clients feel, the knobs, what to try, and the `ss` command to run beside sockq.
+/// `compact` keeps the step, the first sentence and the clients (for the pipeline and detail
+/// screens, which a room watches).
 fn lab_lines(lab: &LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>> {
-    let mut lines = vec![Line::from(vec![
+    let mut title = vec![
         Span::styled(
             format!(
                 "Lab {} · step {}/{}: ",
@@ -26,7 +27,11 @@ fn lab_lines(lab: &LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>>
             theme.bold(),
         ),
         Span::raw(safe(&lab.title)),
-    ])];
+    ];
+    if lab.scenario == Scenario::SynFlood {
+        title.push(flood_span(lab, theme));
+    }
+    let mut lines = vec![Line::from(title)];
     let narration = if compact {
         &lab.narration[..lab.narration.len().min(1)]
     } else {
@@ -54,7 +59,28 @@ fn lab_lines(lab: &LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>>
         format!("Try: {}", lab.try_next),
         theme.sev(Severity::Info),
     ));
+    if !lab.ss_command.is_empty() {
+        lines.push(Line::from(vec![
+            Span::styled("Beside sockq: ", theme.bold()),
+            Span::raw(safe(&lab.ss_command)),
+        ]));
+    }
     lines
+}
+
+/// Whether the spoofed SYNs are being sent now, and the key that changes it.
+fn flood_span(lab: &LabStatus, theme: Theme) -> Span<'static> {
+    if lab.flooding {
+        Span::styled(
+            format!(
+                " · SYN flood ON, {:.0} spoofed SYNs/s (x stops it)",
+                lab.knobs.flood_rate
+            ),
+            theme.sev(Severity::Warning),
+        )
+    } else {
+        Span::styled(" · SYN flood off (x starts it)", theme.dim())
+    }
 }
 
 /// What the lab's clients felt: outcomes and connect times.
