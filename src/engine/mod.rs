@@ -85,6 +85,16 @@ pub struct ListenerHistory {
     pub newly_gone: bool,
 }
 
+/// Listeners of the latest sample that the filter (`--port`, `--process`) left out: what a view
+/// needs to say "2 of 7".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// TCP listeners left out.
+    pub tcp: usize,
+    /// UNIX listeners left out.
+    pub unix: usize,
+}
+
 /// History, rates and findings over a stream of samples.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -101,6 +111,8 @@ pub struct Engine {
     unexplained_overflow: bool,
     /// Gaps already recorded (failed samples) since the previous ingested sample.
     gaps_since_prev: u64,
+    /// Listeners of the latest sample the filter left out.
+    left_out: LeftOut,
 }
 
 impl Engine {
@@ -121,6 +133,7 @@ impl Engine {
             held: hold::Held::default(),
             unexplained_overflow: false,
             gaps_since_prev: 0,
+            left_out: LeftOut::default(),
         }
     }
 
@@ -137,6 +150,11 @@ impl Engine {
     /// The latest tick.
     pub fn latest(&self) -> Option<&Tick> {
         self.latest.as_ref()
+    }
+
+    /// Listeners of the latest sample that the filter (`--port`, `--process`) left out.
+    pub fn left_out(&self) -> LeftOut {
+        self.left_out
     }
 
     /// History of one listener.
@@ -217,7 +235,13 @@ impl Engine {
             depth_ranges,
             collector,
         } = sample;
+        let unix = |s: &crate::model::Snapshot| s.unix_listeners.as_ref().map_or(0, Vec::len);
+        let before = (snapshot.tcp_listeners.len(), unix(&snapshot));
         self.cfg.filter.apply(&mut snapshot);
+        self.left_out = LeftOut {
+            tcp: before.0 - snapshot.tcp_listeners.len(),
+            unix: before.1 - unix(&snapshot),
+        };
         let now_ns = snapshot.time.monotonic_ns;
         // The previous tick holds the previous sample: no copy of it is kept.
         let prev = self.latest.take();

@@ -106,10 +106,13 @@ impl App {
             return (Vec::new(), 0);
         };
         let mut rows = tcp_rows(tick, engine);
+        // The engine may have left some out already (the same filter, applied to every sample).
+        let left_out = engine.left_out();
+        let mut total = rows.len() + left_out.tcp;
         if self.show_unix {
             rows.extend(unix_rows(tick));
+            total = rows.len() + left_out.tcp + left_out.unix;
         }
-        let total = rows.len();
         rows.retain(|r| self.select.matches(r.port, &r.owners));
         if !self.filter.is_empty() {
             let f = self.filter.as_str();
