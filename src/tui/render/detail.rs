@@ -70,7 +70,7 @@ fn status_lines(row: &Row, width: usize, theme: Theme) -> Vec<Line<'static>> {
     } else if row.overflow_proven {
         (
             format!(
-                "Overflowed between polls: {drops} (counter-proven): the queue held {} (backlog+1) though no poll saw it.",
+                "Accept queue overflowed between polls: {drops} (counter-proven): the queue held {} (backlog+1) though no poll saw it.",
                 u64::from(row.backlog) + 1
             ),
             theme.sev(Severity::Critical),
@@ -78,7 +78,7 @@ fn status_lines(row: &Row, width: usize, theme: Theme) -> Vec<Line<'static>> {
     } else if row.overflowed {
         (
             format!(
-                "Overflowed: a poll saw the queue full ({}/{}); {drops}.",
+                "Accept queue overflowed: a poll saw it full ({}/{}); {drops}.",
                 row.peak, row.backlog
             ),
             theme.sev(Severity::Critical),

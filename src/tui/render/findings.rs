@@ -113,7 +113,7 @@ fn items(tick: &Tick, focus: Option<ListenerKey>, theme: Theme) -> Vec<Item> {
 }
 
 /// The panel's lines in `width` x `height`: every item with its next step when all fit so,
-/// else each item whole while the rest still fit on a line each, the others on one line.
+/// else items whole from the top while the rest still fit on a line each, then one line each.
 fn layout(items: &[Item], width: usize, height: usize, theme: Theme) -> Vec<Line<'static>> {
     let with_next: Vec<Line> = items
         .iter()
@@ -123,10 +123,12 @@ fn layout(items: &[Item], width: usize, height: usize, theme: Theme) -> Vec<Line
         return with_next;
     }
     let mut lines = Vec::new();
+    let mut whole = true;
     for (n, item) in items.iter().enumerate() {
         let left = items.len() - n - 1;
         let full = item.full(width, false, theme);
-        if lines.len() + full.len() + left <= height {
+        whole = whole && lines.len() + full.len() + left <= height;
+        if whole {
             lines.extend(full);
         } else {
             lines.push(item.one_line(width));
