@@ -6,6 +6,7 @@
 //! could squeeze them out.
 
 mod bounds;
+mod cells;
 mod counters;
 mod detail;
 mod findings;
@@ -22,9 +23,9 @@ use ratatui::layout::Rect;
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
+pub use cells::gauge_text;
 pub use counters::counter_hint;
 pub use help::{HELP, LAB_HELP};
-pub use listeners::gauge_text;
 pub use text::spark_text;
 pub use theme::Theme;
 
