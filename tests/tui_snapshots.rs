@@ -1064,12 +1064,22 @@ fn draw_at_every_size(name: &str, engine: &Engine) {
         (Screen::Pipeline, false, false),
         (Screen::Pipeline, true, false),
     ];
-    for (screen, help, filtering) in variants {
+    let labs = [
+        None,
+        Some(lab_status(sockq::model::lab::Scenario::SynFlood, true)),
+    ];
+    for ((screen, help, filtering), lab) in variants
+        .into_iter()
+        .flat_map(|v| labs.iter().map(move |l| (v, l)))
+    {
         let mut app = new_app(true);
         app.screen = screen;
         app.help = help;
         app.selected = key;
         app.show_unix = true;
+        app.lab = lab.clone();
+        // Scrolled as far as the help goes: the renderer brings it back in range.
+        app.help_scroll = usize::MAX;
         if filtering {
             app.filter_input = Some("x".repeat(64));
         }
@@ -1078,9 +1088,10 @@ fn draw_at_every_size(name: &str, engine: &Engine) {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     draw(w, h, &mut app, engine);
                 }));
+                let lab = lab.is_some();
                 assert!(
                     r.is_ok(),
-                    "{name}: {screen:?} help={help} filtering={filtering} panicked at {w}x{h}"
+                    "{name}: {screen:?} help={help} filtering={filtering} lab={lab} panicked at {w}x{h}"
                 );
             }
         }
