@@ -37,13 +37,18 @@ impl std::ops::Deref for Tmux {
 }
 
 impl Tmux {
-    /// Starts `command` (run by /bin/sh) in a new detached session, without the test's
+    /// Starts `command` (run by /bin/sh) in a new detached 100x30 session, without the test's
     /// backtrace variables (a backtrace would push the panic message off a 30-line pane).
     fn start(tag: &str, command: &str) -> anyhow::Result<Self> {
+        Self::start_sized(tag, command, (100, 30))
+    }
+
+    /// [`Tmux::start`] in a pane of `size` (columns, rows).
+    fn start_sized(tag: &str, command: &str, size: (u16, u16)) -> anyhow::Result<Self> {
         common::tmux::Tmux::start(
             format!("sockq-test-{}-{tag}", std::process::id()),
             "e2e",
-            (100, 30),
+            size,
             command,
             &["RUST_BACKTRACE", "RUST_LIB_BACKTRACE"],
         )
@@ -260,6 +265,59 @@ fn dashboard_keys_and_clean_quit() {
             !s.contains("sockq keys") && s.contains("Listeners (")
         })?;
 
+        tmux.keys(&["q"])?;
+        tmux.wait_text("EXITED rc=0", REACT)?;
+        assert_eq!(tmux.terminal_state()?, "0 1", "alternate_on cursor_flag");
+        Ok(())
+    });
+}
+
+/// The rate on the counter strip's value line under `label` (e.g. `12.0` of `12.0/s ▂▄█`).
+fn strip_rate(screen: &str, label: &str) -> Option<f64> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let i = lines.iter().position(|l| l.contains(label))?;
+    let col = lines[i].find(label)?;
+    let col = lines[i][..col].chars().count();
+    let under: String = lines.get(i + 1)?.chars().skip(col).collect();
+    under.split("/s").next()?.trim().parse().ok()
+}
+
+/// Lines of the screen that start a finding (`CRIT …`, `WARN …`).
+fn finding_lines(screen: &str) -> usize {
+    screen
+        .lines()
+        .filter(|l| l.starts_with("CRIT ") || l.starts_with("WARN "))
+        .count()
+}
+
+/// Issue 12's SSH user: at 80x24, with a listener overflowing, the counter strip shows its
+/// values (ListenOverflows moving, the counters findings rely on present) and at least two
+/// findings are on screen, on the main screen and on the detail screen.
+#[test]
+fn ssh_terminal_80x24_shows_counter_values_and_two_findings() {
+    in_netns("tui_e2e_80x24", || {
+        let q = FullQueue::new()?;
+        let tmux = Tmux::start_sized("ssh80", &pane_command(""), (80, 24))?;
+        let row = format!("127.0.0.1:{}", q.addr.port());
+        tmux.wait_for("the listener row with 5/4", STARTUP, |s| {
+            s.lines().any(|l| l.contains(&row) && l.contains("5/4"))
+        })?;
+        let s = tmux.wait_for("overflows counted and two findings", REACT, |s| {
+            strip_rate(s, "Overflows").is_some_and(|r| r > 0.0) && finding_lines(s) >= 2
+        })?;
+        assert_eq!(s.lines().count(), 24, "{s}");
+        for label in ["ListenDrops", "CookiesRecv", "EmbryonicRsts"] {
+            assert!(
+                strip_rate(&s, label).is_some(),
+                "{label} and its rate:\n{s}"
+            );
+        }
+        tmux.keys(&["Enter"])?;
+        tmux.wait_for("the detail with counters and two findings", REACT, |s| {
+            s.contains("accept queue 5/4")
+                && s.lines().any(|l| l.starts_with("kernel/s Overflows "))
+                && finding_lines(s) >= 2
+        })?;
         tmux.keys(&["q"])?;
         tmux.wait_text("EXITED rc=0", REACT)?;
         assert_eq!(tmux.terminal_state()?, "0 1", "alternate_on cursor_flag");

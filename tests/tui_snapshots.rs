@@ -20,8 +20,8 @@ use ratatui::Terminal;
 use sockq::engine::{Engine, EngineConfig};
 use sockq::model::testing;
 use sockq::model::{
-    CollectorStats, Counters, DepthRange, HostInfo, ListenerKey, NetnsInfo, Owners, ProcessInfo,
-    Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, Tunables, UnixListener,
+    CollectorStats, Counters, DepthRange, Filter, HostInfo, ListenerKey, NetnsInfo, Owners,
+    ProcessInfo, Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, Tunables, UnixListener,
     QUEUE_COUNTERS, SCHEMA_VERSION,
 };
 use sockq::tui::app::{Action, App, Row, Screen, SortBy};
@@ -78,6 +78,8 @@ struct Spec {
     drops: PerTick,
     /// SYN-RECV at tick `t`.
     syn: PerTick,
+    /// The listener exists at ticks before this one (it goes away then).
+    until: u64,
 }
 
 impl Spec {
@@ -87,7 +89,13 @@ impl Spec {
             depth: Box::new(|_| 0),
             drops: Box::new(|_| 0),
             syn: Box::new(|_| 0),
+            until: u64::MAX,
         }
+    }
+
+    fn until(mut self, t: u64) -> Self {
+        self.until = t;
+        self
     }
 
     fn depth(mut self, f: impl Fn(u64) -> u64 + 'static) -> Self {
@@ -112,6 +120,8 @@ struct World {
     unix: Option<Vec<UnixListener>>,
     tunables: Tunables,
     blind_spots: Vec<String>,
+    /// Namespace counters that rise by this much every tick (beyond the listeners' drops).
+    rising: Vec<(&'static str, u64)>,
 }
 
 /// The defaults of a fresh network namespace on a current kernel.
@@ -147,6 +157,7 @@ impl World {
             unix: Some(vec![]),
             tunables: default_tunables(),
             blind_spots: vec![],
+            rising: vec![],
         }
     }
 
@@ -160,7 +171,7 @@ impl World {
             .collect();
         let mut listeners = Vec::new();
         let mut ranges = Vec::new();
-        for spec in &self.specs {
+        for spec in self.specs.iter().filter(|s| t < s.until) {
             let mut l = spec.listener.clone();
             let cum: u64 = (0..=t).map(|i| (spec.drops)(i)).sum();
             l.accept_queue = (spec.depth)(t) as u32;
@@ -176,6 +187,9 @@ impl World {
                 readings: 10,
             });
             listeners.push(l);
+        }
+        for (name, per_tick) in &self.rising {
+            *counters.get_mut(*name).unwrap() += per_tick * t;
         }
         let wall_ms = WALL0_MS + t * 1000;
         let syn_total = listeners.iter().map(|l| l.syn_recv).sum();
@@ -226,8 +240,15 @@ impl World {
 
     /// An engine that has ingested `ticks` samples.
     fn engine(&self, ticks: u64) -> Engine {
+        self.engine_with(ticks, Filter::default())
+    }
+
+    /// An engine following the listeners `filter` selects (as `--port`/`--process` set it up)
+    /// that has ingested `ticks` samples.
+    fn engine_with(&self, ticks: u64, filter: Filter) -> Engine {
         let mut engine = Engine::new(EngineConfig {
             interval: INTERVAL,
+            filter,
             ..EngineConfig::default()
         });
         for t in 0..ticks {
@@ -306,6 +327,59 @@ fn overflowing() -> World {
     let mut w = World::new(specs);
     w.unix = Some(unix_listeners());
     w
+}
+
+/// The web host with a listener on :9090 that went away at tick 18: at the last tick (29) it was
+/// last seen 12 s ago.
+fn gone() -> World {
+    let mut specs = healthy_specs();
+    let mut old = tcp(v4(0, 0, 0, 0), 9090, None, 9, 128);
+    old.owners = known(vec![proc_info(5555, "oldapp", 30, 1024)]);
+    specs.push(Spec::idle(old).depth(|_| 3).until(18));
+    World::new(specs)
+}
+
+/// The web host with a listener whose queue no poll ever sees full, while its own drop counter
+/// moves with ListenOverflows (2 per second): an overflow proven between polls.
+fn proven_overflow() -> World {
+    let mut specs = healthy_specs();
+    let mut burst = tcp(v4(127, 0, 0, 1), 8081, None, 10, 8);
+    burst.owners = known(vec![proc_info(6061, "burstapp", 40, 1024)]);
+    specs.push(Spec::idle(burst).drops(|t| if t >= 1 { 2 } else { 0 }));
+    World::new(specs)
+}
+
+/// The overflowing host while the kernel answers SYNs with cookies (some come back) and resets
+/// handshakes: more findings cite counters than the strip has columns for at 80.
+fn cookies() -> World {
+    let mut w = overflowing();
+    w.rising = vec![
+        ("TCPReqQFullDoCookies", 60),
+        ("SyncookiesSent", 50),
+        ("SyncookiesRecv", 10),
+        ("EmbryonicRsts", 4),
+    ];
+    w
+}
+
+/// The overflowing host where 127.0.0.1:8080 recovered (its queue drained at tick 27, 3 s
+/// before the last tick) while 127.0.0.1:9000 still overflows: 8080's critical finding is held,
+/// marked cleared.
+fn held() -> World {
+    let mut specs = healthy_specs();
+    specs.push(
+        slowapp()
+            .depth(|t| if t < 27 { t.min(5) } else { 0 })
+            .drops(|t| if (5..27).contains(&t) { 3 } else { 0 }),
+    );
+    let mut stuck = tcp(v4(127, 0, 0, 1), 9000, None, 11, 8);
+    stuck.owners = known(vec![proc_info(7070, "stuckapp", 31, 1024)]);
+    specs.push(
+        Spec::idle(stuck)
+            .depth(|t| t.min(9))
+            .drops(|t| if t >= 9 { 1 } else { 0 }),
+    );
+    World::new(specs)
 }
 
 fn empty() -> World {
@@ -548,6 +622,16 @@ fn snapshot_unprivileged_detail() {
     assert!(text.contains("owned by uid 33"), "{text}");
 }
 
+/// The key of a listener shown (current or gone).
+fn key_of_any(engine: &Engine, endpoint: &str) -> ListenerKey {
+    new_app(true)
+        .rows(engine)
+        .iter()
+        .find(|r| r.endpoint == endpoint)
+        .unwrap_or_else(|| panic!("no {endpoint}"))
+        .key
+}
+
 fn key_of(engine: &Engine, endpoint: &str) -> ListenerKey {
     engine
         .latest()
@@ -616,6 +700,275 @@ fn detail_says_how_old_an_owners_numbers_are() {
     // 999 ms is "this second": no age shown.
     assert!(text.contains("nginx[1203]  fds 49 of 65536 "), "{text}");
     assert_eq!(text.matches(" s ago)").count(), 1, "{text}");
+}
+
+/// What issue 12 asks of an 80x24 terminal (an SSH session), on every screen: the counter values
+/// and at least two findings on screen.
+fn assert_issue_12_minimum(name: &str, text: &str) {
+    let findings = text
+        .lines()
+        .filter(|l| ["│CRIT", "│WARN", "│info"].iter().any(|p| l.starts_with(p)))
+        .count();
+    assert!(
+        findings >= 2,
+        "{name}: {findings} finding(s) on screen:\n{text}"
+    );
+    let counters = text.lines().any(|l| {
+        l.starts_with("│kernel/s Overflows 3.0") || l.starts_with("│3.0/s ") && l.contains("0.0/s")
+    });
+    assert!(counters, "{name}: no counter values:\n{text}");
+}
+
+/// Snapshots one screen of one scenario at 80x24 and checks the issue's minimum on it.
+fn snap_80x24(name: &str, engine: &Engine, setup: impl Fn(&mut App)) -> String {
+    let mut app = new_app(true);
+    setup(&mut app);
+    let text = render(80, 24, &mut app, engine);
+    insta::assert_snapshot!(format!("{name}_80x24"), text);
+    text
+}
+
+/// Five findings and four moving counters at 80x24 (an SSH session): each screen keeps the
+/// counter values and at least two findings.
+#[test]
+fn snapshot_ssh_session_80x24() {
+    let engine = cookies().engine(TICKS);
+    let key = key_of(&engine, "127.0.0.1:8080");
+    let screens: [(&str, Screen, bool); 4] = [
+        ("ssh_main", Screen::Main, false),
+        ("ssh_detail", Screen::Detail, false),
+        ("ssh_pipeline", Screen::Pipeline, false),
+        ("ssh_help", Screen::Main, true),
+    ];
+    for (name, screen, help) in screens {
+        let text = snap_80x24(name, &engine, |app| {
+            app.selected = Some(key);
+            app.screen = screen;
+            app.help = help;
+        });
+        assert_issue_12_minimum(name, &text);
+    }
+    // The frames of the overflowing host too.
+    let engine = overflowing().engine(TICKS);
+    for (screen, help) in [
+        (Screen::Main, false),
+        (Screen::Detail, false),
+        (Screen::Pipeline, false),
+        (Screen::Main, true),
+        (Screen::Detail, true),
+    ] {
+        let mut app = new_app(true);
+        app.selected = Some(key);
+        app.screen = screen;
+        app.help = help;
+        let text = render(80, 24, &mut app, &engine);
+        assert_issue_12_minimum(&format!("{screen:?} help={help}"), &text);
+    }
+}
+
+/// The help is whole at 80x24 by scrolling: ↓ and End reach its last key, Home its first; other
+/// keys still close it.
+#[test]
+fn help_scrolls_to_every_key_at_80x24() {
+    let engine = overflowing().engine(TICKS);
+    let mut app = new_app(true);
+    press(&mut app, &engine, ch('?'));
+    let text = render(80, 24, &mut app, &engine);
+    assert!(text.contains("sockq keys 1–"), "{text}");
+    let mut seen = String::new();
+    for _ in 0..render::HELP.len() {
+        seen.push_str(&render(80, 24, &mut app, &engine));
+        press(&mut app, &engine, key(KeyCode::Down));
+    }
+    for (k, what) in render::HELP {
+        assert!(seen.contains(what), "{k}: {what} never shown");
+    }
+    press(&mut app, &engine, key(KeyCode::Home));
+    assert_eq!(app.help_scroll, 0);
+    press(&mut app, &engine, key(KeyCode::End));
+    let text = render(80, 24, &mut app, &engine);
+    let (last_key, last) = render::HELP[render::HELP.len() - 1];
+    assert!(text.contains(last), "{last_key}:\n{text}");
+    assert!(app.help);
+    press(&mut app, &engine, ch('x'));
+    assert!(!app.help);
+}
+
+#[test]
+fn snapshot_gone_listener() {
+    let engine = gone().engine(TICKS);
+    let key = key_of_any(&engine, "0.0.0.0:9090");
+    let text = snap_80x24("gone", &engine, |_| {});
+    assert!(text.contains("gone 12 s ago"), "{text}");
+    let text = snap_80x24("gone_detail", &engine, |app| {
+        app.selected = Some(key);
+        app.screen = Screen::Detail;
+    });
+    let top = text.lines().nth(4).unwrap();
+    assert!(
+        top.contains("GONE 12 s ago"),
+        "said at the top: {top}\n{text}"
+    );
+}
+
+#[test]
+fn snapshot_held_findings() {
+    let engine = held().engine(TICKS);
+    let text = snap_80x24("held_findings", &engine, |_| {});
+    assert!(text.contains("Findings (3, 1 cleared)"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let held = lines
+        .iter()
+        .position(|l| l.contains("CRIT (cleared 3 s ago)"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let last_active = lines
+        .iter()
+        .rposition(|l| {
+            (l.starts_with("│CRIT ") || l.starts_with("│WARN ")) && !l.contains("cleared")
+        })
+        .unwrap();
+    assert!(held > last_active, "held after the active ones:\n{text}");
+    // Dimmed: drawn in the dim colour, not the severity's red.
+    let t = draw(80, 24, &mut new_app(true), &engine);
+    let buf = t.backend().buffer();
+    let y = u16::try_from(held - 1).unwrap();
+    assert_eq!(buf[(0, y)].fg, Color::DarkGray, "{:?}", buf[(0, y)]);
+}
+
+/// `--port` as the dashboard runs it: the engine follows the selected listeners only (and
+/// counts those it left out), the dashboard says the selection.
+#[test]
+fn snapshot_port_filter() {
+    let select = |ports: Vec<u16>| Filter {
+        ports,
+        process: None,
+    };
+    let engine = overflowing().engine_with(TICKS, select(vec![80]));
+    let text = snap_80x24("port_filter", &engine, |app| app.select = select(vec![80]));
+    assert!(text.contains("Listeners (1 of 5) --port 80"), "{text}");
+    let engine = overflowing().engine_with(TICKS, select(vec![81]));
+    let text = snap_80x24("port_filter_no_match", &engine, |app| {
+        app.select = select(vec![81])
+    });
+    assert!(
+        text.contains("No listener matches --port 81: 5 other listeners are not shown."),
+        "{text}"
+    );
+    // With UNIX listeners shown, those left out count too.
+    let mut app = new_app(true);
+    app.select = select(vec![81]);
+    app.show_unix = true;
+    let text = render(80, 24, &mut app, &engine);
+    assert!(text.contains("6 other listeners are not shown"), "{text}");
+}
+
+#[test]
+fn snapshot_proven_overflow() {
+    let engine = proven_overflow().engine(TICKS);
+    let key = key_of(&engine, "127.0.0.1:8081");
+    let text = snap_80x24("proven_overflow", &engine, |_| {});
+    assert!(text.contains("! 0/8 0%"), "{text}");
+    let text = snap_80x24("proven_overflow_detail", &engine, |app| {
+        app.selected = Some(key);
+        app.screen = Screen::Detail;
+    });
+    assert!(
+        text.contains("overflowed between polls: 2 drops this tick (counter-proven)"),
+        "{text}"
+    );
+    assert!(text.contains("peak 9 (full at 9)"), "{text}");
+}
+
+/// A workshop lab's status, as the lab command hands it to the dashboard.
+fn lab_status(
+    scenario: sockq::model::lab::Scenario,
+    flooding: bool,
+) -> sockq::model::lab::LabStatus {
+    sockq::model::lab::LabStatus {
+        scenario,
+        step: 1,
+        steps: 4,
+        title: "Spoofed SYNs fill the SYN queue".into(),
+        narration: vec!["The SYN queue of :8080 holds backlog+1 requests.".into()],
+        try_next: "x stops the flood; c cycles tcp_syncookies".into(),
+        knobs: scenario.defaults(),
+        capacity_per_s: 80.0,
+        clients: Default::default(),
+        server_pid: 4242,
+        last_round: vec![],
+        problem: None,
+        flooding,
+        ss_command: "nsenter --net=/proc/999/ns/net ss -ltn".into(),
+    }
+}
+
+/// The lab panel says whether the SYN flood runs (syn-flood only) and gives the `ss` command to
+/// run beside the dashboard.
+#[test]
+fn lab_panel_shows_the_flood_and_the_ss_command() {
+    use sockq::model::lab::Scenario;
+    let engine = overflowing().engine(TICKS);
+    for (w, h) in [(200u16, 50u16), (120, 40)] {
+        let mut app = new_app(true);
+        app.lab = Some(lab_status(Scenario::SynFlood, true));
+        let text = render(w, h, &mut app, &engine);
+        let flat: String = text.lines().map(|l| l.trim_matches('│').trim()).collect();
+        assert!(
+            flat.contains("nsenter --net=/proc/999/ns/net ss -ltn"),
+            "{text}"
+        );
+        assert!(flat.contains("SYN flood ON, 2000 spoofed SYNs/s"), "{text}");
+        app.lab = Some(lab_status(Scenario::SynFlood, false));
+        let text = render(w, h, &mut app, &engine);
+        assert!(text.contains("SYN flood off (x starts it)"), "{text}");
+        app.lab = Some(lab_status(Scenario::SlowConsumer, false));
+        let text = render(w, h, &mut app, &engine);
+        assert!(!text.contains("SYN flood"), "{text}");
+    }
+    // The detail and pipeline screens keep the flood's state in their narration strip.
+    let mut app = new_app(true);
+    app.lab = Some(lab_status(Scenario::SynFlood, true));
+    app.screen = Screen::Pipeline;
+    let text = render(120, 40, &mut app, &engine);
+    assert!(text.contains("SYN flood ON"), "{text}");
+}
+
+/// The header is not cut at 80 columns: with a long host name, PAUSED and the CPU budget it
+/// drops its least important parts (kernel, interval) and keeps the namespace and PAUSED.
+#[test]
+fn header_drops_parts_instead_of_being_cut() {
+    let engine = overflowing().engine(TICKS);
+    let mut app = new_app(true);
+    app.paused = true;
+    app.source_status = Some("replay 00:29 of 05:00".into());
+    let text = render(80, 24, &mut app, &engine);
+    let first = text.lines().nth(1).unwrap();
+    for part in ["sockq", "host demo-host", "netns current", "PAUSED"] {
+        assert!(first.contains(part), "{part}: {first}");
+    }
+    assert!(!first.contains('…'), "{first}");
+    let second = text.lines().nth(2).unwrap();
+    for part in ["replay 00:29 of 05:00", "somaxconn 4096", "syncookies 1"] {
+        assert!(second.contains(part), "{part}: {second}");
+    }
+    assert!(!second.contains('…'), "{second}");
+    let mut world = overflowing();
+    world.specs.truncate(1);
+    let mut engine = world.engine(TICKS - 1);
+    let mut sample = world.sample(TICKS - 1);
+    sample.snapshot.host.hostname = "a-very-long-host-name.with.its.domain.example.org".into();
+    sample.collector.throttled = true;
+    sample.collector.syn_recv_age_ms = 3000;
+    engine.ingest(sample);
+    let mut app = new_app(true);
+    app.paused = true;
+    let text = render(80, 24, &mut app, &engine);
+    let first = text.lines().nth(1).unwrap();
+    assert!(
+        first.contains("PAUSED") && first.contains("netns current"),
+        "{first}"
+    );
+    assert!(!first.contains("kernel"), "the kernel goes first: {first}");
 }
 
 #[test]
@@ -715,12 +1068,22 @@ fn draw_at_every_size(name: &str, engine: &Engine) {
         (Screen::Pipeline, false, false),
         (Screen::Pipeline, true, false),
     ];
-    for (screen, help, filtering) in variants {
+    let labs = [
+        None,
+        Some(lab_status(sockq::model::lab::Scenario::SynFlood, true)),
+    ];
+    for ((screen, help, filtering), lab) in variants
+        .into_iter()
+        .flat_map(|v| labs.iter().map(move |l| (v, l)))
+    {
         let mut app = new_app(true);
         app.screen = screen;
         app.help = help;
         app.selected = key;
         app.show_unix = true;
+        app.lab = lab.clone();
+        // Scrolled as far as the help goes: the renderer brings it back in range.
+        app.help_scroll = usize::MAX;
         if filtering {
             app.filter_input = Some("x".repeat(64));
         }
@@ -729,9 +1092,10 @@ fn draw_at_every_size(name: &str, engine: &Engine) {
                 let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     draw(w, h, &mut app, engine);
                 }));
+                let lab = lab.is_some();
                 assert!(
                     r.is_ok(),
-                    "{name}: {screen:?} help={help} filtering={filtering} panicked at {w}x{h}"
+                    "{name}: {screen:?} help={help} filtering={filtering} lab={lab} panicked at {w}x{h}"
                 );
             }
         }
@@ -784,7 +1148,7 @@ fn sort_cycles_and_rows_reorder() {
     let expected: [(SortBy, &str, [&str; 5]); 6] = [
         (
             SortBy::Fill,
-            "fill",
+            "fill (peak)",
             [
                 "127.0.0.1:8080",
                 "*:80",
@@ -841,7 +1205,7 @@ fn sort_cycles_and_rows_reorder() {
         ),
         (
             SortBy::Fill,
-            "fill",
+            "fill (peak)",
             [
                 "127.0.0.1:8080",
                 "*:80",
@@ -1168,6 +1532,178 @@ fn blind_spots_are_on_screen() {
             || text.contains("blind spot"),
         "{text}"
     );
+}
+
+/// True for what must never reach a terminal raw: control characters (ESC, BEL, C1) and the
+/// bidirectional overrides that make a line read differently from what it is.
+fn unsafe_for_a_terminal(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text from the system never reaches the terminal raw: ratatui drops ESC silently (the name
+/// would change without a trace) and passes a bidi override through. A process named with an
+/// escape sequence and an override, and a blind spot with a bell, show as visible escapes on
+/// every screen.
+#[test]
+fn control_characters_from_the_system_are_shown_escaped() {
+    let mut spec = slowapp();
+    spec.listener.owners = known(vec![proc_info(4242, "\x1b[2Jevil\u{202e}", 23, 1024)]);
+    let mut world = World::new(vec![spec]);
+    world.blind_spots = vec!["odd\x07text".into()];
+    let engine = world.engine(TICKS);
+    let key = key_of(&engine, "127.0.0.1:8080");
+    for screen in [Screen::Main, Screen::Detail, Screen::Pipeline] {
+        for (w, h) in [(80u16, 24u16), (200, 50)] {
+            let mut app = new_app(true);
+            app.selected = Some(key);
+            app.screen = screen;
+            let t = draw(w, h, &mut app, &engine);
+            let text = frame_text(&t);
+            for cell in t.backend().buffer().content() {
+                assert!(
+                    !cell.symbol().chars().any(unsafe_for_a_terminal),
+                    "{screen:?} {w}x{h}: raw {:?} in\n{text}",
+                    cell.symbol()
+                );
+            }
+            if screen != Screen::Pipeline {
+                assert!(text.contains("\\x1b[2J"), "{screen:?} {w}x{h}:\n{text}");
+            }
+        }
+    }
+    let text = render(200, 50, &mut new_app(true), &engine);
+    assert!(text.contains("odd\\x07text"), "{text}");
+    assert!(text.contains("\\u{202e}"), "{text}");
+}
+
+/// Every counter rate a finding cites is on screen, with its name (kernel or short): the strip
+/// gives those counters room first.
+#[test]
+fn counters_the_findings_cite_are_on_screen() {
+    use sockq::model::meta::QUEUE_COUNTER_INFO;
+    for (name, world) in [("overflowing", overflowing()), ("cookies", cookies())] {
+        let engine = world.engine(TICKS);
+        let tick = engine.latest().unwrap();
+        for (w, h) in [(80u16, 24u16), (100, 30), (200, 50)] {
+            let text = render(w, h, &mut new_app(true), &engine);
+            let strip: Vec<&str> = text.lines().skip(4).take(2).collect();
+            for f in tick.findings.iter().filter(|f| f.is_active()) {
+                for (key, value) in &f.evidence {
+                    let Some(counter) = key.strip_suffix("_per_s") else {
+                        continue;
+                    };
+                    if *value <= 0.0 {
+                        continue;
+                    }
+                    // Per-listener evidence (drops_per_s) is in the table, not the strip.
+                    let Some(info) = QUEUE_COUNTER_INFO.iter().find(|c| c.name == counter) else {
+                        continue;
+                    };
+                    let col = strip[0]
+                        .find(info.name)
+                        .or_else(|| strip[0].find(info.short))
+                        .unwrap_or_else(|| {
+                            panic!("{name} {w}x{h}: {counter} ({}) not shown:\n{text}", f.rule)
+                        });
+                    let col = strip[0][..col].chars().count();
+                    let value_text: String = strip[1].chars().skip(col).take(12).collect();
+                    assert!(
+                        value_text.starts_with(&format!("{value:.1}/s")),
+                        "{name} {w}x{h}: {counter} {value} under its name: {value_text:?}\n{text}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// FILL is the depth now (docs/metrics.md); the peak is the gauge's mark. A listener whose
+/// overflow the counters proved between polls shows `!` and a peak of backlog+1 at depth 0.
+#[test]
+fn fill_is_the_depth_and_a_proven_overflow_marks_the_gauge() {
+    let engine = proven_overflow().engine(TICKS);
+    let lt = engine
+        .latest()
+        .unwrap()
+        .listeners
+        .iter()
+        .find(|l| l.endpoint == "127.0.0.1:8081")
+        .unwrap();
+    assert!(lt.overflow_proven, "{lt:?}");
+    let rows = new_app(true).rows(&engine);
+    let row = rows
+        .iter()
+        .find(|r| r.endpoint == "127.0.0.1:8081")
+        .unwrap();
+    assert_eq!((row.depth, row.peak, row.backlog), (0, 9, 8));
+    assert_eq!(row.fill(), 0.0);
+    assert!(row.peak_fill() > 1.0);
+    assert_eq!(
+        rows[0].endpoint, "127.0.0.1:8081",
+        "sorted by the peak's fill"
+    );
+    let text = render(80, 24, &mut new_app(true), &engine);
+    let line = text.lines().find(|l| l.contains("127.0.0.1:8081")).unwrap();
+    assert!(line.contains("! 0/8 0%"), "{line}");
+}
+
+/// At 80 columns the FDS column does not fit: an owner near its fd limit shows its numbers in the
+/// process cell instead (the near-fd-limit finding cites them).
+#[test]
+fn fds_near_the_limit_show_without_the_fds_column() {
+    let mut specs = healthy_specs();
+    specs[0].listener.owners = known(vec![proc_info(812, "sshd", 1019, 1024)]);
+    let engine = World::new(specs).engine(TICKS);
+    let text = render(80, 24, &mut new_app(true), &engine);
+    assert!(!text.contains("FDS"), "no FDS column at 80:\n{text}");
+    let line = text.lines().find(|l| l.contains("0.0.0.0:22")).unwrap();
+    assert!(line.contains("s… fd 1019/1024"), "{line}");
+    let text = render(200, 50, &mut new_app(true), &engine);
+    let line = text.lines().find(|l| l.contains("0.0.0.0:22")).unwrap();
+    assert!(
+        line.contains("sshd[812]") && line.contains("1019/1024"),
+        "{line}"
+    );
+}
+
+/// A listener that went away says so in words, not only by dimmed numbers.
+#[test]
+fn a_gone_listener_says_how_long_ago_it_went() {
+    let engine = gone().engine(TICKS);
+    let rows = new_app(true).rows(&engine);
+    let row = rows.iter().find(|r| r.endpoint == "0.0.0.0:9090").unwrap();
+    assert!(row.gone);
+    assert_eq!(row.gone_s, Some(12));
+    assert_eq!(
+        rows.last().unwrap().key,
+        row.key,
+        "gone rows sink to the bottom"
+    );
+    let text = render(80, 24, &mut new_app(true), &engine);
+    let line = text.lines().find(|l| l.contains("0.0.0.0:9090")).unwrap();
+    assert!(line.contains("gone 12 s ago"), "{line}");
+}
+
+/// `--port`/`--process` are said in the table's title, and an empty table says which selection
+/// matched nothing.
+#[test]
+fn the_port_and_process_selection_is_on_screen() {
+    let engine = overflowing().engine(TICKS);
+    let mut app = new_app(true);
+    app.select = Filter {
+        ports: vec![80],
+        process: None,
+    };
+    let text = render(80, 24, &mut app, &engine);
+    assert!(text.contains("Listeners (1 of 5) --port 80"), "{text}");
+    app.select.ports = vec![81];
+    app.select.process = Some("nginx".into());
+    let text = render(80, 24, &mut app, &engine);
+    assert!(
+        text.contains("No listener matches --port 81 --process nginx: 5 other listeners"),
+        "{text}"
+    );
+    assert!(!text.contains("No listening sockets"), "{text}");
 }
 
 #[test]

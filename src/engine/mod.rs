@@ -88,6 +88,16 @@ pub struct ListenerHistory {
     pub service: service::ServiceTrack,
 }
 
+/// Listeners of the latest sample that the filter (`--port`, `--process`) left out: what a view
+/// needs to say "2 of 7".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// TCP listeners left out.
+    pub tcp: usize,
+    /// UNIX listeners left out.
+    pub unix: usize,
+}
+
 /// History, rates and findings over a stream of samples.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -106,6 +116,8 @@ pub struct Engine {
     gaps_since_prev: u64,
     /// Arrivals seen by cookie against Tcp PassiveOpens.
     arrivals: service::Arrivals,
+    /// Listeners of the latest sample the filter left out.
+    left_out: LeftOut,
 }
 
 impl Engine {
@@ -127,6 +139,7 @@ impl Engine {
             unexplained_overflow: false,
             gaps_since_prev: 0,
             arrivals: service::Arrivals::default(),
+            left_out: LeftOut::default(),
         }
     }
 
@@ -143,6 +156,11 @@ impl Engine {
     /// The latest tick.
     pub fn latest(&self) -> Option<&Tick> {
         self.latest.as_ref()
+    }
+
+    /// Listeners of the latest sample that the filter (`--port`, `--process`) left out.
+    pub fn left_out(&self) -> LeftOut {
+        self.left_out
     }
 
     /// History of one listener.
@@ -223,7 +241,13 @@ impl Engine {
             depth_ranges,
             collector,
         } = sample;
+        let unix = |s: &crate::model::Snapshot| s.unix_listeners.as_ref().map_or(0, Vec::len);
+        let before = (snapshot.tcp_listeners.len(), unix(&snapshot));
         self.cfg.filter.apply(&mut snapshot);
+        self.left_out = LeftOut {
+            tcp: before.0 - snapshot.tcp_listeners.len(),
+            unix: before.1 - unix(&snapshot),
+        };
         let now_ns = snapshot.time.monotonic_ns;
         // The previous tick holds the previous sample: no copy of it is kept.
         let prev = self.latest.take();

@@ -31,7 +31,7 @@ pub const QUEUE_COUNTER_INFO: [CounterInfo; 8] = [
     },
     CounterInfo {
         name: "TCPReqQFullDoCookies",
-        short: "ReqQFullCookie",
+        short: "DoCookies",
         meaning: "SYN queue full: a SYN cookie sent instead of keeping the request",
     },
     CounterInfo {
@@ -46,7 +46,7 @@ pub const QUEUE_COUNTER_INFO: [CounterInfo; 8] = [
     },
     CounterInfo {
         name: "SyncookiesFailed",
-        short: "CookiesFailed",
+        short: "CookiesFail",
         meaning: "ACKs with an invalid SYN cookie",
     },
     CounterInfo {

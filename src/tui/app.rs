@@ -6,46 +6,10 @@ use crossterm::event::{
 
 use crate::engine::Engine;
 use crate::model::lab::{Knob, LabStatus};
-use crate::model::{Filter, ListenerKey, ListenerTick, Owners, TcpListener, Tick};
+use crate::model::{Filter, ListenerKey};
 
-/// Sort orders of the listener table, cycled with `s`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortBy {
-    /// Accept-queue fill (peak since the last tick), fullest first.
-    Fill,
-    /// Drops per second, most first.
-    Drops,
-    /// SYN-RECV requests, most first.
-    SynRecv,
-    /// Local port, ascending.
-    Port,
-    /// Process name.
-    Process,
-}
-
-impl SortBy {
-    /// The next order.
-    pub fn next(self) -> Self {
-        match self {
-            SortBy::Fill => SortBy::Drops,
-            SortBy::Drops => SortBy::SynRecv,
-            SortBy::SynRecv => SortBy::Port,
-            SortBy::Port => SortBy::Process,
-            SortBy::Process => SortBy::Fill,
-        }
-    }
-
-    /// Name shown in the table title.
-    pub fn label(self) -> &'static str {
-        match self {
-            SortBy::Fill => "fill",
-            SortBy::Drops => "drops",
-            SortBy::SynRecv => "SYN-RECV",
-            SortBy::Port => "port",
-            SortBy::Process => "process",
-        }
-    }
-}
+use super::rows::{sort_rows, tcp_rows, unix_rows};
+pub use super::rows::{Row, SortBy};
 
 /// Which screen is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,72 +33,6 @@ pub enum Action {
     SetInterval(std::time::Duration),
 }
 
-/// One row of the listener table (a TCP or UNIX listener).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// Identity (UNIX listeners use their inode with cookie 0).
-    pub key: ListenerKey,
-    /// Address:port, or the UNIX path.
-    pub endpoint: String,
-    /// Local port (TCP only).
-    pub port: Option<u16>,
-    /// Owning processes.
-    pub owners: Owners,
-    /// Depth now.
-    pub depth: u32,
-    /// Peak since the previous tick.
-    pub peak: u32,
-    /// Backlog.
-    pub backlog: u32,
-    /// SYN-RECV (TCP only) and the size of the group it is shared with.
-    pub syn_recv: Option<(u64, u32)>,
-    /// Drops per second.
-    pub drops_per_s: Option<f64>,
-    /// Cumulative drops.
-    pub drops: Option<u64>,
-    /// Gone from the latest sample.
-    pub gone: bool,
-    /// A UNIX listener.
-    pub unix: bool,
-}
-
-impl Row {
-    /// Peak fill (may exceed 1).
-    pub fn fill(&self) -> f64 {
-        f64::from(self.peak.max(self.depth)) / f64::from(self.backlog.max(1))
-    }
-
-    /// Name of the first owner, for sorting and filtering.
-    pub fn process_name(&self) -> &str {
-        self.owners
-            .processes()
-            .first()
-            .map_or("", |p| p.comm.as_str())
-    }
-
-    fn from_tcp(lt: &ListenerTick, l: Option<&TcpListener>) -> Self {
-        Row {
-            key: lt.key,
-            endpoint: lt.endpoint.clone(),
-            port: l.map(|l| l.port),
-            owners: l.map_or(
-                Owners::Unknown {
-                    reason: "gone".into(),
-                },
-                |l| l.owners.clone(),
-            ),
-            depth: lt.depth,
-            peak: lt.depth_high,
-            backlog: lt.backlog,
-            syn_recv: l.map(|l| (l.syn_recv, l.syn_recv_group)),
-            drops_per_s: lt.drops_per_s,
-            drops: l.and_then(|l| l.drops),
-            gone: lt.gone,
-            unix: false,
-        }
-    }
-}
-
 /// The dashboard's state.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -142,6 +40,9 @@ pub struct App {
     pub screen: Screen,
     /// Help overlay shown.
     pub help: bool,
+    /// First help entry shown when the help is taller than its box (the renderer keeps it in
+    /// range).
+    pub help_scroll: usize,
     /// Sort order.
     pub sort: SortBy,
     /// Search text typed with `/` (endpoint or process name contains it, or the pid is it).
@@ -176,6 +77,7 @@ impl App {
         Self {
             screen: Screen::Main,
             help: false,
+            help_scroll: 0,
             sort: SortBy::Fill,
             filter: String::new(),
             filter_input: None,
@@ -192,14 +94,24 @@ impl App {
         }
     }
 
-    /// The listener rows in display order, after the filter.
+    /// The listener rows in display order, after the filters.
     pub fn rows(&self, engine: &Engine) -> Vec<Row> {
+        self.rows_and_total(engine).0
+    }
+
+    /// The listener rows in display order after the filters (`--port`/`--process`, then `/`),
+    /// and how many listeners there are before them.
+    pub fn rows_and_total(&self, engine: &Engine) -> (Vec<Row>, usize) {
         let Some(tick) = engine.latest() else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
         let mut rows = tcp_rows(tick, engine);
+        // The engine may have left some out already (the same filter, applied to every sample).
+        let left_out = engine.left_out();
+        let mut total = rows.len() + left_out.tcp;
         if self.show_unix {
             rows.extend(unix_rows(tick));
+            total = rows.len() + left_out.tcp + left_out.unix;
         }
         rows.retain(|r| self.select.matches(r.port, &r.owners));
         if !self.filter.is_empty() {
@@ -213,7 +125,7 @@ impl App {
             });
         }
         sort_rows(&mut rows, self.sort);
-        rows
+        (rows, total)
     }
 
     /// Index of the selected row, if it is still shown.
@@ -261,17 +173,14 @@ impl App {
             return Action::None;
         }
         if self.help {
-            // Any key closes the help; q still quits.
-            self.help = false;
-            return if key.code == KeyCode::Char('q') {
-                Action::Quit
-            } else {
-                Action::None
-            };
+            return self.help_key(key.code);
         }
         match key.code {
             KeyCode::Char('q') => return Action::Quit,
-            KeyCode::Char('?') | KeyCode::F(1) => self.help = true,
+            KeyCode::Char('?') | KeyCode::F(1) => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(rows, -1),
             KeyCode::Down | KeyCode::Char('j') => self.move_selection(rows, 1),
             KeyCode::PageUp => self.move_selection(rows, -10),
@@ -310,6 +219,22 @@ impl App {
             KeyCode::Char('+') | KeyCode::Char('=') => return self.change_interval(true),
             KeyCode::Char('-') => return self.change_interval(false),
             _ => {}
+        }
+        Action::None
+    }
+
+    /// A key while the help is open: the arrows and page keys scroll it (when it is taller than
+    /// its box), any other key closes it; q still quits.
+    fn help_key(&mut self, code: KeyCode) -> Action {
+        match code {
+            KeyCode::Up => self.help_scroll = self.help_scroll.saturating_sub(1),
+            KeyCode::Down => self.help_scroll += 1,
+            KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
+            KeyCode::PageDown => self.help_scroll += 10,
+            KeyCode::Home => self.help_scroll = 0,
+            KeyCode::End => self.help_scroll = usize::MAX,
+            KeyCode::Char('q') => return Action::Quit,
+            _ => self.help = false,
         }
         Action::None
     }
@@ -381,91 +306,4 @@ pub fn lab_knob(key: &KeyEvent) -> Option<Knob> {
         'n' => Knob::NextStep,
         _ => return None,
     })
-}
-
-/// A row for every TCP listener of the tick, and for those that went away earlier and are
-/// still kept (from the history).
-fn tcp_rows(tick: &Tick, engine: &Engine) -> Vec<Row> {
-    let by_key: std::collections::HashMap<ListenerKey, &TcpListener> = tick
-        .snapshot
-        .tcp_listeners
-        .iter()
-        .map(|l| (ListenerKey::from(l), l))
-        .collect();
-    let gone = engine.gone_listeners();
-    tick.listeners
-        .iter()
-        .chain(gone.iter())
-        .map(|lt| {
-            let l = by_key
-                .get(&lt.key)
-                .copied()
-                .or_else(|| engine.listener(&lt.key).map(|h| &h.listener));
-            Row::from_tcp(lt, l)
-        })
-        .collect()
-}
-
-/// A row for every UNIX listener of the tick.
-fn unix_rows(tick: &Tick) -> Vec<Row> {
-    let Some(unix) = &tick.snapshot.unix_listeners else {
-        return Vec::new();
-    };
-    unix.iter()
-        .map(|u| Row {
-            key: ListenerKey {
-                inode: u.inode,
-                cookie: 0,
-            },
-            endpoint: if u.name.is_empty() {
-                format!("unix:(unnamed {})", u.inode)
-            } else {
-                u.name.clone()
-            },
-            port: None,
-            owners: u.owners.clone(),
-            depth: u.accept_queue,
-            peak: u.accept_queue,
-            backlog: u.backlog,
-            syn_recv: None,
-            drops_per_s: None,
-            drops: None,
-            gone: false,
-            unix: true,
-        })
-        .collect()
-}
-
-/// Sorts rows by `sort`; gone listeners sink to the bottom whatever the order.
-fn sort_rows(rows: &mut [Row], sort: SortBy) {
-    let cmp_f = |a: f64, b: f64| b.total_cmp(&a);
-    match sort {
-        SortBy::Fill => {
-            rows.sort_by(|a, b| cmp_f(a.fill(), b.fill()).then(a.endpoint.cmp(&b.endpoint)))
-        }
-        SortBy::Drops => rows.sort_by(|a, b| {
-            cmp_f(a.drops_per_s.unwrap_or(-1.0), b.drops_per_s.unwrap_or(-1.0))
-                .then(a.endpoint.cmp(&b.endpoint))
-        }),
-        SortBy::SynRecv => rows.sort_by(|a, b| {
-            b.syn_recv
-                .map(|s| s.0)
-                .cmp(&a.syn_recv.map(|s| s.0))
-                .then(a.endpoint.cmp(&b.endpoint))
-        }),
-        SortBy::Port => rows.sort_by_key(|r| {
-            (
-                r.unix,
-                r.port.map_or(u32::MAX, u32::from),
-                r.endpoint.clone(),
-            )
-        }),
-        SortBy::Process => rows.sort_by(|a, b| {
-            a.process_name()
-                .cmp(b.process_name())
-                .then(a.endpoint.cmp(&b.endpoint))
-        }),
-    }
-    // Gone listeners sink to the bottom whatever the order.
-    rows.sort_by_key(|r| r.gone);
 }

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod render;
+mod rows;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};

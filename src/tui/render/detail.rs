@@ -1,4 +1,5 @@
-//! The detail screen of one listener: depth, SYN-RECV and drop charts; limits and owners.
+//! The detail screen of one listener: what is special about it now in words (gone, overflowed),
+//! its depth, SYN-RECV and drop charts, and what bounds it (`bounds`).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -6,24 +7,38 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, SparklineBar, Wrap};
 use ratatui::Frame;
 
-use super::text::{num_or, rate_text};
+use super::bounds::{narrow_side_lines, side_lines};
+use super::text::{num_or, rate_text, safe, wrap};
 use super::theme::Theme;
 use crate::engine::Engine;
 use crate::model::history::ListenerPoint;
-use crate::model::labels::tightest_owner;
-use crate::model::{Owners, ProcessInfo, Severity, Tick};
+use crate::model::Severity;
 use crate::tui::app::Row;
 
-/// Draws the detail of `row` in `area`: three charts, and beside (wide) or under them what bounds
-/// the listener.
+/// Draws the detail of `row` in `area`: what is special about it now (gone, overflowed) in
+/// words at the top, three charts, and beside (wide) or under them what bounds the listener.
 pub(super) fn draw_detail(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: Theme) {
-    let wide = area.width >= 110;
-    let lines = side_lines(row, engine.latest(), if wide { 12 } else { 3 }, theme);
-    let side_h = (lines.len() as u16 + 2).min(area.height / 2);
-    let [charts, side] = if wide {
-        Layout::horizontal([Constraint::Min(40), Constraint::Length(52)]).areas(area)
+    let status = status_lines(row, usize::from(area.width), theme);
+    let status_h = u16::try_from(status.len())
+        .unwrap_or(0)
+        .min(area.height / 3);
+    let [status_area, rest] =
+        Layout::vertical([Constraint::Length(status_h), Constraint::Min(0)]).areas(area);
+    f.render_widget(Paragraph::new(status), status_area);
+    let wide = rest.width >= 110;
+    let tick = engine.latest();
+    let lines = if wide {
+        side_lines(row, tick, 12, theme)
     } else {
-        Layout::vertical([Constraint::Min(6), Constraint::Length(side_h)]).areas(area)
+        narrow_side_lines(row, tick, usize::from(rest.width.saturating_sub(2)), theme)
+    };
+    // Under the charts: what the lines need, leaving the three charts a line of data each.
+    let side_h = (u16::try_from(lines.len()).unwrap_or(u16::MAX) + 2)
+        .min(rest.height.saturating_sub(9).max(rest.height / 3));
+    let [charts, side] = if wide {
+        Layout::horizontal([Constraint::Min(40), Constraint::Length(52)]).areas(rest)
+    } else {
+        Layout::vertical([Constraint::Min(0), Constraint::Length(side_h)]).areas(rest)
     };
     draw_charts(f, charts, row, engine, theme);
     f.render_widget(
@@ -38,6 +53,45 @@ pub(super) fn draw_detail(f: &mut Frame, area: Rect, row: &Row, engine: &Engine,
     );
 }
 
+/// What is special about the listener now, in words: gone (since when), or its accept queue
+/// overflowed in this tick — seen by a poll, or proven by the drop counters between two polls.
+fn status_lines(row: &Row, width: usize, theme: Theme) -> Vec<Line<'static>> {
+    let drops = row
+        .drops_delta
+        .map_or("its drop counter rose".to_string(), |d| {
+            format!("{d} drops this tick")
+        });
+    let (text, style) = if row.gone {
+        let ago = row.gone_s.map_or(String::new(), |s| format!(" {s} s ago"));
+        (
+            format!("GONE{ago}: this listener is no longer in the kernel's table; its last numbers are shown."),
+            theme.sev(Severity::Warning),
+        )
+    } else if row.overflow_proven {
+        (
+            format!(
+                "Accept queue overflowed between polls: {drops} (counter-proven): the queue held {} (backlog+1) though no poll saw it.",
+                u64::from(row.backlog) + 1
+            ),
+            theme.sev(Severity::Critical),
+        )
+    } else if row.overflowed {
+        (
+            format!(
+                "Accept queue overflowed: a poll saw it full ({}/{}); {drops}.",
+                row.peak, row.backlog
+            ),
+            theme.sev(Severity::Critical),
+        )
+    } else {
+        return Vec::new();
+    };
+    wrap(&text, width)
+        .into_iter()
+        .map(|l| Line::styled(l, style))
+        .collect()
+}
+
 /// The accept-queue depth, SYN-RECV and drops of `row` over the history window, one above the
 /// other.
 fn draw_charts(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: Theme) {
@@ -47,14 +101,18 @@ fn draw_charts(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: The
     let max_depth = u64::from(row.backlog) + 1;
     let depth_title = format!(
         " {} accept queue {}/{} now, peak {} (full at {}) ",
-        row.endpoint, row.depth, row.backlog, row.peak, max_depth
+        safe(&row.endpoint),
+        row.depth,
+        row.backlog,
+        row.peak,
+        max_depth
     );
     f.render_widget(
         chart(
             depth_title,
             series(engine, row, width, |p| f64::from(p.high)),
             Some(max_depth),
-            theme.fill(row.fill()),
+            theme.fill(row.peak_fill()),
         ),
         c1,
     );
@@ -127,83 +185,4 @@ fn series<F: Fn(&ListenerPoint) -> f64>(
             SparklineBar::from((!p.is_gap() && v.is_finite()).then(|| v.round().max(0.0) as u64))
         })
         .collect()
-}
-
-/// The side panel: the limits that bound the queue, then at most `max_owners` owning processes.
-fn side_lines(
-    row: &Row,
-    tick: Option<&Tick>,
-    max_owners: usize,
-    theme: Theme,
-) -> Vec<Line<'static>> {
-    let mut lines = limit_lines(row, tick, theme);
-    lines.push(Line::styled("Owners", theme.bold()));
-    match &row.owners {
-        Owners::Known { processes } if !processes.is_empty() => {
-            lines.extend(owner_lines(processes, max_owners, theme));
-        }
-        Owners::Known { .. } => lines.push(Line::raw("  none")),
-        Owners::Unknown { reason } => {
-            lines.push(Line::styled(format!("  unknown: {reason}"), theme.dim()))
-        }
-    }
-    lines
-}
-
-/// Backlog, the tunables and the tightest owner's fd limit.
-fn limit_lines(row: &Row, tick: Option<&Tick>, theme: Theme) -> Vec<Line<'static>> {
-    let max_depth = u64::from(row.backlog) + 1;
-    let mut lines: Vec<Line> = vec![Line::styled("Limits", theme.bold())];
-    let tun = tick
-        .map(|t| t.snapshot.tunables.clone())
-        .unwrap_or_default();
-    lines.push(Line::raw(format!(
-        "  backlog {} (queue holds {})",
-        row.backlog, max_depth
-    )));
-    lines.push(Line::raw(format!(
-        "  somaxconn {}  syncookies {}",
-        num_or(tun.somaxconn, "?"),
-        num_or(tun.tcp_syncookies, "?")
-    )));
-    lines.push(Line::raw(format!(
-        "  tcp_max_syn_backlog {}  abort_on_overflow {}",
-        num_or(tun.tcp_max_syn_backlog, "?"),
-        num_or(tun.tcp_abort_on_overflow, "?")
-    )));
-    if let Some(p) = tightest_owner(&row.owners) {
-        lines.push(Line::raw(format!(
-            "  RLIMIT_NOFILE {} ({})",
-            num_or(p.fd_limit, "unlimited"),
-            p.comm
-        )));
-    }
-    lines
-}
-
-/// One line per owning process (at most `max`), then how many more there are.
-fn owner_lines(processes: &[ProcessInfo], max: usize, theme: Theme) -> Vec<Line<'static>> {
-    let mut lines = Vec::new();
-    for p in processes.iter().take(max) {
-        // With hundreds of owning processes, sockq re-reads the roomy ones in turn.
-        let age = if p.age_ms >= 1000 {
-            format!("  (read {} s ago)", p.age_ms / 1000)
-        } else {
-            String::new()
-        };
-        lines.push(Line::raw(format!(
-            "  {}[{}]  fds {} of {}{age}",
-            p.comm,
-            p.pid,
-            num_or(p.fds_open, "?"),
-            num_or(p.fd_limit, "unlimited")
-        )));
-    }
-    if processes.len() > max {
-        lines.push(Line::styled(
-            format!("  … and {} more", processes.len() - max),
-            theme.dim(),
-        ));
-    }
-    lines
 }

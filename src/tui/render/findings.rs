@@ -1,90 +1,211 @@
-//! The findings panel: what the rules found, and what sockq could not see.
+//! The findings panel: what the rules found — active ones first, then the critical ones held a
+//! little after they cleared, dimmed — and what sockq could not see. Each item is shown whole
+//! (wrapped, with its next step when all fit with theirs) or, when space is short, on one line:
+//! its severity and first sentence, cut with `…`.
 
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
+use super::text::{first_sentence, safe, truncate, wrap};
 use super::theme::{section, Theme};
-use crate::engine::Engine;
-use crate::model::{Finding, Severity, Tick};
+use crate::model::{Finding, ListenerKey, Severity, Tick};
 
-/// Draws the findings of the latest tick in `area`, each with its next step when all of them fit
-/// with it, then the blind spots.
-pub(super) fn draw_findings(f: &mut Frame, area: Rect, engine: &Engine, theme: Theme) {
-    let tick = engine.latest();
-    let block = section(title(tick), theme.bold());
-    let inner = block.inner(area);
-    f.render_widget(block, area);
+/// One thing the panel lists: a finding or a blind spot.
+struct Item {
+    /// `CRIT`, `WARN (cleared 3 s ago)`, `NOT SEEN`…
+    label: String,
+    label_style: Style,
+    text: String,
+    text_style: Style,
+    /// The next step, for findings.
+    next: Option<String>,
+}
+
+impl Item {
+    fn finding(f: &Finding, theme: Theme) -> Self {
+        let (label, label_style, text_style) = match f.cleared_s {
+            None => (
+                f.severity.label().to_string(),
+                theme.sev(f.severity),
+                Style::default(),
+            ),
+            Some(s) => (
+                format!("{} (cleared {:.0} s ago)", f.severity.label(), s),
+                theme.dim(),
+                theme.dim(),
+            ),
+        };
+        Item {
+            label,
+            label_style,
+            text: safe(&f.message),
+            text_style,
+            next: f.is_active().then(|| safe(&f.next)),
+        }
+    }
+
+    fn blind_spot(b: &str, theme: Theme) -> Self {
+        Item {
+            label: "NOT SEEN".into(),
+            label_style: theme.sev(Severity::Info),
+            text: safe(b),
+            text_style: Style::default(),
+            next: None,
+        }
+    }
+
+    /// The item wrapped at `width`: the label and text, then the next step when `with_next`.
+    fn full(&self, width: usize, with_next: bool, theme: Theme) -> Vec<Line<'static>> {
+        let label_w = self.label.chars().count();
+        let mut lines: Vec<Line> = wrap(&format!("{} {}", self.label, self.text), width)
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                if i > 0 || l.chars().count() < label_w {
+                    return Line::styled(l, self.text_style);
+                }
+                let rest: String = l.chars().skip(label_w).collect();
+                Line::from(vec![
+                    Span::styled(self.label.clone(), self.label_style),
+                    Span::styled(rest, self.text_style),
+                ])
+            })
+            .collect();
+        if let Some(next) = self.next.as_ref().filter(|_| with_next) {
+            // Indented under the finding, a hanging indent past the arrow.
+            let wrapped = wrap(&format!("→ {next}"), width.saturating_sub(4).max(1));
+            lines.extend(wrapped.into_iter().enumerate().map(|(i, l)| {
+                let indent = if i == 0 { "  " } else { "    " };
+                Line::styled(format!("{indent}{l}"), theme.dim())
+            }));
+        }
+        lines
+    }
+
+    /// The item on one line: the label and the first sentence, cut to `width`.
+    fn one_line(&self, width: usize) -> Line<'static> {
+        let room = width.saturating_sub(self.label.chars().count() + 1);
+        Line::from(vec![
+            Span::styled(format!("{} ", self.label), self.label_style),
+            Span::styled(truncate(first_sentence(&self.text), room), self.text_style),
+        ])
+    }
+}
+
+/// The findings in the order shown: active ones (those about `focus` first), then held ones;
+/// then the blind spots.
+fn items(tick: &Tick, focus: Option<ListenerKey>, theme: Theme) -> Vec<Item> {
+    let mut findings: Vec<&Finding> = tick.findings.iter().collect();
+    findings.sort_by_key(|f| (!f.is_active(), focus.is_some() && f.key != focus));
+    findings
+        .into_iter()
+        .map(|f| Item::finding(f, theme))
+        .chain(
+            tick.snapshot
+                .blind_spots
+                .iter()
+                .map(|b| Item::blind_spot(b, theme)),
+        )
+        .collect()
+}
+
+/// The panel's lines in `width` x `height`: every item with its next step when all fit so,
+/// else items whole from the top while the rest still fit on a line each, then one line each.
+fn layout(items: &[Item], width: usize, height: usize, theme: Theme) -> Vec<Line<'static>> {
+    let with_next: Vec<Line> = items
+        .iter()
+        .flat_map(|i| i.full(width, true, theme))
+        .collect();
+    if with_next.len() <= height {
+        return with_next;
+    }
+    let mut lines = Vec::new();
+    let mut whole = true;
+    for (n, item) in items.iter().enumerate() {
+        let left = items.len() - n - 1;
+        let full = item.full(width, false, theme);
+        whole = whole && lines.len() + full.len() + left <= height;
+        if whole {
+            lines.extend(full);
+        } else {
+            lines.push(item.one_line(width));
+        }
+    }
+    lines
+}
+
+/// Lines the panel's content takes at `width` when given at most `height`.
+pub(super) fn lines_used(tick: Option<&Tick>, width: u16, height: usize, theme: Theme) -> usize {
+    let Some(tick) = tick else { return 1 };
+    let items = items(tick, None, theme);
+    layout(&items, usize::from(width), height, theme)
+        .len()
+        .clamp(1, height.max(1))
+}
+
+/// How many items the panel lists (at least one line: the quiet message).
+pub(super) fn item_count(tick: Option<&Tick>) -> usize {
+    tick.map_or(1, |t| {
+        (t.findings.len() + t.snapshot.blind_spots.len()).max(1)
+    })
+}
+
+/// Draws the findings of `tick` in `area`, those about `focus` first.
+pub(super) fn draw_findings(
+    f: &mut Frame,
+    area: Rect,
+    tick: Option<&Tick>,
+    focus: Option<ListenerKey>,
+    theme: Theme,
+) {
     let Some(tick) = tick else {
+        let block = section(" Findings ", theme.bold());
+        let inner = block.inner(area);
+        f.render_widget(block, area);
         f.render_widget(
             Paragraph::new("Waiting for the first sample…").style(theme.dim()),
             inner,
         );
         return;
     };
-    let findings = tick.findings.as_slice();
-    let blind = &tick.snapshot.blind_spots;
-    let with_next = usize::from(inner.height) >= rows_needed(findings, blind, inner.width, true);
-    let mut lines = if findings.is_empty() && blind.is_empty() {
+    let items = items(tick, focus, theme);
+    let inner = section("", theme.bold()).inner(area);
+    let height = usize::from(inner.height);
+    let mut lines = if items.is_empty() {
         vec![Line::styled(
             "No queue is full, nothing is dropped, no limit is near.",
             theme.dim(),
         )]
     } else {
-        finding_lines(findings, with_next, theme)
+        layout(&items, usize::from(inner.width), height, theme)
     };
-    // What sockq could not see is said on screen, never shown as a silent zero.
-    for b in blind {
-        lines.push(Line::from(vec![
-            Span::styled("NOT SEEN ", theme.sev(Severity::Info)),
-            Span::raw(b.clone()),
-        ]));
-    }
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    let shown = lines.len().min(height).min(items.len());
+    lines.truncate(height);
+    let block = section(title(tick, shown, items.len()), theme.bold());
+    f.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// Screen rows the findings and blind spots take wrapped at `width` (roughly: a few columns are
-/// allowed for the label), with or without each finding's next step.
-pub(super) fn rows_needed(
-    findings: &[Finding],
-    blind: &[String],
-    width: u16,
-    with_next: bool,
-) -> usize {
-    let width = usize::from(width.max(1));
-    let wrapped = |s: &str| (s.chars().count() + 5).div_ceil(width).max(1);
-    let findings: usize = findings
-        .iter()
-        .map(|f| wrapped(&f.message) + if with_next { wrapped(&f.next) } else { 0 })
-        .sum();
-    findings + blind.iter().map(|b| wrapped(b)).sum::<usize>()
-}
-
-/// The panel's title: how many findings and blind spots there are.
-fn title(tick: Option<&Tick>) -> String {
-    let Some(tick) = tick else {
-        return " Findings ".to_string();
+/// The panel's title: active findings, held ones, blind spots, and how many are shown when
+/// not all fit.
+fn title(tick: &Tick, shown: usize, listed: usize) -> String {
+    let active = tick.findings.iter().filter(|f| f.is_active()).count();
+    let cleared = tick.findings.len() - active;
+    let blind = tick.snapshot.blind_spots.len();
+    let mut t = match (active, cleared) {
+        (0, 0) if blind == 0 => " Findings: all quiet".to_string(),
+        (0, 0) => " Findings: none".to_string(),
+        (n, 0) => format!(" Findings ({n})"),
+        (n, c) => format!(" Findings ({n}, {c} cleared)"),
     };
-    match (tick.findings.len(), tick.snapshot.blind_spots.len()) {
-        (0, 0) => " Findings: all quiet ".to_string(),
-        (0, b) => format!(" Findings: none · {b} thing(s) not seen "),
-        (n, 0) => format!(" Findings ({n}) "),
-        (n, b) => format!(" Findings ({n}) · {b} thing(s) not seen "),
+    if blind > 0 {
+        t.push_str(&format!(" · {blind} thing(s) not seen"));
     }
-}
-
-/// Each finding as its severity and message, and its next step under it when `with_next`.
-fn finding_lines(findings: &[Finding], with_next: bool, theme: Theme) -> Vec<Line<'static>> {
-    let mut lines = Vec::new();
-    for fd in findings {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{} ", fd.severity.label()), theme.sev(fd.severity)),
-            Span::raw(fd.message.clone()),
-        ]));
-        if with_next {
-            lines.push(Line::styled(format!("  → {}", fd.next), theme.dim()));
-        }
+    if listed > 0 && shown < listed {
+        t.push_str(&format!(" · {shown} of {listed} shown"));
     }
-    lines
+    t.push(' ');
+    t
 }

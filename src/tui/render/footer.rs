@@ -2,6 +2,7 @@
 
 use ratatui::text::{Line, Span};
 
+use super::text::safe;
 use super::theme::Theme;
 use crate::tui::app::{App, Screen};
 
@@ -10,7 +11,7 @@ pub(super) fn footer(app: &App, theme: Theme) -> Line<'static> {
     if let Some(input) = &app.filter_input {
         return Line::from(vec![
             Span::styled("filter: ", theme.bold()),
-            Span::raw(format!("{input}█")),
+            Span::raw(format!("{}█", safe(input))),
             Span::styled("  Enter apply · Esc cancel", theme.dim()),
         ]);
     }

@@ -6,15 +6,16 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
 use super::theme::Theme;
+use crate::tui::app::App;
 
 /// Every key, for the help overlay and the README.
-pub const HELP: [(&str, &str); 15] = [
+pub const HELP: [(&str, &str); 19] = [
     ("↑ ↓ / j k", "select a listener (mouse click and wheel too)"),
     ("PgUp PgDn Home End", "move faster"),
     ("Enter", "detail of the selected listener"),
     ("Esc", "back / clear the filter"),
     ("p", "pipeline view: SYN queue → accept queue → process"),
-    ("s", "sort: fill, drops, SYN-RECV, port, process"),
+    ("s", "sort: fill (peak), drops, SYN-RECV, port, process"),
     ("/", "filter by address or process"),
     ("u", "show UNIX listeners"),
     ("space", "pause the view (collection goes on)"),
@@ -25,10 +26,23 @@ pub const HELP: [(&str, &str); 15] = [
         "Accept Q",
         "depth/backlog; full when depth > backlog (holds backlog+1)",
     ),
+    ("FILL", "depth / backlog now; s sorts on the peak's fill"),
     ("| in a gauge", "peak since the last tick (fast sampler)"),
+    (
+        "! in a gauge",
+        "overflowed since the last tick (seen, or counter-proven)",
+    ),
     (
         "ListenDrops",
         "every listen drop incl. overflows (not SYN-queue overflow)",
+    ),
+    (
+        "gone N s ago",
+        "the listener closed; its last numbers, dimmed",
+    ),
+    (
+        "cleared N s ago",
+        "a critical finding whose cause stopped, held 10 s",
     ),
 ];
 
@@ -46,24 +60,46 @@ pub const LAB_HELP: [(&str, &str); 10] = [
     ("x", "lab: SYN flood on / off"),
 ];
 
-/// The help overlay, centred over `area`; the lab's keys too when a lab runs.
-pub(super) fn draw_help(f: &mut Frame, area: Rect, with_lab: bool, theme: Theme) {
-    let w = area.width.min(84);
+/// The help overlay, centred over `area` (the part of the screen between the counters and the
+/// findings, so both stay visible); the lab's keys too when a lab runs. Scrolled by
+/// `app.help_scroll` when taller than `area`, kept in range here.
+pub(super) fn draw_help(f: &mut Frame, area: Rect, app: &mut App, theme: Theme) {
     let entries: Vec<(&str, &str)> = HELP
         .iter()
-        .chain(if with_lab { LAB_HELP.iter() } else { [].iter() })
+        .chain(if app.lab.is_some() {
+            LAB_HELP.iter()
+        } else {
+            [].iter()
+        })
         .copied()
         .collect();
-    let h = area.height.min(entries.len() as u16 + 2);
+    let w = area.width.min(84);
+    let h = area
+        .height
+        .min(u16::try_from(entries.len() + 2).unwrap_or(u16::MAX));
     let r = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
         width: w,
         height: h,
     };
-    f.render_widget(Clear, r);
+    let visible = usize::from(h.saturating_sub(2));
+    app.help_scroll = app.help_scroll.min(entries.len().saturating_sub(visible));
+    let first = app.help_scroll;
+    let title = if visible >= entries.len() {
+        " sockq keys — any key closes ".to_string()
+    } else {
+        format!(
+            " sockq keys {}–{} of {} · ↑↓ PgUp PgDn scroll · other keys close ",
+            first + 1,
+            (first + visible).min(entries.len()),
+            entries.len()
+        )
+    };
     let lines: Vec<Line> = entries
         .iter()
+        .skip(first)
+        .take(visible)
         .map(|(k, v)| {
             Line::from(vec![
                 Span::styled(format!("{k:>18}  "), theme.bold()),
@@ -71,11 +107,12 @@ pub(super) fn draw_help(f: &mut Frame, area: Rect, with_lab: bool, theme: Theme)
             ])
         })
         .collect();
+    f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(Span::styled(" sockq keys — any key closes ", theme.bold())),
+                .title(Span::styled(title, theme.bold())),
         ),
         r,
     );

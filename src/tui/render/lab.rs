@@ -5,17 +5,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::text::num_or;
+use super::text::{num_or, safe};
 use super::theme::Theme;
-use crate::model::lab::{ClientView, Knobs, LabStatus};
+use crate::model::lab::{ClientView, Knobs, LabStatus, Scenario};
 use crate::model::Severity;
 use crate::tui::app::App;
 
-/// The narration panel's lines: the step, what is happening, what clients feel, the knobs,
-/// what to try. `compact` keeps the step, the first sentence and the clients (for the pipeline
-/// and detail screens, which a room watches).
+/// The narration panel's lines: the step (and whether the SYN flood runs), what is happening,
+/// what clients feel, the knobs, what to try, and the `ss` command to run beside sockq.
+/// `compact` keeps the step, the first sentence and the clients (for the pipeline and detail
+/// screens, which a room watches).
 fn lab_lines(lab: &LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>> {
-    let mut lines = vec![Line::from(vec![
+    let mut title = vec![
         Span::styled(
             format!(
                 "Lab {} · step {}/{}: ",
@@ -25,25 +26,29 @@ fn lab_lines(lab: &LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>>
             ),
             theme.bold(),
         ),
-        Span::raw(lab.title.clone()),
-    ])];
+        Span::raw(safe(&lab.title)),
+    ];
+    if lab.scenario == Scenario::SynFlood {
+        title.push(flood_span(lab, theme));
+    }
+    let mut lines = vec![Line::from(title)];
     let narration = if compact {
         &lab.narration[..lab.narration.len().min(1)]
     } else {
         &lab.narration[..]
     };
-    lines.extend(narration.iter().map(|n| Line::raw(n.clone())));
+    lines.extend(narration.iter().map(|n| Line::raw(safe(n))));
     lines.push(clients_line(&lab.clients, theme));
     if !lab.last_round.is_empty() {
         lines.push(Line::raw(format!(
             "Last round: {}",
-            lab.last_round.join(", ")
+            safe(&lab.last_round.join(", "))
         )));
     }
     if let Some(p) = &lab.problem {
         lines.push(Line::from(vec![
             Span::styled("Could not: ", theme.sev(Severity::Warning)),
-            Span::raw(p.clone()),
+            Span::raw(safe(p)),
         ]));
     }
     if compact {
@@ -54,7 +59,28 @@ fn lab_lines(lab: &LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>>
         format!("Try: {}", lab.try_next),
         theme.sev(Severity::Info),
     ));
+    if !lab.ss_command.is_empty() {
+        lines.push(Line::from(vec![
+            Span::styled("Beside sockq: ", theme.bold()),
+            Span::raw(safe(&lab.ss_command)),
+        ]));
+    }
     lines
+}
+
+/// Whether the spoofed SYNs are being sent now, and the key that changes it.
+fn flood_span(lab: &LabStatus, theme: Theme) -> Span<'static> {
+    if lab.flooding {
+        Span::styled(
+            format!(
+                " · SYN flood ON, {:.0} spoofed SYNs/s (x stops it)",
+                lab.knobs.flood_rate
+            ),
+            theme.sev(Severity::Warning),
+        )
+    } else {
+        Span::styled(" · SYN flood off (x starts it)", theme.dim())
+    }
 }
 
 /// What the lab's clients felt: outcomes and connect times.

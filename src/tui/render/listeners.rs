@@ -1,57 +1,16 @@
-//! The listener table: columns that fit the width, accept-queue gauges, depth trends.
+//! The listener table: the columns that fit the width, its title (count, selection, sort,
+//! filter), why it is empty, scrolling to the selection. What each cell shows is in `cells`.
 
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::Style;
-use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row as TRow, Table};
 use ratatui::Frame;
 
-use super::text::{fit_endpoint, fit_process, rate_text, spark_text, truncate};
+use super::cells::{table_row, COLUMNS};
+use super::text::safe;
 use super::theme::{section, Theme};
 use crate::engine::Engine;
-use crate::model::history::ListenerPoint;
-use crate::model::labels::fds_label;
-use crate::model::{Owners, Severity};
+use crate::model::Owners;
 use crate::tui::app::{App, Row};
-
-/// The accept-queue gauge as text: a bar of `width` cells filled to depth/backlog, a `|` at the
-/// peak, `!` when over the backlog.
-pub fn gauge_text(depth: u32, peak: u32, backlog: u32, width: usize) -> String {
-    if width == 0 {
-        return String::new();
-    }
-    let cells = |v: u32| -> usize {
-        let frac = f64::from(v) / f64::from(backlog.max(1));
-        ((frac.min(1.0)) * width as f64).round() as usize
-    };
-    let filled = cells(depth).min(width);
-    let mut bar: Vec<char> = (0..width)
-        .map(|i| if i < filled { '█' } else { '░' })
-        .collect();
-    if peak > depth {
-        let p = cells(peak).clamp(1, width) - 1;
-        if p >= filled {
-            bar[p] = '|';
-        }
-    }
-    if depth > backlog || peak > backlog {
-        bar[width - 1] = '!';
-    }
-    bar.into_iter().collect()
-}
-
-/// The table's columns, left to right: title, width and priority. Columns are kept by priority
-/// (0 first) while they fit; the address's width is that of the longest address shown.
-const COLUMNS: [(&str, u16, u8); 8] = [
-    ("ADDRESS", 0, 0),
-    ("PROCESS", 16, 2),
-    ("ACCEPT QUEUE", 22, 0),
-    ("FILL", 5, 3),
-    ("SYN-RECV", 8, 4),
-    ("DROPS/s", 7, 1),
-    ("FDS", 11, 5),
-    ("DEPTH TREND", 24, 6),
-];
 
 /// The columns that fit `width`, as (index into COLUMNS, width), left to right.
 fn table_columns(width: u16, endpoint_w: u16) -> Vec<(usize, u16)> {
@@ -79,69 +38,22 @@ fn table_columns(width: u16, endpoint_w: u16) -> Vec<(usize, u16)> {
     out
 }
 
-/// The depth (highest seen in each tick) of `row` over its history; gaps as None.
-fn depth_history(engine: &Engine, row: &Row) -> Vec<Option<f64>> {
-    engine
-        .listener(&row.key)
-        .map(|h| {
-            h.points
-                .iter()
-                .map(|p: &ListenerPoint| (!p.is_gap()).then_some(f64::from(p.high)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The text of column `i` of `row`, fitted to `width`.
-fn cell_text(i: usize, row: &Row, width: u16, engine: &Engine) -> String {
-    let w = usize::from(width);
-    match i {
-        0 => fit_endpoint(&row.endpoint, w),
-        1 => fit_process(&row.owners, w),
-        2 => {
-            let nums = format!(" {}/{}", row.depth, row.backlog);
-            let bar_w = w.saturating_sub(nums.chars().count()).max(1);
-            truncate(
-                &(gauge_text(row.depth, row.peak, row.backlog, bar_w) + &nums),
-                w,
-            )
-        }
-        3 => format!("{:.0}%", row.fill() * 100.0),
-        4 => match row.syn_recv {
-            None => "-".into(),
-            Some((n, g)) if g > 1 => format!("{n}/{g}g"),
-            Some((n, _)) => n.to_string(),
-        },
-        5 => {
-            if row.unix {
-                "-".into()
-            } else {
-                rate_text(row.drops_per_s)
-            }
-        }
-        6 => truncate(&fds_label(&row.owners), w),
-        _ => {
-            let hist = depth_history(engine, row);
-            spark_text(&hist, w, f64::from(row.backlog + 1))
-        }
-    }
-}
-
 /// Draws the listener table in `area`, scrolled so that the selected row shows; keeps the scroll
-/// and the screen row of the first listener in `app` (for the keys and the mouse).
+/// and the screen row of the first listener in `app` (for the keys and the mouse). `total`: how
+/// many listeners there are before the filters.
 pub(super) fn draw_listeners(
     f: &mut Frame,
     area: Rect,
     app: &mut App,
     engine: &Engine,
-    rows: &[Row],
+    (rows, total): (&[Row], usize),
     theme: Theme,
 ) {
-    let block = section(title(app, rows), theme.bold());
+    let block = section(title(app, rows, total), theme.bold());
     let inner = block.inner(area);
     f.render_widget(block, area);
     if rows.is_empty() {
-        let msg = empty_message(app, engine);
+        let msg = empty_message(app, engine, total);
         f.render_widget(Paragraph::new(msg).style(theme.dim()), inner);
         return;
     }
@@ -174,21 +86,30 @@ pub(super) fn draw_listeners(
     );
 }
 
-/// The table's title: how many listeners, the sort, the filter, and the `?` legend when an
-/// owner is unknown.
-fn title(app: &App, rows: &[Row]) -> String {
+/// The table's title: how many listeners (of how many, when filtered), the `--port`/`--process`
+/// selection, the sort, the `/` filter, and the `?` legend when an owner is unknown.
+fn title(app: &App, rows: &[Row], total: usize) -> String {
     let unknown = rows
         .iter()
         .any(|r| matches!(r.owners, Owners::Unknown { .. }) && !r.gone);
+    let count = if rows.len() == total {
+        total.to_string()
+    } else {
+        format!("{} of {total}", rows.len())
+    };
+    let select = if app.select.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", safe(&app.select.describe()))
+    };
     format!(
-        " Listeners ({}{}) sort: {}{}{} ",
-        rows.len(),
+        " Listeners ({count}{}){select} sort: {}{}{} ",
         if app.show_unix { " incl. UNIX" } else { "" },
         app.sort.label(),
         if app.filter.is_empty() {
             String::new()
         } else {
-            format!("  filter: {}", app.filter)
+            format!("  filter: {}", safe(&app.filter))
         },
         if unknown {
             "  ? = owner unknown (Enter: why)"
@@ -198,14 +119,28 @@ fn title(app: &App, rows: &[Row]) -> String {
     )
 }
 
-/// Why the table is empty.
-fn empty_message(app: &App, engine: &Engine) -> &'static str {
+/// Why the table is empty: no sample yet, the `/` filter, the `--port`/`--process` selection
+/// (`total` listeners left out), or no listener at all.
+fn empty_message(app: &App, engine: &Engine, total: usize) -> String {
+    let select = safe(&app.select.describe());
     if engine.latest().is_none() {
-        "Waiting for the first sample…"
-    } else if app.filter.is_empty() {
-        "No listening sockets in this namespace."
+        "Waiting for the first sample…".into()
+    } else if !app.filter.is_empty() {
+        let and = if select.is_empty() {
+            String::new()
+        } else {
+            format!(" and {select}")
+        };
+        format!("No listener matches the filter{and} (Esc clears the filter).")
+    } else if !select.is_empty() {
+        let others = match total {
+            0 => "there are no listening sockets in this namespace".to_string(),
+            1 => "1 other listener is not shown".to_string(),
+            n => format!("{n} other listeners are not shown"),
+        };
+        format!("No listener matches {select}: {others}.")
     } else {
-        "No listener matches the filter (Esc clears it)."
+        "No listening sockets in this namespace.".into()
     }
 }
 
@@ -218,32 +153,4 @@ fn scroll_to_selection(app: &mut App, rows: &[Row], visible: usize) {
         app.scroll = sel + 1 - visible;
     }
     app.scroll = app.scroll.min(rows.len().saturating_sub(1));
-}
-
-/// One listener's row: dimmed when it is gone, reversed when selected.
-fn table_row(
-    r: &Row,
-    selected: bool,
-    cols: &[(usize, u16)],
-    engine: &Engine,
-    theme: Theme,
-) -> TRow<'static> {
-    let cells = cols.iter().map(|(i, w)| {
-        let text = cell_text(*i, r, *w, engine);
-        let style = match i {
-            2 | 3 => theme.fill(r.fill()),
-            5 if r.drops_per_s.is_some_and(|d| d > 0.0) => theme.sev(Severity::Critical),
-            _ => Style::default(),
-        };
-        Cell::from(Span::styled(text, style))
-    });
-    let mut style = if r.gone {
-        theme.dim()
-    } else {
-        Style::default()
-    };
-    if selected {
-        style = style.patch(theme.selected());
-    }
-    TRow::new(cells).style(style)
 }

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::text::{num_or, rate_text};
+use super::text::{num_or, rate_text, safe};
 use super::theme::Theme;
 use crate::model::labels::tightest_owner;
 use crate::model::{Severity, Tick};
@@ -25,13 +25,20 @@ pub(super) fn draw_pipeline(f: &mut Frame, area: Rect, row: &Row, t: &Tick, them
 
 /// The endpoint and the path a connection takes, centred on the first line; returns the rest.
 fn draw_title(f: &mut Frame, area: Rect, row: &Row, theme: Theme) -> Rect {
-    let title = Line::from(vec![
-        Span::styled(format!("{}  ", row.endpoint), theme.bold()),
+    let mut title = Line::from(vec![
+        Span::styled(format!("{}  ", safe(&row.endpoint)), theme.bold()),
         Span::styled(
             "SYN → SYN queue → final ACK → accept queue → accept() → process",
             theme.dim(),
         ),
     ]);
+    if row.gone {
+        let ago = row.gone_s.map_or(String::new(), |s| format!(" {s} s ago"));
+        title.spans.insert(
+            1,
+            Span::styled(format!("GONE{ago}  "), theme.sev(Severity::Warning)),
+        );
+    }
     let [title_area, body] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
     f.render_widget(
@@ -130,7 +137,7 @@ fn syn_queue(row: &Row, t: &Tick) -> Stage<'static> {
 /// from.
 fn accept_queue(row: &Row, t: &Tick) -> Stage<'static> {
     let tun = &t.snapshot.tunables;
-    let full = row.peak > row.backlog || row.depth > row.backlog;
+    let full = row.overflowed || row.peak > row.backlog || row.depth > row.backlog;
     Stage {
         title: "Accept queue",
         value: u64::from(row.peak.max(row.depth)),
@@ -172,7 +179,7 @@ fn process(row: &Row) -> Stage<'static> {
         badge: (limit > 0 && open >= limit).then_some("EMFILE: out of fds"),
         notes: vec![
             Line::raw(owner.map_or("owner unknown".to_string(), |p| {
-                format!("{}[{}]: open fds / RLIMIT_NOFILE", p.comm, p.pid)
+                format!("{}[{}]: open fds / RLIMIT_NOFILE", safe(&p.comm), p.pid)
             })),
             Line::raw(format!(
                 "processes holding the socket: {}",
@@ -238,21 +245,35 @@ fn stage(f: &mut Frame, area: Rect, st: Stage, theme: Theme) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let font = big_font(&big, inner);
-    let big_h = font.map_or(1, |(_, h)| h);
+    // Without big letters the badge goes on the number's line, leaving a line for the notes.
+    let (big_h, badge_h) = font.map_or((1, 0), |(_, h)| (h, 1));
     let [number, badge_area, gauge, rest] = Layout::vertical([
         Constraint::Length(big_h),
-        Constraint::Length(1),
+        Constraint::Length(badge_h),
         Constraint::Length(1),
         Constraint::Min(0),
     ])
     .areas(inner);
-    draw_number(f, number, big, font, theme.fill(fill), theme);
-    if let Some(b) = badge {
-        f.render_widget(
-            Paragraph::new(Span::styled(b, theme.sev(Severity::Critical)))
-                .alignment(Alignment::Center),
-            badge_area,
-        );
+    let badge = badge.map(|b| Span::styled(b, theme.sev(Severity::Critical)));
+    let number_style = theme.fill(fill).add_modifier(Modifier::BOLD);
+    match font {
+        Some((size, _)) => {
+            draw_big_number(f, number, big, size, number_style);
+            if let Some(b) = badge {
+                f.render_widget(Paragraph::new(b).alignment(Alignment::Center), badge_area);
+            }
+        }
+        None => {
+            let mut spans = vec![Span::styled(big, number_style)];
+            if let Some(b) = badge {
+                spans.push(Span::raw("  "));
+                spans.push(b);
+            }
+            f.render_widget(
+                Paragraph::new(Line::from(spans)).alignment(Alignment::Center),
+                number,
+            );
+        }
     }
     let ratio = if limit == 0 { 0.0 } else { fill.min(1.0) };
     f.render_widget(
@@ -270,29 +291,21 @@ fn stage(f: &mut Frame, area: Rect, st: Stage, theme: Theme) {
     );
 }
 
-/// A stage's number, centred: in big letters of `font` (coloured by the fill) when one fits,
-/// else bold on one line.
-fn draw_number(
+/// A stage's number in big letters of `size`, centred.
+fn draw_big_number(
     f: &mut Frame,
     area: Rect,
     big: String,
-    font: Option<(tui_big_text::PixelSize, u16)>,
-    fill_style: Style,
-    theme: Theme,
+    size: tui_big_text::PixelSize,
+    style: Style,
 ) {
-    match font {
-        Some((size, _)) => f.render_widget(
-            tui_big_text::BigText::builder()
-                .pixel_size(size)
-                .style(fill_style.add_modifier(Modifier::BOLD))
-                .lines(vec![Line::raw(big)])
-                .centered()
-                .build(),
-            area,
-        ),
-        None => f.render_widget(
-            Paragraph::new(Span::styled(big, theme.bold())).alignment(Alignment::Center),
-            area,
-        ),
-    }
+    f.render_widget(
+        tui_big_text::BigText::builder()
+            .pixel_size(size)
+            .style(style)
+            .lines(vec![Line::raw(big)])
+            .centered()
+            .build(),
+        area,
+    );
 }

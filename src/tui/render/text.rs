@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 
-use crate::model::labels::process_label;
+use crate::model::labels::{process_label, terminal_safe};
 use crate::model::Owners;
 
 const SPARK: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -27,6 +27,13 @@ pub fn spark_text(values: &[Option<f64>], width: usize, max: f64) -> String {
         s = " ".repeat(width - have) + &s;
     }
     s
+}
+
+/// Text from the system (process names, socket paths, host names, error texts) made safe for
+/// the terminal. ratatui drops C0 and C1 control characters silently (a name changes without a
+/// trace) and passes bidirectional overrides through raw; both become visible escapes here.
+pub(super) fn safe(text: &str) -> String {
+    terminal_safe(text).into_owned()
 }
 
 /// A rate per second: whole from 100 up, one decimal below that, `-` when unknown.
@@ -58,6 +65,8 @@ pub(super) fn truncate(s: &str, width: usize) -> String {
 
 /// An address shortened in the middle so the port stays visible.
 pub(super) fn fit_endpoint(ep: &str, w: usize) -> String {
+    let ep = safe(ep);
+    let ep = ep.as_str();
     if ep.chars().count() <= w {
         return ep.to_string();
     }
@@ -74,7 +83,7 @@ pub(super) fn fit_endpoint(ep: &str, w: usize) -> String {
 
 /// `comm[pid]` shortened in the name so the pid stays visible.
 pub(super) fn fit_process(owners: &Owners, w: usize) -> String {
-    let label = process_label(owners);
+    let label = safe(&process_label(owners));
     if label.chars().count() <= w {
         return label;
     }
@@ -89,5 +98,71 @@ pub(super) fn fit_process(owners: &Owners, w: usize) -> String {
             }
         }
         None => truncate(&label, w),
+    }
+}
+
+/// `text` wrapped at `width` columns on spaces (greedy, as a paragraph wraps), a word longer
+/// than the width cut across lines. Drawn without ratatui's wrapping, so the lines counted are
+/// the lines drawn.
+pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    let mut cur_w = 0;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let mut word: Vec<char> = word.chars().collect();
+        // A word wider than a line gets lines of its own, cut at the width.
+        if word.len() > width {
+            if cur_w > 0 {
+                lines.push(std::mem::take(&mut cur));
+                cur_w = 0;
+            }
+            while word.len() > width {
+                lines.push(word.drain(..width).collect());
+            }
+        }
+        if cur_w > 0 && cur_w + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut cur));
+            cur_w = 0;
+        }
+        if cur_w > 0 {
+            cur.push(' ');
+            cur_w += 1;
+        }
+        cur_w += word.len();
+        cur.extend(word);
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// The first sentence of `text`: up to the first period followed by a space (a decimal point
+/// is not one), or all of it.
+pub(super) fn first_sentence(text: &str) -> &str {
+    text.find(". ").map_or(text, |i| &text[..=i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{first_sentence, wrap};
+
+    #[test]
+    fn wrap_breaks_on_spaces_and_cuts_long_words() {
+        assert_eq!(wrap("aa bb cc", 5), ["aa bb", "cc"]);
+        assert_eq!(wrap("aa bb cc", 8), ["aa bb cc"]);
+        assert_eq!(wrap("abcdefgh ij", 3), ["abc", "def", "gh", "ij"]);
+        assert_eq!(wrap("", 4), [""]);
+        assert_eq!(wrap("a  b", 4), ["a b"]);
+    }
+
+    #[test]
+    fn first_sentence_stops_at_a_period_and_a_space() {
+        assert_eq!(
+            first_sentence("3.0 drops/s (on a:1). With more."),
+            "3.0 drops/s (on a:1)."
+        );
+        assert_eq!(first_sentence("One only."), "One only.");
     }
 }
