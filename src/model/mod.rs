@@ -6,6 +6,7 @@ pub mod history;
 pub mod lab;
 pub mod labels;
 pub mod meta;
+pub mod netns;
 pub mod rates;
 pub mod sample;
 pub mod snapshot;
@@ -15,6 +16,7 @@ pub mod tick;
 
 pub use filter::Filter;
 pub use finding::{Finding, Severity};
+pub use netns::{EnterBy, NetnsChanges, NetnsName, NetnsRef};
 pub use sample::*;
 pub use snapshot::*;
 pub use tick::{ListenerTick, Tick, TICK_SCHEMA_VERSION};
