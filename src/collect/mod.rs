@@ -9,6 +9,7 @@ pub mod diag;
 pub mod error;
 pub mod netlink;
 pub mod netns;
+pub mod netns_all;
 pub mod owners;
 pub mod procnet;
 pub mod sampler;
