@@ -257,3 +257,26 @@ fn an_unreadable_proc_is_an_error_naming_it() {
     let e = d.refresh().unwrap_err().to_string();
     assert!(e.contains("/nonexistent-sockq-root/proc"), "{e}");
 }
+
+#[test]
+fn without_pid_1_the_host_is_kthreadds_namespace() {
+    let host = Copy::new("kthreadd");
+    std::fs::remove_file(host.proc(1).join("ns/net")).unwrap();
+    let d = discover(&host.0);
+    let first = &d.namespaces()[0];
+    assert_eq!((first.inode, first.label()), (HOST, "host".to_string()));
+    assert_eq!(first.enter, EnterBy::Pid(2));
+    assert_eq!(first.processes, 4);
+    assert_eq!(d.blind_spot(), None);
+    // neither: no namespace is the host's, and discovery says so
+    std::fs::remove_file(host.proc(2).join("ns/net")).unwrap();
+    let d = discover(&host.0);
+    assert!(d.namespaces().iter().all(|r| !r.name.host));
+    assert!(
+        d.blind_spot()
+            .unwrap()
+            .contains("host namespace is not marked"),
+        "{:?}",
+        d.blind_spot()
+    );
+}

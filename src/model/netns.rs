@@ -38,7 +38,8 @@ pub enum EnterBy {
 /// Everything known about who a namespace belongs to. [`NetnsName::label`] picks what to show.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NetnsName {
-    /// The namespace of pid 1: the host's own.
+    /// The host's own namespace: pid 1's (kthreadd's when pid 1's is unreadable: kernel
+    /// threads live in the initial namespace).
     pub host: bool,
     /// Names under /run/netns (`ip netns`), sorted; a namespace can be mounted under several.
     pub ip_netns: Vec<String>,

@@ -35,7 +35,7 @@ impl Witness {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Group {
     pub inode: u64,
-    /// pid 1's namespace.
+    /// The host's namespace (pid 1's, or kthreadd's).
     pub host: bool,
     /// Processes in it.
     pub processes: u32,
@@ -100,7 +100,7 @@ fn entry<'a>(groups: &'a mut BTreeMap<u64, Group>, obs: &Observation, inode: u64
     })
 }
 
-/// The main process of `g`: pid 1 for the host; else the previous main process while it is
+/// The main process of `g`: pid 1 for the host (kthreadd, pid 2, when pid 1 is unreadable); else the previous main process while it is
 /// still there; else the oldest process whose parent is outside the namespace (the one that
 /// made it or was put in it: `unshare`'s child, a container's init), lowest pid on a tie; else
 /// the oldest process.
@@ -122,7 +122,8 @@ fn choose_main(
         comm: d.comm.clone(),
     };
     if g.host {
-        return members.iter().find(|&&(pid, _)| pid == 1).map(main);
+        let pid = |want: u32| members.iter().find(|&&(pid, _)| pid == want);
+        return pid(1).or_else(|| pid(2)).map(main);
     }
     if let Some((pid, start)) = keep {
         if let Some(m) = members

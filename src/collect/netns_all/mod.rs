@@ -4,7 +4,8 @@
 //!
 //! - processes: every /proc/PID/ns/net (a `readlink` gives `net:[INODE]`), deduplicated by
 //!   inode; of each namespace one *main* process is kept, the oldest whose parent is outside the
-//!   namespace (`unshare`'s child, a container's init; pid 1 for the host), to enter and name it;
+//!   namespace (`unshare`'s child, a container's init; pid 1 for the host, or kthreadd when
+//!   pid 1 cannot be read), to enter and name it;
 //! - bind mounts: /run/netns/NAME (`ip netns add`) and /var/run/docker/netns/KEY (`stat` gives
 //!   the inode; a file that is not a namespace mount is skipped).
 //!
@@ -289,15 +290,24 @@ fn netns_ref(g: &Group, k: &Known) -> NetnsRef {
 fn blind_line(gaps: &ScanGaps, host_known: bool, known: &HashMap<u64, Known>) -> Option<String> {
     let mut parts = Vec::new();
     if gaps.denied > 0 {
+        let mut pids: Vec<String> = gaps.denied_pids.iter().map(u32::to_string).collect();
+        if gaps.denied as usize > pids.len() {
+            pids.push("…".into());
+        }
         parts.push(format!(
-            "the network namespace of {} of {} processes is unreadable (another user's \
-             /proc/PID/ns/net needs root or CAP_SYS_PTRACE): namespaces only they hold are missing",
-            gaps.denied, gaps.listed
+            "the network namespace of {} of {} processes is unreadable ({} {}: permission \
+             denied; another user's /proc/PID/ns/net needs CAP_SYS_PTRACE over it): namespaces \
+             only they hold are missing",
+            gaps.denied,
+            gaps.listed,
+            if gaps.denied == 1 { "pid" } else { "pids" },
+            pids.join(", ")
         ));
     }
-    if !host_known && gaps.denied == 0 {
+    if !host_known {
         parts.push(
-            "pid 1's network namespace is unreadable: the host namespace is not marked".into(),
+            "neither pid 1's nor kthreadd's network namespace is readable: the host namespace is not marked"
+                .into(),
         );
     }
     if let Some(other) = &gaps.other {

@@ -32,7 +32,7 @@ pub(crate) struct ProcSeen {
     pub pid: u32,
     /// Its network namespace (of its main thread).
     pub inode: u64,
-    /// Read for processes outside the host namespace, and pid 1; `None` when unreadable.
+    /// Read for processes outside the host namespace, and pids 1 and 2; `None` when unreadable.
     pub detail: Option<ProcDetail>,
 }
 
@@ -61,7 +61,7 @@ pub(crate) struct Observation {
     /// Processes whose namespace could be read, in /proc order.
     pub procs: Vec<ProcSeen>,
     pub mounts: Vec<MountSeen>,
-    /// The namespace of pid 1, when readable.
+    /// The host's namespace: pid 1's, else kthreadd's; `None` when neither is readable.
     pub host: Option<u64>,
 }
 
@@ -72,11 +72,16 @@ pub(crate) struct ScanGaps {
     pub listed: u32,
     /// Processes whose /proc/PID/ns/net could not be read for lack of privilege.
     pub denied: u32,
+    /// The first few of them.
+    pub denied_pids: Vec<u32>,
     /// Other failures (besides processes that exited), first one kept.
     pub other: Option<String>,
     /// Mount directories that could not be listed (other than "does not exist"), with why.
     pub mount_dirs: Vec<String>,
 }
+
+/// How many pids of processes whose namespace is unreadable are named.
+pub(crate) const DENIED_PIDS_SHOWN: usize = 3;
 
 /// Where discovery looks.
 #[derive(Debug, Clone)]
@@ -91,8 +96,13 @@ pub(crate) fn observe(places: &Places) -> io::Result<(Observation, ScanGaps)> {
     let mut gaps = ScanGaps::default();
     let mut obs = Observation::default();
     let procs = procfs::process::all_processes_with_root(&places.proc_root).map_err(to_io)?;
-    // pid 1's namespace first: the processes outside it are the ones whose details are read
-    obs.host = netns_of(&places.proc_root, 1).ok().flatten();
+    // The host's namespace first (the processes outside it are the ones whose details are
+    // read): pid 1's, or when that is unreadable (pid 1 of a sandbox may refuse even root),
+    // kthreadd's: kernel threads live in the initial network namespace.
+    obs.host = netns_of(&places.proc_root, 1)
+        .ok()
+        .flatten()
+        .or_else(|| kthreadd_netns(&places.proc_root));
     // One pass, one process at a time (a `Process` holds a descriptor: holding them all could
     // exhaust sockq's fd limit on a large host): its namespace (one readlink), and for a
     // process outside the host namespace, its parent, start time and name (its stat), which
@@ -115,6 +125,9 @@ pub(crate) fn observe(places: &Places) -> io::Result<(Observation, ScanGaps)> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 gaps.denied += 1;
+                if gaps.denied_pids.len() < DENIED_PIDS_SHOWN {
+                    gaps.denied_pids.push(pid);
+                }
                 continue;
             }
             Err(e) => {
@@ -124,7 +137,7 @@ pub(crate) fn observe(places: &Places) -> io::Result<(Observation, ScanGaps)> {
                 continue;
             }
         };
-        let detail = if obs.host != Some(inode) || pid == 1 {
+        let detail = if obs.host != Some(inode) || pid <= 2 {
             p.stat().ok().map(|s| ProcDetail {
                 ppid: u32::try_from(s.ppid).unwrap_or(0),
                 starttime: s.starttime,
@@ -153,6 +166,17 @@ pub(crate) fn observe(places: &Places) -> io::Result<(Observation, ScanGaps)> {
 fn netns_of(proc_root: &Path, pid: u32) -> io::Result<Option<u64>> {
     let target = std::fs::read_link(proc_root.join(pid.to_string()).join("ns/net"))?;
     Ok(parse_netns_link(target.as_os_str().as_bytes()))
+}
+
+/// The namespace of pid 2 when it is kthreadd (parent 0): only in the initial PID namespace.
+fn kthreadd_netns(proc_root: &Path) -> Option<u64> {
+    let stat = procfs::process::Process::new_with_root(proc_root.join("2"))
+        .and_then(|p| p.stat())
+        .ok()?;
+    if stat.ppid != 0 || stat.comm != "kthreadd" {
+        return None;
+    }
+    netns_of(proc_root, 2).ok().flatten()
 }
 
 /// Counts a process that could not be opened (exited ones are not counted).
