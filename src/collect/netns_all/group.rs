@@ -56,12 +56,15 @@ pub(crate) struct Group {
 pub(crate) fn assemble(obs: &Observation, keep_main: &HashMap<u64, (u32, u64)>) -> Vec<Group> {
     let by_pid = netns_by_pid(obs);
     let mut groups: BTreeMap<u64, Group> = BTreeMap::new();
+    // the processes with details, by namespace: the candidates for main process
+    let mut members: HashMap<u64, Vec<(u32, &ProcDetail)>> = HashMap::new();
     for p in &obs.procs {
         let g = entry(&mut groups, obs, p.inode);
         g.processes += 1;
         g.lowest_pid = Some(g.lowest_pid.map_or(p.pid, |l| l.min(p.pid)));
         if let Some(d) = &p.detail {
             g.witness.procs.insert((p.pid, d.starttime));
+            members.entry(p.inode).or_default().push((p.pid, d));
         }
     }
     for m in &obs.mounts {
@@ -79,7 +82,8 @@ pub(crate) fn assemble(obs: &Observation, keep_main: &HashMap<u64, (u32, u64)>) 
     for g in groups.values_mut() {
         g.ip_netns.sort();
         g.ip_netns.dedup();
-        g.main = choose_main(obs, &by_pid, g, keep_main.get(&g.inode).copied());
+        let candidates = members.get(&g.inode).map_or(&[][..], Vec::as_slice);
+        g.main = choose_main(candidates, &by_pid, g, keep_main.get(&g.inode).copied());
     }
     let mut out: Vec<Group> = groups.into_values().collect();
     // host first, then by inode (creation order, roughly): stable from one scan to the next
@@ -105,17 +109,11 @@ fn entry<'a>(groups: &'a mut BTreeMap<u64, Group>, obs: &Observation, inode: u64
 /// made it or was put in it: `unshare`'s child, a container's init), lowest pid on a tie; else
 /// the oldest process.
 fn choose_main(
-    obs: &Observation,
+    members: &[(u32, &ProcDetail)],
     by_pid: &HashMap<u32, u64>,
     g: &Group,
     keep: Option<(u32, u64)>,
 ) -> Option<Main> {
-    let members: Vec<(u32, &ProcDetail)> = obs
-        .procs
-        .iter()
-        .filter(|p| p.inode == g.inode)
-        .filter_map(|p| p.detail.as_ref().map(|d| (p.pid, d)))
-        .collect();
     let main = |&(pid, d): &(u32, &ProcDetail)| Main {
         pid,
         starttime: d.starttime,

@@ -121,6 +121,8 @@ pub struct Discovery {
     opts: DiscoveryOptions,
     places: Places,
     list: Vec<NetnsRef>,
+    /// inode → position in `list`.
+    index: HashMap<u64, usize>,
     known: HashMap<u64, Known>,
     blind: Option<String>,
     cost: RefreshCost,
@@ -139,6 +141,7 @@ impl Discovery {
             opts,
             places,
             list: Vec::new(),
+            index: HashMap::new(),
             known: HashMap::new(),
             blind: None,
             cost: RefreshCost::default(),
@@ -152,7 +155,7 @@ impl Discovery {
 
     /// The namespace with this inode, if the last refresh found it.
     pub fn get(&self, inode: u64) -> Option<&NetnsRef> {
-        self.list.iter().find(|r| r.inode == inode)
+        self.index.get(&inode).and_then(|&i| self.list.get(i))
     }
 
     /// What the last refresh could not see, in one line (`None`: it saw everything it looks
@@ -207,6 +210,7 @@ impl Discovery {
             list.push(netns_ref(&g, &k));
             known.insert(g.inode, k);
         }
+        let before: HashMap<u64, &NetnsRef> = self.list.iter().map(|r| (r.inode, r)).collect();
         let changes = NetnsChanges {
             added: list
                 .iter()
@@ -223,7 +227,8 @@ impl Discovery {
                 .iter()
                 .filter(|r| same.contains(&r.inode))
                 .filter(|r| {
-                    self.get(r.inode)
+                    before
+                        .get(&r.inode)
                         .is_some_and(|old| old.name != r.name || old.enter != r.enter)
                 })
                 .cloned()
@@ -237,6 +242,7 @@ impl Discovery {
             namespaces: list.len(),
             named,
         };
+        self.index = list.iter().enumerate().map(|(i, r)| (r.inode, i)).collect();
         self.list = list;
         self.known = known;
         Ok(changes)
