@@ -10,6 +10,7 @@ pub mod diag;
 pub mod error;
 pub mod netlink;
 pub mod netns;
+pub mod netns_all;
 pub mod owners;
 pub mod process_self;
 pub mod procnet;

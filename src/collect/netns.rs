@@ -23,6 +23,9 @@ pub enum NetnsTarget {
     Named(String),
     /// The namespace of a process (e.g. a container's main process).
     Pid(u32),
+    /// A namespace file bind-mounted elsewhere than /run/netns (e.g. docker's
+    /// /var/run/docker/netns/KEY).
+    Path(PathBuf),
     /// The calling thread's namespace, which the workshop lab made private.
     Lab,
 }
@@ -54,6 +57,17 @@ pub enum NetnsError {
         /// The OS error.
         why: String,
     },
+    /// The namespace found there is not the one expected: the process exited and its pid was
+    /// reused, or the name was deleted and made again.
+    #[error("the network namespace {what} is gone: it is now net:[{found}], not net:[{expected}]")]
+    Changed {
+        /// Which namespace.
+        what: String,
+        /// The inode expected.
+        expected: u64,
+        /// The inode found.
+        found: u64,
+    },
     /// Any other failure.
     #[error("cannot enter the network namespace {what}: {why}")]
     Other {
@@ -65,12 +79,13 @@ pub enum NetnsError {
 }
 
 impl NetnsTarget {
-    /// The label used in output: `current`, `name:NAME` or `pid:PID`.
+    /// The label used in output: `current`, `name:NAME`, `pid:PID` or `path:PATH`.
     pub fn label(&self) -> String {
         match self {
             NetnsTarget::Current => "current".into(),
             NetnsTarget::Named(n) => format!("name:{n}"),
             NetnsTarget::Pid(p) => format!("pid:{p}"),
+            NetnsTarget::Path(p) => format!("path:{}", p.display()),
             NetnsTarget::Lab => "lab (private)".into(),
         }
     }
@@ -85,14 +100,34 @@ impl NetnsTarget {
                 Ok(Some(PathBuf::from("/run/netns").join(n)))
             }
             NetnsTarget::Pid(p) => Ok(Some(PathBuf::from(format!("/proc/{p}/ns/net")))),
+            NetnsTarget::Path(p) => Ok(Some(p.clone())),
         }
     }
 
     /// Enters the namespace on the calling thread. Call it only on a thread dedicated to the
     /// collector: the thread stays in that namespace.
     pub fn enter_on_this_thread(&self) -> Result<(), NetnsError> {
+        self.enter_checked(None)
+    }
+
+    /// [`Self::enter_on_this_thread`], when the namespace found is the one with inode
+    /// `expected` (as discovery saw it): checked on the opened file before setns, so a pid
+    /// reused or a name made again since is refused ([`NetnsError::Changed`]) instead of
+    /// entering some other namespace.
+    pub fn enter_on_this_thread_expecting(&self, expected: u64) -> Result<(), NetnsError> {
+        self.enter_checked(Some(expected))
+    }
+
+    fn enter_checked(&self, expected: Option<u64>) -> Result<(), NetnsError> {
         let Some(path) = self.path()? else {
-            return Ok(());
+            return match (expected, current_netns_inode()) {
+                (Some(expected), Some(found)) if found != expected => Err(NetnsError::Changed {
+                    what: self.label(),
+                    expected,
+                    found,
+                }),
+                _ => Ok(()),
+            };
         };
         let what = self.label();
         let file = File::open(&path).map_err(|e| match (self, e.kind()) {
@@ -110,6 +145,22 @@ impl NetnsTarget {
                 why: e.to_string(),
             },
         })?;
+        if let Some(expected) = expected {
+            let found = file
+                .metadata()
+                .map_err(|e| NetnsError::Other {
+                    what: what.clone(),
+                    why: e.to_string(),
+                })?
+                .ino();
+            if found != expected {
+                return Err(NetnsError::Changed {
+                    what,
+                    expected,
+                    found,
+                });
+            }
+        }
         setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| match e {
             nix::errno::Errno::EPERM => NetnsError::Permission {
                 what: what.clone(),
@@ -141,11 +192,25 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, CollectError> + Send + 'static,
 {
+    run_in_checked(target, None, f)
+}
+
+/// [`run_in`], entering only the namespace with inode `expected` when given (see
+/// [`NetnsTarget::enter_on_this_thread_expecting`]).
+pub fn run_in_checked<T, F>(
+    target: &NetnsTarget,
+    expected: Option<u64>,
+    f: F,
+) -> Result<T, CollectError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, CollectError> + Send + 'static,
+{
     let target = target.clone();
     let handle = std::thread::Builder::new()
         .name("sockq-netns".into())
         .spawn(move || {
-            target.enter_on_this_thread()?;
+            target.enter_checked(expected)?;
             f()
         })
         .map_err(|source| CollectError::Spawn {
@@ -182,5 +247,30 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, NetnsError::NoSuchPid(99_999_999)), "{e}");
         assert!(e.to_string().contains("99999999"));
+    }
+
+    #[test]
+    fn another_namespace_than_expected_is_refused_before_setns() {
+        let own = current_netns_inode().unwrap();
+        let path = NetnsTarget::Path("/proc/thread-self/ns/net".into());
+        assert_eq!(path.label(), "path:/proc/thread-self/ns/net");
+        // checked on the opened file, before setns: needs no privilege
+        let e = path.enter_on_this_thread_expecting(own + 1).unwrap_err();
+        assert!(
+            matches!(e, NetnsError::Changed { expected, found, .. } if expected == own + 1 && found == own),
+            "{e}"
+        );
+        assert!(e.to_string().contains("is gone"), "{e}");
+        let e = NetnsTarget::Current
+            .enter_on_this_thread_expecting(own + 1)
+            .unwrap_err();
+        assert!(matches!(e, NetnsError::Changed { .. }), "{e}");
+        assert!(NetnsTarget::Current
+            .enter_on_this_thread_expecting(own)
+            .is_ok());
+        let e = NetnsTarget::Path("/nonexistent-sockq/ns".into())
+            .enter_on_this_thread()
+            .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent-sockq/ns"), "{e}");
     }
 }

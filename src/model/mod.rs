@@ -6,6 +6,7 @@ pub mod history;
 pub mod lab;
 pub mod labels;
 pub mod meta;
+pub mod netns;
 pub mod process_self;
 pub mod rates;
 pub mod sample;
@@ -17,6 +18,7 @@ pub mod tick;
 
 pub use filter::Filter;
 pub use finding::{Finding, Severity};
+pub use netns::{EnterBy, NetnsChanges, NetnsName, NetnsRef};
 pub use process_self::ProcessSelf;
 pub use sample::*;
 pub use service::{ArrivalCheck, ServiceStats, ServiceSummary, ServiceTick, TcpSockstat};
