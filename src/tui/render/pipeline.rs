@@ -1,7 +1,7 @@
 //! The pipeline screen of one listener: SYN queue → accept queue → process, as three stages.
 
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Gauge, Paragraph, Wrap};
 use ratatui::Frame;
@@ -206,21 +206,6 @@ struct Stage<'a> {
     notes: Vec<Line<'static>>,
 }
 
-/// The largest font that fits `text` in `area`: (pixel size, rows it takes).
-fn big_font(text: &str, area: Rect) -> Option<(tui_big_text::PixelSize, u16)> {
-    use tui_big_text::PixelSize;
-    let n = text.chars().count() as u16;
-    [
-        (PixelSize::Full, 8u16, 8u16),
-        (PixelSize::HalfHeight, 8, 4),
-        (PixelSize::Quadrant, 4, 4),
-        (PixelSize::Octant, 4, 2),
-    ]
-    .into_iter()
-    .find(|(_, w, h)| n * w <= area.width && *h + 4 <= area.height)
-    .map(|(p, _, h)| (p, h))
-}
-
 /// Draws one stage: a box coloured by how full it is, the number big, a badge when it is full,
 /// a gauge and the notes.
 fn stage(f: &mut Frame, area: Rect, st: Stage, theme: Theme) {
@@ -244,9 +229,9 @@ fn stage(f: &mut Frame, area: Rect, st: Stage, theme: Theme) {
         .title_alignment(Alignment::Center);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let font = big_font(&big, inner);
+    let font = big::font(&big, inner);
     // Without big letters the badge goes on the number's line, leaving a line for the notes.
-    let (big_h, badge_h) = font.map_or((1, 0), |(_, h)| (h, 1));
+    let (big_h, badge_h) = font.as_ref().map_or((1, 0), |(_, h)| (*h, 1));
     let [number, badge_area, gauge, rest] = Layout::vertical([
         Constraint::Length(big_h),
         Constraint::Length(badge_h),
@@ -258,7 +243,7 @@ fn stage(f: &mut Frame, area: Rect, st: Stage, theme: Theme) {
     let number_style = theme.fill(fill).add_modifier(Modifier::BOLD);
     match font {
         Some((size, _)) => {
-            draw_big_number(f, number, big, size, number_style);
+            big::draw(f, number, big, size, number_style);
             if let Some(b) = badge {
                 f.render_widget(Paragraph::new(b).alignment(Alignment::Center), badge_area);
             }
@@ -291,21 +276,64 @@ fn stage(f: &mut Frame, area: Rect, st: Stage, theme: Theme) {
     );
 }
 
-/// A stage's number in big letters of `size`, centred.
-fn draw_big_number(
-    f: &mut Frame,
-    area: Rect,
-    big: String,
-    size: tui_big_text::PixelSize,
-    style: Style,
-) {
-    f.render_widget(
-        tui_big_text::BigText::builder()
-            .pixel_size(size)
-            .style(style)
-            .lines(vec![Line::raw(big)])
-            .centered()
-            .build(),
-        area,
-    );
+/// Big letters for the room (the `big-text` feature, on by default); without it, plain numbers.
+#[cfg(feature = "big-text")]
+mod big {
+    use ratatui::layout::Rect;
+    use ratatui::style::Style;
+    use ratatui::text::Line;
+    use ratatui::Frame;
+    use tui_big_text::PixelSize;
+
+    /// A font size.
+    pub type Font = PixelSize;
+
+    /// The largest font that fits `text` in `area`: (pixel size, rows it takes).
+    pub fn font(text: &str, area: Rect) -> Option<(Font, u16)> {
+        let n = text.chars().count() as u16;
+        [
+            (PixelSize::Full, 8u16, 8u16),
+            (PixelSize::HalfHeight, 8, 4),
+            (PixelSize::Quadrant, 4, 4),
+            (PixelSize::Octant, 4, 2),
+        ]
+        .into_iter()
+        .find(|(_, w, h)| n * w <= area.width && *h + 4 <= area.height)
+        .map(|(p, _, h)| (p, h))
+    }
+
+    /// A stage's number in big letters of `size`, centred.
+    pub fn draw(f: &mut Frame, area: Rect, big: String, size: Font, style: Style) {
+        f.render_widget(
+            tui_big_text::BigText::builder()
+                .pixel_size(size)
+                .style(style)
+                .lines(vec![Line::raw(big)])
+                .centered()
+                .build(),
+            area,
+        );
+    }
+}
+
+/// Without the `big-text` feature: no font fits, numbers are drawn plain.
+#[cfg(not(feature = "big-text"))]
+mod big {
+    use ratatui::layout::Rect;
+    use ratatui::style::Style;
+    use ratatui::Frame;
+
+    /// No font exists.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Font {}
+
+    /// Never a font.
+    pub fn font(_text: &str, _area: Rect) -> Option<(Font, u16)> {
+        None
+    }
+
+    /// Unreachable: there is no font to draw with.
+    pub fn draw(_f: &mut Frame, _area: Rect, _big: String, size: Font, _style: Style) {
+        match size {}
+    }
 }
