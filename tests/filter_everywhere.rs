@@ -23,8 +23,8 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -456,29 +456,6 @@ fn scrape(body: &str) -> anyhow::Result<Scrape> {
     Ok(s)
 }
 
-/// GET `/metrics` (HTTP/1.1, `Connection: close`): status and body.
-fn get_metrics(addr: SocketAddr) -> anyhow::Result<(u16, String)> {
-    let timeout = Duration::from_secs(5);
-    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    s.write_all(
-        format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8(buf)?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow::anyhow!("no end of headers in {text:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("bad status line in {head:?}"))?;
-    Ok((status, body.to_string()))
-}
-
 /// The endpoints of a `tcp_listeners` array (snapshot JSON).
 fn tcp_listeners(v: &Value) -> anyhow::Result<Endpoints> {
     v.as_array()
@@ -597,7 +574,7 @@ fn run_case(
     // serve: the first scrape taken after two ticks.
     let start = Instant::now();
     let scraped = loop {
-        let last = get_metrics(serve_addr);
+        let last = http_get(serve_addr, "/metrics");
         if let Ok((200, body)) = &last {
             let s = scrape(body)?;
             if s.ticks.is_some_and(|t| t >= 2.0) {

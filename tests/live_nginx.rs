@@ -12,8 +12,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -233,29 +232,6 @@ fn spawn_sockq(args: &[&str], stdout: &Path, stderr: &Path) -> anyhow::Result<Gu
     Ok(Guard(child))
 }
 
-/// `GET path` over HTTP/1.1 with `Connection: close`: (status, body).
-fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8(buf)?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow::anyhow!("no end of headers in {text:?}"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("bad status line in {head:?}"))?;
-    Ok((status, body.to_string()))
-}
-
 /// The value of the sample `name{labels…}` in a 0.0.4 text body.
 fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
@@ -269,37 +245,6 @@ fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         .then(|| value.parse().ok())
         .flatten()
     })
-}
-
-/// `promtool check metrics` on a 0.0.4 text body (lint included); skipped loudly outside CI
-/// when promtool is not installed.
-fn promtool_check_metrics(body: &str) -> anyhow::Result<()> {
-    if Command::new("promtool").arg("--version").output().is_err() {
-        let msg = "promtool not found (Debian package `prometheus`; .ci/run installs it)";
-        anyhow::ensure!(!ci(), "{msg}");
-        eprintln!("\n*** SKIPPED promtool check: {msg} ***\n");
-        return Ok(());
-    }
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(body.as_bytes())?;
-    let out = child.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "promtool check metrics failed ({}): {}{}\n--- body ---\n{body}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
 }
 
 /// The namespace's TcpExt ListenOverflows: `nstat` (run in the calling thread's namespace,
@@ -725,7 +670,7 @@ fn nginx_burst_overflows_are_seen_in_every_view() {
             sample(body, "sockq_tcpext_listen_overflows_total", &[]).is_some_and(|v| v > 0.0),
             "a scrape with an overflow shows no ListenOverflows:\n{body}"
         );
-        promtool_check_metrics(body)?;
+        common::promtool::check_metrics(body)?;
 
         // The dashboard, while the clients were connected or just after: CRIT on a line
         // naming nginx's endpoint.
