@@ -13,7 +13,10 @@ fuzz_target!(|payload: &[u8]| {
     let depth = decode_listener_depth(payload);
     // The full and the fast decoder agree on the identity and depth of a listener.
     if let (Ok(Some(l)), Ok(Some((key, d)))) = (&listener, &depth) {
-        assert_eq!((l.inode, l.cookie, l.accept_queue), (key.inode, key.cookie, *d));
+        assert_eq!(
+            (l.inode, l.cookie, l.accept_queue),
+            (key.inode, key.cookie, *d)
+        );
     }
     let syn = decode_syn_recv(payload);
     if let Ok(Some(e)) = syn {
