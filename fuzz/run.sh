@@ -18,8 +18,10 @@ rc=$?
 set -e
 end=$(date +%s.%N)
 stat() { sed -n "s/^stat::$1: *//p" "logs/$target.log"; }
-printf '%s: rc=%s executions=%s exec/s=%s peak_rss_mb=%s seconds=%.0f corpus=%s crashes=%s\n' \
+# fuzzing_s: libFuzzer's own count; wall_s also holds the build and the corpus loading.
+printf '%s: rc=%s executions=%s exec/s=%s peak_rss_mb=%s fuzzing_s=%s wall_s=%.0f corpus=%s crashes=%s\n' \
   "$target" "$rc" "$(stat number_of_executed_units)" "$(stat average_exec_per_sec)" \
-  "$(stat peak_rss_mb)" "$(echo "$end - $start" | bc)" "$(ls "corpus/$target" | wc -l)" \
+  "$(stat peak_rss_mb)" "$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "logs/$target.log")" \
+  "$(echo "$end - $start" | bc)" "$(ls "corpus/$target" | wc -l)" \
   "$(ls "artifacts/$target" 2>/dev/null | wc -l)"
 exit "$rc"
