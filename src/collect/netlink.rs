@@ -135,7 +135,7 @@ where
                     // The DONE payload is an int: 0, or a negative errno if the dump failed.
                     if let Some(code) = read_i32(payload) {
                         if code < 0 {
-                            return Err(NetlinkError::Kernel { errno: -code });
+                            return Err(kernel_error(code, offset));
                         }
                     }
                     end.done = true;
@@ -147,7 +147,7 @@ where
                         what: "NLMSG_ERROR without an error code".into(),
                     })?;
                     if code < 0 {
-                        return Err(NetlinkError::Kernel { errno: -code });
+                        return Err(kernel_error(code, offset));
                     }
                     // An ACK (code 0) ends a request.
                     end.done = true;
@@ -170,6 +170,18 @@ where
         offset += align4(len);
     }
     Ok(end)
+}
+
+/// The error of a negative `code` in NLMSG_ERROR or NLMSG_DONE: the kernel's errno, or a
+/// malformed message for i32::MIN, which has no positive counterpart (and is no errno).
+fn kernel_error(code: i32, offset: usize) -> NetlinkError {
+    match code.checked_neg() {
+        Some(errno) => NetlinkError::Kernel { errno },
+        None => NetlinkError::Malformed {
+            offset,
+            what: format!("error code {code} is not a negative errno"),
+        },
+    }
 }
 
 fn read_i32(payload: &[u8]) -> Option<i32> {

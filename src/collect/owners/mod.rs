@@ -46,6 +46,11 @@ pub use activity::MIN_CPU_INTERVAL;
 pub use parse::{parse_nofile_soft_limit, parse_proc_stat, parse_socket_link, ProcStat};
 pub use scan::{FULL_RESCAN_INTERVAL, RESCAN_COST_FACTOR};
 
+/// The other pure parsers of /proc texts, public for the fuzz targets (fuzz/) only: not part of
+/// sockq's interface.
+#[doc(hidden)]
+pub use parse::{netns_link_inode, nspid_is_single, parse_decimal_u32, socket_link_inode};
+
 use activity::Activity;
 use proc_access::{short_of_descriptors, socket_at, ProcAccess};
 use scan::{scan_proc, Holder, RescanSpacing, ScanStats};

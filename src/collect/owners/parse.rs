@@ -22,12 +22,12 @@ pub fn parse_socket_link<T: AsRef<OsStr> + ?Sized>(target: &T) -> Option<u64> {
 }
 
 /// [`parse_socket_link`] on the raw bytes of a link target.
-pub(super) fn socket_link_inode(target: &[u8]) -> Option<u64> {
+pub fn socket_link_inode(target: &[u8]) -> Option<u64> {
     parse_bracketed(target, b"socket:[")
 }
 
 /// Inode of a network namespace from the target of a /proc/PID/ns/net link: `net:[4026531840]`.
-pub(super) fn netns_link_inode(target: &[u8]) -> Option<u64> {
+pub fn netns_link_inode(target: &[u8]) -> Option<u64> {
     parse_bracketed(target, b"net:[")
 }
 
@@ -52,7 +52,7 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 }
 
 /// A plain unsigned decimal that fits a pid: /proc entry names, fd names, the `self` link.
-pub(super) fn parse_decimal_u32(digits: &[u8]) -> Option<u32> {
+pub fn parse_decimal_u32(digits: &[u8]) -> Option<u32> {
     parse_decimal(digits).and_then(|n| u32::try_from(n).ok())
 }
 
@@ -72,7 +72,7 @@ pub fn parse_nofile_soft_limit(limits_text: &str) -> Option<Option<u64>> {
 /// True when the `NSpid:` line of a /proc/PID/status text has exactly one pid (the procfs
 /// belongs to the process's own PID namespace), or when there is no such line (Linux before
 /// 4.1, which had no way to tell; the pid check stands alone then).
-pub(super) fn nspid_is_single(status: &str) -> bool {
+pub fn nspid_is_single(status: &str) -> bool {
     status
         .lines()
         .find_map(|l| l.strip_prefix("NSpid:"))
