@@ -45,6 +45,16 @@ fn every_on_off_variable_takes_1_yes_and_empty() {
     assert!(ok(&["snapshot"], &[("SOCKQ_JSON", "1")]).starts_with('{'));
     assert!(ok(&["snapshot"], &[("SOCKQ_JSON", "0")]).starts_with("sockq snapshot"));
     assert!(ok(&["snapshot"], &[("SOCKQ_JSON", "")]).starts_with("sockq snapshot"));
+    // A typo is refused, naming the value and what is accepted, not taken as "on".
+    for var in vars {
+        let out = run(&["snapshot"], &[(var, "maybe")]);
+        assert_eq!(out.status.code(), Some(2), "{var}=maybe");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("maybe") && err.contains("on/off"),
+            "{var}: {err}"
+        );
+    }
     // And for the flags of watch.
     ok(
         &["watch", "--count", "1"],

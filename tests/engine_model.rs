@@ -1808,3 +1808,30 @@ fn an_overflow_counted_between_the_two_reads_is_proven_on_the_next_tick() {
     let t = w.tick_at(3000);
     assert!(!lt(&t, 8080).overflowed);
 }
+
+#[test]
+fn stopped_holders_replace_not_accepting_and_come_before_the_full_queue() {
+    let mut w = World::new();
+    w.add(held_by(
+        8080,
+        129,
+        128,
+        vec![in_state(9512, "nginx", 'T', Some(0.0), 1)],
+    ));
+    for ms in (0..=8000).step_by(1000) {
+        w.tick_at(ms);
+    }
+    let t = w.tick_at(9000);
+    // The queue is full and has not drained for 9 s; the cause is the stopped holder.
+    let got = rules(&t);
+    assert!(
+        !got.iter()
+            .any(|(r, _)| *r == "not_accepting" || *r == "accept_queue_high"),
+        "{got:?}"
+    );
+    assert_eq!(got[0].0, "holders_stopped", "the cause first: {got:?}");
+    assert!(
+        got.iter().any(|(r, _)| *r == "accept_queue_full"),
+        "{got:?}"
+    );
+}

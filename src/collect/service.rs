@@ -370,6 +370,7 @@ pub struct KeyTally {
     mem_bytes: u64,
     mem_known: bool,
     close_wait: u64,
+    close_wait_unaccepted: u64,
     fin_wait1: u64,
     fin_wait2: u64,
     time_wait: u64,
@@ -401,6 +402,7 @@ impl KeyTally {
         self.mem_bytes += o.mem_bytes;
         self.mem_known |= o.mem_known;
         self.close_wait += o.close_wait;
+        self.close_wait_unaccepted += o.close_wait_unaccepted;
         self.fin_wait1 += o.fin_wait1;
         self.fin_wait2 += o.fin_wait2;
         self.time_wait += o.time_wait;
@@ -422,6 +424,7 @@ impl KeyTally {
             unsent_oldest_ms: self.unsent_oldest_ms,
             mem_bytes: self.mem_known.then_some(self.mem_bytes),
             close_wait: self.close_wait,
+            close_wait_unaccepted: self.close_wait_unaccepted,
             fin_wait1: self.fin_wait1,
             fin_wait2: self.fin_wait2,
             time_wait: self.time_wait,
@@ -554,7 +557,12 @@ impl Pass<'_> {
                 self.tally.aging = true;
             }
             TCP_ESTABLISHED => t.in_service += 1,
-            TCP_CLOSE_WAIT => t.close_wait += 1,
+            TCP_CLOSE_WAIT => {
+                t.close_wait += 1;
+                if !accepted {
+                    t.close_wait_unaccepted += 1;
+                }
+            }
             TCP_FIN_WAIT1 => t.fin_wait1 += 1,
             TCP_FIN_WAIT2 => t.fin_wait2 += 1,
             TCP_TIME_WAIT => t.time_wait += 1,

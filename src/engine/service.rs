@@ -55,7 +55,9 @@ impl ServiceTrack {
             dump_ns,
             seen_total: s.connections_seen_total,
             in_service: s.in_service,
-            close_wait: s.close_wait,
+            // A leak is what the process holds: not the connections still in the accept
+            // queue whose clients gave up waiting.
+            close_wait: s.close_wait.saturating_sub(s.close_wait_unaccepted),
         };
         // A dump older than the last one (a replay seeking backwards is a Reset) or a counter
         // that fell (a new collector): start over.

@@ -99,7 +99,7 @@ fn slow_consumer(step: usize, k: &Knobs, s: &Seen) -> (Vec<String>, String) {
     }];
     if s.drops > 0.0 || s.rate("ListenOverflows") > 0.0 {
         n.push(format!(
-            "The kernel is dropping now: the listener drops {:.0}/s, ListenOverflows {overflows:.0}/s (queue {depth}/{backlog}, peak {peak}).",
+            "The kernel is dropping now: the listener drops {:.0}/s, ListenOverflows {overflows:.0}/s (queue {depth}/{backlog}, peak {peak}); the listener counts dropped packets (a SYN, its retries, a final ACK that can count twice), ListenOverflows connection attempts.",
             s.drops
         ));
     } else if k.rate > cap {

@@ -52,8 +52,13 @@ pub struct ServiceStats {
     /// charged against net.ipv4.tcp_mem). Absent when the kernel sent no SK_MEMINFO.
     pub mem_bytes: Option<u64>,
     /// CLOSE-WAIT children: the peer closed and the process has not (a leak when it grows).
-    /// Those never accepted (inode 0) are still in the accept queue.
+    /// Those never accepted (inode 0) are still in the accept queue: counted here too (as `ss`
+    /// does) and in `close_wait_unaccepted`.
     pub close_wait: u64,
+    /// CLOSE-WAIT children still in the accept queue (inode 0): their clients gave up waiting
+    /// for accept(); the process holds no descriptor for them, so they are no leak.
+    #[serde(default)]
+    pub close_wait_unaccepted: u64,
     /// FIN-WAIT-1 children: the process closed, its FIN not yet acknowledged.
     pub fin_wait1: u64,
     /// FIN-WAIT-2 children: the process closed, waiting for the peer's FIN.

@@ -36,7 +36,8 @@ fn who(l: &TcpListener) -> String {
     match l.owners.processes() {
         [] => "the owning process".to_string(),
         [p] => format!("{}[{}]", p.comm, p.pid),
-        [p, rest @ ..] => format!("{}[{}] and {} more", p.comm, p.pid, rest.len()),
+        // "(with N more)" keeps the verbs that follow singular ("… calls accept()").
+        [p, rest @ ..] => format!("{}[{}] (with {} more)", p.comm, p.pid, rest.len()),
     }
 }
 
@@ -82,12 +83,36 @@ pub fn evaluate(t: &Tick) -> Vec<Finding> {
     }
     namespace_rules(t, &mut out);
     out.extend(tcp_memory_pressure(t));
+    drop_explained_by_stopped_holders(&mut out);
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
+            .then_with(|| cause_first(&a.rule).cmp(&cause_first(&b.rule)))
             .then_with(|| a.rule.cmp(&b.rule))
             .then_with(|| a.listener.cmp(&b.listener))
             .then_with(|| a.key.cmp(&b.key))
     });
     out
+}
+
+/// Findings that name a cause come before the symptoms they explain, within a severity.
+fn cause_first(rule: &str) -> u8 {
+    match rule {
+        "holders_stopped" | "near_fd_limit" | "holder_busy" => 0,
+        _ => 1,
+    }
+}
+
+/// When every holder of a listener is stopped, "accepts too slowly" and "is not calling
+/// accept()" say less than holders_stopped and would contradict it: they go.
+fn drop_explained_by_stopped_holders(out: &mut Vec<Finding>) {
+    let stopped: Vec<ListenerKey> = out
+        .iter()
+        .filter(|f| f.rule == "holders_stopped")
+        .filter_map(|f| f.key)
+        .collect();
+    out.retain(|f| {
+        let explained = matches!(f.rule.as_str(), "not_accepting" | "accept_queue_high");
+        !(explained && f.key.is_some_and(|k| stopped.contains(&k)))
+    });
 }

@@ -167,7 +167,9 @@ fn slow_readers(t: &Tick, lt: &ListenerTick, l: &TcpListener, s: &ServiceStats) 
 fn close_wait_growing(lt: &ListenerTick, l: &TcpListener, s: &ServiceStats) -> Option<Finding> {
     let st = lt.service.as_ref()?;
     let growth = st.close_wait_growth_per_s.filter(|&g| g > 0.0)?;
-    if st.close_wait_rising_s < CLOSE_WAIT_RISING_S || s.close_wait < CLOSE_WAIT_MIN {
+    // Only what the process accepted: those still in the accept queue hold no descriptor.
+    let held = s.close_wait.saturating_sub(s.close_wait_unaccepted);
+    if st.close_wait_rising_s < CLOSE_WAIT_RISING_S || held < CLOSE_WAIT_MIN {
         return None;
     }
     Some(finding(
@@ -175,15 +177,15 @@ fn close_wait_growing(lt: &ListenerTick, l: &TcpListener, s: &ServiceStats) -> O
         "close_wait_growing",
         lt,
         format!(
-            "CLOSE-WAIT on {} has grown for {:.0} s ({:.2}/s) to {}: peers close their connections and {} does not close its side — a connection leak that ends at its fd limit.",
+            "CLOSE-WAIT of accepted connections on {} has grown for {:.0} s ({:.2}/s) to {}: peers close their connections and {} does not close its side — a connection leak that ends at its fd limit.",
             lt.endpoint,
             st.close_wait_rising_s,
             growth,
-            s.close_wait,
+            held,
             who(l)
         ),
         ev([
-            ("close_wait", Some(s.close_wait as f64)),
+            ("close_wait", Some(held as f64)),
             ("growth_per_s", Some(growth)),
             ("rising_s", Some(st.close_wait_rising_s)),
         ]),

@@ -43,6 +43,8 @@ pub struct App {
     /// First help entry shown when the help is taller than its box (the renderer keeps it in
     /// range).
     pub help_scroll: usize,
+    /// Rows of help on screen (set by the renderer): what PgUp/PgDn move by.
+    pub help_page: usize,
     /// Sort order.
     pub sort: SortBy,
     /// Search text typed with `/` (endpoint or process name contains it, or the pid is it).
@@ -78,6 +80,7 @@ impl App {
             screen: Screen::Main,
             help: false,
             help_scroll: 0,
+            help_page: 10,
             sort: SortBy::Fill,
             filter: String::new(),
             filter_input: None,
@@ -229,8 +232,8 @@ impl App {
         match code {
             KeyCode::Up => self.help_scroll = self.help_scroll.saturating_sub(1),
             KeyCode::Down => self.help_scroll += 1,
-            KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
-            KeyCode::PageDown => self.help_scroll += 10,
+            KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(self.help_page),
+            KeyCode::PageDown => self.help_scroll += self.help_page,
             KeyCode::Home => self.help_scroll = 0,
             KeyCode::End => self.help_scroll = usize::MAX,
             KeyCode::Char('q') => return Action::Quit,

@@ -205,8 +205,10 @@ pub(super) fn sort_rows(rows: &mut [Row], sort: SortBy) {
     match sort {
         SortBy::Fill => rows
             .sort_by(|a, b| cmp_f(a.peak_fill(), b.peak_fill()).then(a.endpoint.cmp(&b.endpoint))),
+        // Ties (often all 0.0/s) go to the listener that dropped most since it was created.
         SortBy::Drops => rows.sort_by(|a, b| {
             cmp_f(a.drops_per_s.unwrap_or(-1.0), b.drops_per_s.unwrap_or(-1.0))
+                .then(b.drops.cmp(&a.drops))
                 .then(a.endpoint.cmp(&b.endpoint))
         }),
         SortBy::SynRecv => rows.sort_by(|a, b| {

@@ -5,12 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::FalseyValueParser;
 use clap::Args;
 
 use super::parse::{
-    parse_flood_rate, parse_header_timeout, parse_lab_duration, parse_listen, parse_rate,
-    parse_size,
+    parse_flood_rate, parse_header_timeout, parse_lab_duration, parse_listen, parse_onoff,
+    parse_rate, parse_size,
 };
 use super::GlobalArgs;
 use crate::cmd::{
@@ -26,7 +25,7 @@ use crate::model::lab::{Knobs, Scenario};
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
     /// Print JSON (schema: `sockq schema`, docs/schema/snapshot.schema.json).
-    #[arg(long, env = "SOCKQ_JSON", value_parser = FalseyValueParser::new())]
+    #[arg(long, env = "SOCKQ_JSON", value_parser = parse_onoff)]
     pub json: bool,
 }
 
@@ -46,7 +45,7 @@ impl SnapshotArgs {
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// Print one JSON object per tick (JSON lines; schema: `sockq schema tick`).
-    #[arg(long, env = "SOCKQ_JSON", value_parser = FalseyValueParser::new())]
+    #[arg(long, env = "SOCKQ_JSON", value_parser = parse_onoff)]
     pub json: bool,
     /// Stop after N ticks.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), env = "SOCKQ_COUNT")]
@@ -102,7 +101,7 @@ pub struct ReplayArgs {
     #[arg(env = "SOCKQ_REPLAY_FILE")]
     pub file: PathBuf,
     /// Print one JSON object per tick (as `watch --json`) instead of the dashboard.
-    #[arg(long, env = "SOCKQ_JSON", value_parser = FalseyValueParser::new())]
+    #[arg(long, env = "SOCKQ_JSON", value_parser = parse_onoff)]
     pub json: bool,
 }
 
@@ -187,13 +186,13 @@ pub struct LabArgs {
     )]
     pub scenario: Scenario,
     /// No dashboard: print one JSON object per tick (the tick and the lab's status).
-    #[arg(long, env = "SOCKQ_LAB_HEADLESS", value_parser = FalseyValueParser::new())]
+    #[arg(long, env = "SOCKQ_LAB_HEADLESS", value_parser = parse_onoff)]
     pub headless: bool,
     /// With --headless: stop after this long (default: the scenario's script).
     #[arg(long, value_parser = parse_lab_duration, allow_hyphen_values = true, env = "SOCKQ_LAB_DURATION")]
     pub duration: Option<Duration>,
     /// Stay on the first step with the given knobs (no script).
-    #[arg(long, env = "SOCKQ_LAB_NO_STEPS", value_parser = FalseyValueParser::new())]
+    #[arg(long, env = "SOCKQ_LAB_NO_STEPS", value_parser = parse_onoff)]
     pub no_steps: bool,
     /// Client arrivals per second (0 to 10000).
     #[arg(long, value_parser = parse_rate, allow_hyphen_values = true, env = "SOCKQ_LAB_RATE")]

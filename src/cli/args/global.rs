@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use clap::builder::FalseyValueParser;
 use clap::Args;
 
-use super::parse::{parse_budget, parse_fast_interval, parse_interval, parse_window};
+use super::parse::{parse_budget, parse_fast_interval, parse_interval, parse_onoff, parse_window};
 use crate::cmd::LiveConfig;
 use crate::collect::netns::NetnsTarget;
 use crate::collect::sampler::SamplerConfig;
@@ -20,7 +19,7 @@ use crate::runtime::color_allowed;
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// No colours (severity stays visible by its label); NO_COLOR in the environment does the same.
-    #[arg(long, global = true, env = "SOCKQ_NO_COLOR", value_parser = FalseyValueParser::new())]
+    #[arg(long, global = true, env = "SOCKQ_NO_COLOR", value_parser = parse_onoff)]
     pub no_color: bool,
     /// Display interval: one full sample per tick (e.g. 1s, 500ms, 2).
     #[arg(long, global = true, default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true, env = "SOCKQ_INTERVAL")]
@@ -35,10 +34,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, default_value = "15m", value_parser = parse_window, allow_hyphen_values = true, env = "SOCKQ_WINDOW")]
     pub window: Duration,
     /// Leave out UNIX stream listeners.
-    #[arg(long, global = true, env = "SOCKQ_NO_UNIX", value_parser = FalseyValueParser::new())]
+    #[arg(long, global = true, env = "SOCKQ_NO_UNIX", value_parser = parse_onoff)]
     pub no_unix: bool,
     /// Do not look up owning processes (skips reading /proc/PID/fd).
-    #[arg(long, global = true, env = "SOCKQ_NO_OWNERS", value_parser = FalseyValueParser::new())]
+    #[arg(long, global = true, env = "SOCKQ_NO_OWNERS", value_parser = parse_onoff)]
     pub no_owners: bool,
     /// Read the network namespace NAME under /run/netns (as `ip netns` names it). Needs root.
     #[arg(

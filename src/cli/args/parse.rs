@@ -170,3 +170,16 @@ impl clap::ValueEnum for Scenario {
         Some(clap::builder::PossibleValue::new(self.name()).help(self.summary()))
     }
 }
+
+/// An on/off environment value: 1/0, true/false, yes/no, on/off, y/n (any case), or empty for
+/// off. Anything else is refused with what is accepted (a typo must not turn a switch on).
+pub(super) fn parse_onoff(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" | "n" | "off" => Ok(false),
+        "1" | "true" | "yes" | "y" | "on" => Ok(true),
+        _ => Err(format!(
+            "{} is not on or off; use 1/0, true/false, yes/no, on/off, or empty for off",
+            shown(s)
+        )),
+    }
+}

@@ -84,6 +84,7 @@ pub(super) fn draw_help(f: &mut Frame, area: Rect, app: &mut App, theme: Theme) 
         height: h,
     };
     let visible = usize::from(h.saturating_sub(2));
+    app.help_page = visible.max(1);
     app.help_scroll = app.help_scroll.min(entries.len().saturating_sub(visible));
     let first = app.help_scroll;
     let title = if visible >= entries.len() {
