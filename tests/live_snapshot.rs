@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddrV4};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use sockq::lab::syn;
@@ -205,10 +205,12 @@ fn owner_of_a_child_with_rlimit_nofile_64() {
     });
 }
 
-/// On a small namespace a /proc scan is cheap, so a listener that appears between two samples
-/// has its owner at the next sample (not up to 2 s later).
+/// A listener that appears between two samples has its owner as soon as the next /proc scan
+/// is due: scans are spaced by 50× the last scan's cost, at least 250 ms and at most 2 s (not
+/// the 30 s full rescan). How soon within that depends on how loaded the machine is, so the
+/// test samples until then rather than asserting the very next sample.
 #[test]
-fn a_new_listeners_owner_is_known_at_the_next_sample() {
+fn a_new_listeners_owner_is_known_within_the_rescan_spacing() {
     in_netns("owner_next_sample", || {
         let spawn = || -> anyhow::Result<(std::process::Child, u16)> {
             let mut child = Command::new("python3")
@@ -234,10 +236,20 @@ fn a_new_listeners_owner_is_known_at_the_next_sample() {
             assert_eq!(known(&s1, first_port)?, [first.id()]);
             std::thread::sleep(sockq::collect::OWNER_RESCAN_FLOOR);
             let (mut second, second_port) = spawn()?;
-            let s2 = c.sample();
+            let found = (|| -> anyhow::Result<Snapshot> {
+                // The longest spacing is 2 s; a sample every 100 ms for 3 s covers it.
+                let deadline = Instant::now() + Duration::from_secs(3);
+                loop {
+                    let s2 = c.sample()?;
+                    if !known(&s2, second_port)?.is_empty() || Instant::now() > deadline {
+                        return Ok(s2);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })();
             let _ = second.kill();
             let _ = second.wait();
-            let s2 = s2?;
+            let s2 = found?;
             assert_eq!(
                 known(&s2, second_port)?,
                 [second.id()],
