@@ -1,5 +1,5 @@
 //! The workshop lab's plain data: scenarios, knobs and the status the dashboard and the
-//! headless JSON lines show. The lab itself (namespace, server, clients) lives in `crate::lab`.
+//! headless JSON lines show. The lab itself (namespace, server, clients) lives in the lab module, a layer above.
 
 use std::str::FromStr;
 
