@@ -176,22 +176,62 @@ fn process(row: &Row) -> Stage<'static> {
         } else {
             "?".into()
         },
-        badge: (limit > 0 && open >= limit).then_some("EMFILE: out of fds"),
-        notes: vec![
-            Line::raw(owner.map_or("owner unknown".to_string(), |p| {
+        badge: if all_stopped(&row.owners) {
+            Some("STOPPED: cannot accept()")
+        } else {
+            (limit > 0 && open >= limit).then_some("EMFILE: out of fds")
+        },
+        notes: [
+            Some(owner.map_or("owner unknown".to_string(), |p| {
                 format!("{}[{}]: open fds / RLIMIT_NOFILE", safe(&p.comm), p.pid)
             })),
-            Line::raw(format!(
+            busiest_line(&row.owners),
+            Some(format!(
                 "processes holding the socket: {}",
                 row.owners.processes().len()
             )),
-            Line::raw(if limit > 0 && open * 10 >= limit * 9 {
+            Some(if limit > 0 && open * 10 >= limit * 9 {
                 "near the limit: accept() fails with EMFILE, the queue fills".to_string()
             } else {
                 "fds well below the limit".to_string()
             }),
-        ],
+        ]
+        .into_iter()
+        .flatten()
+        .map(Line::raw)
+        .collect(),
     }
+}
+
+/// True when every holder is stopped (state T, or t: by a tracer): none can call accept().
+fn all_stopped(owners: &crate::model::Owners) -> bool {
+    let p = owners.processes();
+    !p.is_empty() && p.iter().all(|p| matches!(p.state, Some('T' | 't')))
+}
+
+/// The busiest holder (owners come busiest first) with its state and CPU, e.g.
+/// "busiest: nginx[9512] T (stopped), CPU 0%"; `None` before either was read.
+fn busiest_line(owners: &crate::model::Owners) -> Option<String> {
+    let p = owners.processes().first()?;
+    if p.state.is_none() && p.cpu_percent.is_none() {
+        return None;
+    }
+    let state = match p.state {
+        Some('T') => "T (stopped)".to_string(),
+        Some('t') => "t (stopped by a tracer)".to_string(),
+        Some('D') => "D (uninterruptible)".to_string(),
+        Some('Z') => "Z (zombie)".to_string(),
+        Some(c) => c.to_string(),
+        None => "?".to_string(),
+    };
+    let cpu = p
+        .cpu_percent
+        .map_or("?".to_string(), |c| format!("{c:.0}%"));
+    Some(format!(
+        "busiest: {}[{}] {state}, CPU {cpu}",
+        safe(&p.comm),
+        p.pid
+    ))
 }
 
 /// One stage box of the pipeline view.
@@ -335,5 +375,40 @@ mod big {
     /// Unreachable: there is no font to draw with.
     pub fn draw(_f: &mut Frame, _area: Rect, _big: String, size: Font, _style: Style) {
         match size {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{all_stopped, busiest_line};
+    use crate::model::testing::process_in_state;
+    use crate::model::Owners;
+
+    #[test]
+    fn a_stopped_holder_is_named_with_its_state_and_cpu() {
+        let stopped = Owners::Known {
+            processes: vec![process_in_state(9512, "nginx", 'T', Some(0.0), 1)],
+        };
+        assert!(all_stopped(&stopped));
+        assert_eq!(
+            busiest_line(&stopped).as_deref(),
+            Some("busiest: nginx[9512] T (stopped), CPU 0%")
+        );
+        let mixed = Owners::Known {
+            processes: vec![
+                process_in_state(9513, "nginx", 'R', Some(97.4), 1),
+                process_in_state(9512, "nginx", 'T', Some(0.0), 1),
+            ],
+        };
+        assert!(!all_stopped(&mixed));
+        assert_eq!(
+            busiest_line(&mixed).as_deref(),
+            Some("busiest: nginx[9513] R, CPU 97%")
+        );
+        let unread = Owners::Known {
+            processes: vec![crate::model::testing::process(1, "x", Some(3), Some(10))],
+        };
+        assert_eq!(busiest_line(&unread), None);
+        assert!(!all_stopped(&unread));
     }
 }
