@@ -31,13 +31,10 @@ pub struct Update<'a> {
 pub fn update(histories: &mut HashMap<ListenerKey, ListenerHistory>, u: Update<'_>) {
     let ranges: HashMap<ListenerKey, DepthRange> =
         u.ranges.into_iter().map(|r| (r.key, r)).collect();
-    let was_gone: std::collections::HashSet<ListenerKey> = histories
-        .iter()
-        .filter(|(_, h)| h.gone)
-        .map(|(k, _)| *k)
-        .collect();
     for h in histories.values_mut() {
-        h.gone = true; // until seen below
+        // Until seen below (`see` clears both): a listener not gone before goes now.
+        h.newly_gone = !h.gone;
+        h.gone = true;
     }
     for l in u.listeners {
         let key = ListenerKey::from(l);
@@ -48,8 +45,7 @@ pub fn update(histories: &mut HashMap<ListenerKey, ListenerHistory>, u: Update<'
         see(h, l, ranges.get(&key).copied(), known, u.dt, u.now_ns);
         h.service.see(l.service.as_ref(), u.service_dump_ns);
     }
-    histories.retain(|key, h| {
-        h.newly_gone = h.gone && !was_gone.contains(key);
+    histories.retain(|_, h| {
         if h.gone {
             h.points.push(ListenerPoint::gap());
             h.drops_per_s = None;
