@@ -126,18 +126,7 @@ struct World {
 
 /// The defaults of a fresh network namespace on a current kernel.
 fn default_tunables() -> Tunables {
-    Tunables {
-        somaxconn: Some(4096),
-        tcp_max_syn_backlog: Some(2048),
-        tcp_syncookies: Some(1),
-        tcp_abort_on_overflow: Some(0),
-        tcp_synack_retries: Some(5),
-        tcp_syn_retries: Some(6),
-        netdev_max_backlog: Some(1000),
-        file_max: Some(9_223_372_036_854_775_807),
-        nr_open: Some(1_048_576),
-        tcp_mem: None,
-    }
+    testing::fresh_netns_tunables()
 }
 
 fn wall(ms: u64) -> String {

@@ -12,8 +12,7 @@ use sockq::collect::procnet;
 use sockq::model::testing;
 use sockq::model::{
     CollectorStats, Counters, DepthRange, HostInfo, ListenerKey, NetnsInfo, Owners, ProcessInfo,
-    Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, Tunables, UnixListener,
-    SCHEMA_VERSION,
+    Sample, SampleTime, Snapshot, SynRecvSummary, TcpListener, UnixListener, SCHEMA_VERSION,
 };
 
 /// Monotonic time of tick 0 (ns).
@@ -151,18 +150,7 @@ impl Synth {
                 service: None,
                 sockstat: None,
                 counters: self.counters.clone(),
-                tunables: Tunables {
-                    somaxconn: Some(4096),
-                    tcp_max_syn_backlog: Some(2048),
-                    tcp_syncookies: Some(1),
-                    tcp_abort_on_overflow: Some(0),
-                    tcp_synack_retries: Some(5),
-                    tcp_syn_retries: Some(6),
-                    netdev_max_backlog: Some(1000),
-                    file_max: Some(9_223_372_036_854_775_807),
-                    nr_open: Some(1_048_576),
-                    tcp_mem: None,
-                },
+                tunables: testing::fresh_netns_tunables(),
                 blind_spots: Vec::new(),
             },
             depth_ranges,
