@@ -232,21 +232,6 @@ fn spawn_sockq(args: &[&str], stdout: &Path, stderr: &Path) -> anyhow::Result<Gu
     Ok(Guard(child))
 }
 
-/// The value of the sample `name{labels…}` in a 0.0.4 text body.
-fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (series, value) = l.rsplit_once(' ')?;
-        let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-        let rest = format!(",{rest}");
-        (n == name
-            && labels
-                .iter()
-                .all(|(k, v)| rest.contains(&format!(",{k}=\"{v}\""))))
-        .then(|| value.parse().ok())
-        .flatten()
-    })
-}
-
 /// The namespace's TcpExt ListenOverflows: `nstat` (run in the calling thread's namespace,
 /// with its history file in `dir`) and /proc/thread-self/net/netstat.
 fn listen_overflows(dir: &Path) -> anyhow::Result<(u64, u64)> {
@@ -511,7 +496,7 @@ fn nginx_burst_overflows_are_seen_in_every_view() {
         loop {
             let last = http_get(serve_addr, "/metrics");
             if let Ok((200, body)) = &last {
-                if sample(body, "sockq_listener_backlog", &me) == Some(f64::from(SOMAXCONN)) {
+                if metric_value(body, "sockq_listener_backlog", &me) == Some(f64::from(SOMAXCONN)) {
                     break;
                 }
             }
@@ -638,7 +623,7 @@ fn nginx_burst_overflows_are_seen_in_every_view() {
         // /metrics during the burst: nginx's listener overflowed (and its peak above its
         // backlog) in a scrape; that scrape passes promtool.
         let first_overflow = scrapes.iter().find(|(_, body)| {
-            sample(body, "sockq_listener_accept_queue_overflowed", &me) == Some(1.0)
+            metric_value(body, "sockq_listener_accept_queue_overflowed", &me) == Some(1.0)
         });
         let Some((at, body)) = first_overflow else {
             let seen: Vec<String> = scrapes
@@ -647,10 +632,10 @@ fn nginx_burst_overflows_are_seen_in_every_view() {
                     format!(
                         "+{:.1}s overflowed {:?} peak {:?} depth {:?} ListenOverflows {:?}",
                         at.duration_since(burst_start).as_secs_f64(),
-                        sample(b, "sockq_listener_accept_queue_overflowed", &me),
-                        sample(b, "sockq_listener_accept_queue_depth_peak", &me),
-                        sample(b, "sockq_listener_accept_queue_depth", &me),
-                        sample(b, "sockq_tcpext_listen_overflows_total", &[]),
+                        metric_value(b, "sockq_listener_accept_queue_overflowed", &me),
+                        metric_value(b, "sockq_listener_accept_queue_depth_peak", &me),
+                        metric_value(b, "sockq_listener_accept_queue_depth", &me),
+                        metric_value(b, "sockq_tcpext_listen_overflows_total", &[]),
                     )
                 })
                 .collect();
@@ -660,14 +645,14 @@ fn nginx_burst_overflows_are_seen_in_every_view() {
                 seen.join("\n")
             );
         };
-        let peak = sample(body, "sockq_listener_accept_queue_depth_peak", &me);
+        let peak = metric_value(body, "sockq_listener_accept_queue_depth_peak", &me);
         assert!(
             peak.is_some_and(|p| p > f64::from(SOMAXCONN)),
             "scrape at +{:.1}s: overflowed 1 but peak {peak:?} (backlog {SOMAXCONN})",
             at.duration_since(burst_start).as_secs_f64()
         );
         assert!(
-            sample(body, "sockq_tcpext_listen_overflows_total", &[]).is_some_and(|v| v > 0.0),
+            metric_value(body, "sockq_tcpext_listen_overflows_total", &[]).is_some_and(|v| v > 0.0),
             "a scrape with an overflow shows no ListenOverflows:\n{body}"
         );
         common::promtool::check_metrics(body)?;

@@ -182,21 +182,6 @@ fn get(addr: SocketAddr, path: &str, accept: Option<&str>) -> anyhow::Result<Res
     )
 }
 
-/// The value of the sample `name{labels…}` in a 0.0.4 text body.
-fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        let (series, value) = l.rsplit_once(' ')?;
-        let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-        let rest = format!(",{rest}");
-        (n == name
-            && labels
-                .iter()
-                .all(|(k, v)| rest.contains(&format!(",{k}=\"{v}\""))))
-        .then(|| value.parse().ok())
-        .flatten()
-    })
-}
-
 /// Scrapes /metrics until `pred` holds on the body; fails after `timeout`.
 fn scrape_until(
     addr: SocketAddr,
@@ -340,31 +325,39 @@ fn full_listener_is_exported_in_both_formats_and_passes_promtool() {
         let port = addr.port().to_string();
         let me = [("address", "127.0.0.1"), ("port", port.as_str())];
         let body = scrape_until(server.addr, Duration::from_secs(10), |b| {
-            sample(b, "sockq_listener_accept_queue_depth", &me) == Some(5.0)
-                && sample(b, "sockq_listener_drops_total", &me).is_some_and(|d| d > 0.0)
+            metric_value(b, "sockq_listener_accept_queue_depth", &me) == Some(5.0)
+                && metric_value(b, "sockq_listener_drops_total", &me).is_some_and(|d| d > 0.0)
         })?;
-        assert_eq!(sample(&body, "sockq_listener_backlog", &me), Some(4.0));
         assert_eq!(
-            sample(&body, "sockq_listener_accept_queue_depth_peak", &me),
+            metric_value(&body, "sockq_listener_backlog", &me),
+            Some(4.0)
+        );
+        assert_eq!(
+            metric_value(&body, "sockq_listener_accept_queue_depth_peak", &me),
             Some(5.0)
         );
         assert!(
-            sample(&body, "sockq_tcpext_listen_overflows_total", &[]).is_some_and(|v| v > 0.0),
+            metric_value(&body, "sockq_tcpext_listen_overflows_total", &[])
+                .is_some_and(|v| v > 0.0),
             "{body}"
         );
-        assert_eq!(sample(&body, "sockq_build_info", &[]), Some(1.0), "{body}");
+        assert_eq!(
+            metric_value(&body, "sockq_build_info", &[]),
+            Some(1.0),
+            "{body}"
+        );
         assert!(body.contains("sockq_build_info{version=\""), "{body}");
         // sockq's own process, read at the scrape.
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs_f64();
-        let started = sample(&body, "process_start_time_seconds", &[]).expect("start time");
+        let started = metric_value(&body, "process_start_time_seconds", &[]).expect("start time");
         assert!(
             started <= now + 1.0 && started > now - 120.0,
             "{started} vs {now}"
         );
         assert!(
-            sample(&body, "process_cpu_seconds_total", &[]).is_some_and(|v| v >= 0.0),
+            metric_value(&body, "process_cpu_seconds_total", &[]).is_some_and(|v| v >= 0.0),
             "{body}"
         );
         for name in [
@@ -375,7 +368,7 @@ fn full_listener_is_exported_in_both_formats_and_passes_promtool() {
             "process_threads",
         ] {
             assert!(
-                sample(&body, name, &[]).is_some_and(|v| v > 0.0),
+                metric_value(&body, name, &[]).is_some_and(|v| v > 0.0),
                 "{name}: {body}"
             );
         }
@@ -451,7 +444,7 @@ fn slow_loris_neither_blocks_scrapes_nor_collection() {
             ],
         )?;
         scrape_until(server.addr, Duration::from_secs(10), |b| {
-            sample(b, "sockq_ticks_total", &[]).is_some()
+            metric_value(b, "sockq_ticks_total", &[]).is_some()
         })?;
 
         let opened = Instant::now();
@@ -474,8 +467,9 @@ fn slow_loris_neither_blocks_scrapes_nor_collection() {
         assert_eq!(r.status, 200);
         assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
         // …and collection goes on.
-        let ticks = |b: &str| sample(b, "sockq_ticks_total", &[]).unwrap_or(0.0);
-        let stamp = |b: &str| sample(b, "sockq_last_sample_timestamp_seconds", &[]).unwrap_or(0.0);
+        let ticks = |b: &str| metric_value(b, "sockq_ticks_total", &[]).unwrap_or(0.0);
+        let stamp =
+            |b: &str| metric_value(b, "sockq_last_sample_timestamp_seconds", &[]).unwrap_or(0.0);
         let (ticks0, stamp0) = (ticks(&r.body), stamp(&r.body));
         let later = scrape_until(server.addr, Duration::from_secs(3), |b| {
             ticks(b) > ticks0 && stamp(b) > stamp0
@@ -509,7 +503,8 @@ fn slow_loris_neither_blocks_scrapes_nor_collection() {
 /// The connection-limit counters of a 0.0.4 body: (closed to make room, refused), each as
 /// (at --max-connections, at --max-connections-per-peer).
 fn limit_counters(body: &str) -> ((f64, f64), (f64, f64)) {
-    let n = |name: &str, reason: &str| sample(body, name, &[("reason", reason)]).unwrap_or(-1.0);
+    let n =
+        |name: &str, reason: &str| metric_value(body, name, &[("reason", reason)]).unwrap_or(-1.0);
     let both = |name: &str| {
         (
             n(name, "max_connections"),
@@ -743,7 +738,7 @@ fn connections_being_answered_are_never_cut_to_make_room() {
             ],
         )?;
         scrape_until(server.addr, Duration::from_secs(20), |b| {
-            sample(b, "sockq_listeners_exported", &[]).is_some_and(|n| n >= 600.0)
+            metric_value(b, "sockq_listeners_exported", &[]).is_some_and(|n| n >= 600.0)
         })?;
 
         // Peer .2 at its limit (2) with both connections being answered: its third is refused.
@@ -861,9 +856,12 @@ fn cardinality_is_bounded_by_max_listeners() {
             &["--interval", "200ms", "--max-listeners", "100"],
         )?;
         let body = scrape_until(server.addr, Duration::from_secs(15), |b| {
-            sample(b, "sockq_listeners", &[]) == Some(700.0)
+            metric_value(b, "sockq_listeners", &[]) == Some(700.0)
         })?;
-        assert_eq!(sample(&body, "sockq_listeners_exported", &[]), Some(100.0));
+        assert_eq!(
+            metric_value(&body, "sockq_listeners_exported", &[]),
+            Some(100.0)
+        );
         let exported = body
             .lines()
             .filter(|l| l.starts_with("sockq_listener_accept_queue_depth{"))
@@ -872,7 +870,7 @@ fn cardinality_is_bounded_by_max_listeners() {
         for (_, addr) in &full {
             let port = addr.port().to_string();
             assert_eq!(
-                sample(
+                metric_value(
                     &body,
                     "sockq_listener_accept_queue_depth",
                     &[("port", port.as_str())]

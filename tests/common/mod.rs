@@ -276,3 +276,18 @@ pub fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
         .ok_or_else(|| anyhow::anyhow!("bad status line in {head:?}"))?;
     Ok((status, body.to_string()))
 }
+
+/// The value of the sample `name{labels…}` in a Prometheus 0.0.4 text body.
+pub fn metric_value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (series, value) = l.rsplit_once(' ')?;
+        let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+        let rest = format!(",{rest}");
+        (n == name
+            && labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!(",{k}=\"{v}\""))))
+        .then(|| value.parse().ok())
+        .flatten()
+    })
+}
