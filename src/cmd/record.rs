@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::{CmdError, CmdResult, LiveConfig};
 use crate::collect::sampler::Sampler;
 use crate::engine::{drive, Flow, Sink};
+use crate::model::labels::terminal_safe;
 use crate::model::{Sample, SampleError};
 use crate::record::{Header, Recorder, RECORDING_VERSION};
 use crate::runtime::stop_flag;
@@ -40,7 +41,7 @@ pub fn run(cfg: RecordConfig) -> CmdResult {
     let rec = Recorder::create(&cfg.file, header, cfg.max_size, cfg.keep)?;
     eprintln!(
         "sockq: recording to {} every {} (rotating at {}, keeping {}); Ctrl-C stops",
-        cfg.file.display(),
+        terminal_safe(&cfg.file.display().to_string()),
         humantime::format_duration(interval),
         bytesize::ByteSize(cfg.max_size),
         cfg.keep
@@ -76,7 +77,12 @@ impl Sink for Writer {
     }
 
     fn gap(&mut self, e: &SampleError) -> Result<Flow, CmdError> {
-        eprintln!("sockq: sample failed (a gap in the recording): {e}");
+        // The error can quote paths from the system: escaped like every gap report.
+        let text = e.to_string();
+        eprintln!(
+            "sockq: sample failed (a gap in the recording): {}",
+            terminal_safe(&text)
+        );
         Ok(Flow::Continue)
     }
 }
