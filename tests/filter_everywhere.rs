@@ -9,8 +9,9 @@
 //! - the dashboard (plain `sockq`) in tmux, read with `capture-pane` (the rows' ADDRESS column
 //!   and the count in the table's title),
 //!
-//! all at once, in a private network namespace holding two listeners of the test process itself
-//! and two of a `python3` child (plus, while a case runs, `sockq serve`'s own HTTP listener).
+//! all at once, in a private network namespace holding two listeners of a python3 child renamed
+//! with a long name (its comm is the name cut to 15 bytes) and two of a plain `python3` child
+//! (plus, while a case runs, `sockq serve`'s own HTTP listener).
 //! What each case must select is written down from who holds which port, never derived from
 //! `sockq::model::Filter`; ownership is checked against `ss -ltnp` first. Every disagreement of
 //! every case is collected, and the test fails with the list.
@@ -228,6 +229,10 @@ struct Python {
 
 const PYTHON_SCRIPT: &str = "\
 import os, socket, sys
+if len(sys.argv) > 1:
+    # A name longer than 15 bytes: the kernel keeps its first 15 as the comm.
+    with open('/proc/self/comm', 'w') as f:
+        f.write(sys.argv[1])
 held = []
 for _ in range(2):
     s = socket.socket()
@@ -238,10 +243,16 @@ print(os.getpid(), *[s.getsockname()[1] for s in held], flush=True)
 sys.stdin.read()
 ";
 
+/// The long-named holder's name: 24 bytes, of which its comm keeps 15.
+const LONG_NAME: &str = "filter_everywhere_holder";
+
 impl Python {
-    fn start() -> anyhow::Result<Self> {
+    /// A python3 holding two listeners; named `name` (its comm then being `name`'s first 15
+    /// bytes) when given.
+    fn start(name: Option<&str>) -> anyhow::Result<Self> {
         let mut cmd = Command::new("python3");
         cmd.args(["-c", PYTHON_SCRIPT]);
+        cmd.args(name);
         let mut proc = Proc::spawn("python3 (installed by .ci/run)", cmd, true)?;
         proc.wait_output("its pid and ports", DEADLINE, |out, _| out.contains('\n'))?;
         let line = proc.stdout();
@@ -711,27 +722,33 @@ fn run_case(
 fn every_front_end_selects_the_same_listeners() {
     in_netns("filter_everywhere", || {
         let began = Instant::now();
-        // Who holds what: two listeners of this process, two of a python3 child.
-        let (_t1, t1) = listen("127.0.0.1:0", 8)?;
-        let (_t2, t2) = listen("127.0.0.1:0", 8)?;
-        let (t1, t2) = (t1.port(), t2.port());
-        let python = Python::start()?;
+        // Who holds what: two listeners of a process with a long name (the kernel truncates
+        // its comm), two of a python3 child. Not this test process: it forks every front-end,
+        // and a child between fork and exec holds copies of its sockets, which a /proc scan
+        // may take for their holders.
+        let long = Python::start(Some(LONG_NAME))?;
+        let [t1, t2] = long.ports;
+        let python = Python::start(None)?;
         let [p1, p2] = python.ports;
-        let me = std::process::id();
+        let me = long.pid;
         let my_comm = comm_of(me)?;
         let py_comm = comm_of(python.pid)?;
         let py_pid = python.pid.to_string();
 
         // First principles, checked: the holders' names and pids as --process sees them, and
         // `ss` agreeing on who holds which port (no listener leaked into another process).
+        anyhow::ensure!(
+            my_comm.len() == 15 && LONG_NAME.starts_with(&my_comm),
+            "the long name {LONG_NAME:?} should be cut to its first 15 bytes, got {my_comm:?}"
+        );
         let comms = [my_comm.as_str(), py_comm.as_str(), "sockq"];
         anyhow::ensure!(
             py_comm.contains("python3") && !my_comm.contains("python3"),
-            "--process python3 must match the child ({py_comm:?}) and not this test ({my_comm:?})"
+            "--process python3 must match the child ({py_comm:?}) and not the long-named one ({my_comm:?})"
         );
         anyhow::ensure!(
             !py_comm.contains(&my_comm) && !"sockq".contains(&my_comm),
-            "--process {my_comm:?} must match only this test"
+            "--process {my_comm:?} must match only the long-named one"
         );
         for text in [py_pid.as_str(), "no-such-process"] {
             anyhow::ensure!(
@@ -763,7 +780,11 @@ fn every_front_end_selects_the_same_listeners() {
                 loopback(&[t1, t2, p1, p2]),
                 "no filter: every listener, sockq serve's own included (added below)",
             ),
-            Case::new(&["--port", &t1s], loopback(&[t1]), "one port of this test"),
+            Case::new(
+                &["--port", &t1s],
+                loopback(&[t1]),
+                "one port of the long-named holder",
+            ),
             Case::new(
                 &["--port", &format!("{t1},{p1}")],
                 loopback(&[t1, p1]),
@@ -787,7 +808,7 @@ fn every_front_end_selects_the_same_listeners() {
             Case::new(
                 &["--process", &my_comm],
                 loopback(&[t1, t2]),
-                "by name: this test's own (truncated) comm",
+                "by name: the long-named holder's (truncated) comm",
             ),
             Case::new(
                 &["--port", &p1s, "--process", "python3"],
@@ -824,6 +845,7 @@ fn every_front_end_selects_the_same_listeners() {
             );
         }
         drop(python);
+        drop(long);
         eprintln!("filter_everywhere: done in {:.1?}", began.elapsed());
         assert!(
             failures.is_empty(),

@@ -533,7 +533,7 @@ fn a_python_server_that_blocks_its_event_loop_is_not_reading_and_clears_when_it_
                 break f;
             }
             anyhow::ensure!(
-                sent.elapsed() < Duration::from_secs(5),
+                sent.elapsed() < Duration::from_secs(30),
                 "not_reading did not fire: {:#?} {:?}",
                 t.findings,
                 t.snapshot
@@ -569,7 +569,7 @@ fn a_python_server_that_blocks_its_event_loop_is_not_reading_and_clears_when_it_
                 break;
             }
             anyhow::ensure!(
-                sent.elapsed() < Duration::from_secs(20),
+                sent.elapsed() < Duration::from_secs(60),
                 "not_reading never cleared: {:#?}",
                 t.findings
             );

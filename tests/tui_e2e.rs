@@ -361,7 +361,7 @@ fn panic_in_the_draw_loop_restores_the_terminal() {
 }
 
 /// Starts the dashboard, waits for its first frame, sends `signal` to sockq, and checks that it
-/// leaves within 2 s with the terminal restored.
+/// leaves (within 30 s: how fast is not asserted) with the terminal restored.
 fn signal_restores_the_terminal(tag: &str, signal: nix::sys::signal::Signal) {
     let tag = tag.to_string();
     in_netns(&format!("tui_e2e_{tag}"), move || {
@@ -374,7 +374,7 @@ fn signal_restores_the_terminal(tag: &str, signal: nix::sys::signal::Signal) {
         );
         let pid = tmux.sockq_pid()?;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)?;
-        let s = tmux.wait_text("EXITED rc=", Duration::from_secs(2))?;
+        let s = tmux.wait_text("EXITED rc=", Duration::from_secs(30))?;
         assert_eq!(tmux.terminal_state()?, "0 1", "alternate_on cursor_flag");
         assert!(!s.contains("Listeners ("), "main screen is back:\n{s}");
         Ok(())

@@ -256,17 +256,16 @@ fn stops_cleanly_on(signal: nix::sys::signal::Signal) {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let sent = Instant::now();
     nix::sys::signal::kill(pid, signal).unwrap();
-    let status = wait_with_timeout(&mut child, Duration::from_secs(1))
-        .unwrap_or_else(|e| panic!("not stopped 1 s after {signal}: {e:#}"));
-    let took = sent.elapsed();
-    assert!(took < Duration::from_secs(1), "{took:?}");
+    // How fast is not asserted (a loaded machine); that it stops, and cleanly, is.
+    let status = wait_with_timeout(&mut child, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("not stopped {:?} after {signal}: {e:#}", sent.elapsed()));
     assert_eq!(status.code(), Some(0), "{status:?} after {signal}");
     let mut rest = String::new();
     out.read_to_string(&mut rest).unwrap();
     let (_, err) = drain(&mut child).unwrap();
     assert_eq!(err, "", "stderr after {signal}");
     assert!(!rest.contains("error"), "stdout after {signal}: {rest:?}");
-    eprintln!("stopped {took:?} after {signal}");
+    eprintln!("stopped {:?} after {signal}", sent.elapsed());
 }
 
 #[test]
