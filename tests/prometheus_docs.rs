@@ -147,6 +147,8 @@ fn promtool_accepts_the_config_rules_and_dashboard() {
         let e = e
             .replace("$__rate_interval", "1m")
             .replace("$instance", ".*")
+            .replace("$pod_namespace", ".*")
+            .replace("$pod", ".*")
             .replace("$netns", ".*")
             .replace("$port", ".*");
         assert!(
@@ -160,4 +162,152 @@ fn promtool_accepts_the_config_rules_and_dashboard() {
     }
     std::fs::write(tmp.path().join("dashboard.rules.yml"), rules).unwrap();
     promtool::run_in(tmp.path(), &["check", "rules", "dashboard.rules.yml"]).unwrap();
+}
+
+/// Label names a PromQL text uses: matchers (`name=~"…"`), `by (…)` / `without (…)` groupings,
+/// `label_values(…, name)`, and legend templates (`{{name}}`).
+fn label_names_in(text: &str) -> BTreeSet<String> {
+    let ident = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then(|| s.to_string())
+    };
+    let mut out = BTreeSet::new();
+    // matchers: inside `{…}` (not `{{…}}`), each comma-separated `name op "value"`
+    let mut rest = text;
+    while let Some(i) = rest.find('{') {
+        let tail = &rest[i + 1..];
+        if let Some(inner) = tail.strip_prefix('{') {
+            let end = inner.find("}}").unwrap_or(inner.len());
+            out.extend(ident(&inner[..end]));
+            rest = &inner[end..];
+            continue;
+        }
+        let end = tail.find('}').unwrap_or(tail.len());
+        for m in tail[..end].split(',') {
+            if let Some(op) = m.find(['=', '!']) {
+                out.extend(ident(&m[..op]));
+            }
+        }
+        rest = &tail[end..];
+    }
+    for kw in ["by (", "without ("] {
+        for part in text.split(kw).skip(1) {
+            let end = part.find(')').unwrap_or(part.len());
+            out.extend(part[..end].split(',').filter_map(ident));
+        }
+    }
+    for part in text.split("label_values(").skip(1) {
+        let end = part.find(')').unwrap_or(part.len());
+        out.extend(part[..end].rsplit(',').next().and_then(ident));
+    }
+    out
+}
+
+/// The label names of a scrape of sockq.
+fn exported_labels() -> BTreeSet<String> {
+    let text = prom::encode_text(&exposition::rich_families());
+    label_names_in(
+        &text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+/// Issue 15: `serve --all-netns` labels each namespace's series with these where known. Not in
+/// the synthetic scrape yet (no namespace there is a pod's); the dashboard may use them.
+const ALL_NETNS_LABELS: [&str; 3] = ["container", "pod", "pod_namespace"];
+
+#[test]
+fn the_dashboard_uses_only_labels_sockq_or_prometheus_sets_and_groups_by_pod() {
+    let exported = exported_labels();
+    for name in ["netns", "address", "port", "process", "severity"] {
+        assert!(
+            exported.contains(name),
+            "the label scan missed {name}: {exported:?}"
+        );
+    }
+    let (exprs, variables) = dashboard_queries();
+    let dash: serde_json::Value = serde_json::from_str(&read("grafana-dashboard.json")).unwrap();
+    let legends: Vec<String> = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["legendFormat"].as_str().map(str::to_string))
+        .collect();
+    let used =
+        label_names_in(&[exprs.join("\n"), variables.join("\n"), legends.join("\n")].join("\n"));
+    // `instance` and `job` are Prometheus's target labels (deploy/prometheus-*.yml keep them).
+    let known: BTreeSet<String> = exported
+        .iter()
+        .cloned()
+        .chain(ALL_NETNS_LABELS.map(String::from))
+        .chain(["instance", "job"].map(String::from))
+        .collect();
+    let unknown: Vec<&String> = used.difference(&known).collect();
+    assert!(
+        unknown.is_empty(),
+        "labels neither sockq nor Prometheus sets: {unknown:?}"
+    );
+    // Never `namespace`: Kubernetes service discovery's target label would take it.
+    assert!(!used.contains("namespace"), "{used:?}");
+
+    // The variables, and the per-pod panels of issue 15.
+    let names: Vec<&str> = dash["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "datasource",
+            "instance",
+            "pod_namespace",
+            "pod",
+            "netns",
+            "port"
+        ]
+    );
+    let by_pod: Vec<&String> = exprs
+        .iter()
+        .filter(|e| e.contains("by (instance, pod_namespace, pod, netns)"))
+        .collect();
+    let by_pod_names = metric_names_in(
+        &by_pod
+            .iter()
+            .map(|e| e.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    for name in [
+        "sockq_listener_accept_queue_depth_peak",
+        "sockq_listener_backlog",
+        "sockq_tcpext_listen_overflows_total",
+    ] {
+        assert!(
+            by_pod_names.contains(name),
+            "no per-pod panel uses {name}: {by_pod:?}"
+        );
+    }
+    // Every query that selects a namespace also follows the pod variables.
+    for e in &exprs {
+        if e.contains("netns=~") {
+            assert!(
+                e.contains("pod_namespace=~\"$pod_namespace\",pod=~\"$pod\",netns=~\"$netns\""),
+                "{e}"
+            );
+        }
+    }
+    // The scan itself.
+    assert_eq!(
+        label_names_in("max by (a, b_c) (m{x=~\"1\",y!=\"2\"}) {{z}} label_values(m{q=\"1\"}, w)")
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["a", "b_c", "q", "w", "x", "y", "z"]
+    );
 }
