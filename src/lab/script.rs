@@ -154,6 +154,9 @@ pub(super) fn server_config(scenario: Scenario, knobs: &Knobs) -> ServerConfig {
         response_bytes: usize::try_from(knobs.response_kib.saturating_mul(1024))
             .unwrap_or(usize::MAX)
             .max(3),
+        // Answers larger than this block the server's thread in write(): it holds the
+        // connection, its descriptor and a Send-Q of about twice this (the kernel doubles it).
+        sndbuf: (scenario == Scenario::SlowReaders).then_some(1 << 20),
     }
 }
 

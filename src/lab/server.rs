@@ -48,6 +48,9 @@ pub struct ServerConfig {
     pub mode: Mode,
     /// Bytes of each answer (3: `OK\n`).
     pub response_bytes: usize,
+    /// SO_SNDBUF of the listener, inherited by its connections (it also stops the kernel from
+    /// growing their send buffers): a bounded Send-Q, so a large answer blocks the writer.
+    pub sndbuf: Option<usize>,
 }
 
 /// Sets TCP_DEFER_ACCEPT, which neither socket2 nor nix wraps.
@@ -96,6 +99,9 @@ pub fn run(args: ServerConfig) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     if let Some(secs) = args.defer_accept {
         set_defer_accept(&listener, secs).context("TCP_DEFER_ACCEPT")?;
+    }
+    if let Some(b) = args.sndbuf {
+        listener.set_send_buffer_size(b).context("SO_SNDBUF")?;
     }
     listener.listen(args.backlog)?;
     listener.set_nonblocking(true)?;
@@ -217,6 +223,9 @@ impl ServerProcess {
         }
         if args.paused {
             cmd.arg("--paused");
+        }
+        if let Some(b) = args.sndbuf {
+            cmd.arg("--sndbuf").arg(b.to_string());
         }
         cmd.arg("--mode")
             .arg(args.mode.name())

@@ -170,7 +170,7 @@ impl Scenario {
             Scenario::SlowReaders => Knobs {
                 rate: 2.0,
                 service_ms: 1,
-                response_kib: 1024,
+                response_kib: 4096,
                 ..base
             },
         }

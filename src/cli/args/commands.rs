@@ -318,6 +318,9 @@ pub struct LabServerArgs {
     /// Bytes of each answer.
     #[arg(long, default_value_t = 3)]
     pub response_bytes: usize,
+    /// SO_SNDBUF of the listener (its connections inherit it).
+    #[arg(long)]
+    pub sndbuf: Option<usize>,
 }
 
 impl LabServerArgs {
@@ -334,6 +337,7 @@ impl LabServerArgs {
             paused: self.paused,
             mode: self.mode,
             response_bytes: self.response_bytes,
+            sndbuf: self.sndbuf,
         }
     }
 }
