@@ -3,7 +3,7 @@
 //! connection pool — while the excess waits in the accept queue or is accepted and reset.
 //! Silent when healthy: a flat in-service count alone is a steady load, not a cap.
 
-use super::{ev, rate, who, ACCEPT_WAIT_MS};
+use super::{ev, rate, who, ACCEPT_WAIT_MS, FD_NEAR};
 use crate::model::{Finding, ListenerTick, ServiceStats, Severity, TcpListener, Tick};
 
 /// In-service counts below this are not looked at (too many small numbers are "round").
@@ -112,6 +112,15 @@ pub(super) fn application_cap(t: &Tick, lt: &ListenerTick, l: &TcpListener) -> O
         return None;
     }
     let cap = round_cap(s.in_service)?;
+    // At its fd limit (1024 is the usual one) the cap is RLIMIT_NOFILE: near_fd_limit says so.
+    let at_fd_limit = l.owners.processes().iter().any(|p| {
+        p.fds_open
+            .zip(p.fd_limit)
+            .is_some_and(|(o, l)| l > 0 && o as f64 >= FD_NEAR * l as f64)
+    });
+    if at_fd_limit {
+        return None;
+    }
     let p = Pressure::of(t, lt, s)?;
     Some(Finding {
         severity: Severity::Warning,
@@ -296,5 +305,18 @@ mod tests {
         assert!(cap(&tick(at(1024, 37, Some(2400)), None, 37, &[])).is_none());
         // Flat and queued, but not at a round number: a slow server, not a cap.
         assert!(cap(&tick(at(937, 37, Some(2400)), Some(0.0), 37, &[])).is_none());
+    }
+
+    #[test]
+    fn a_plateau_at_the_fd_limit_is_left_to_near_fd_limit() {
+        let mut t = tick(at(1018, 129, Some(2400)), Some(0.0), 129, &[]);
+        let l = &mut t.snapshot.tcp_listeners[0];
+        l.owners = crate::model::Owners::Known {
+            processes: vec![process(77, "lab-server", Some(1024), Some(1024))],
+        };
+        let findings = super::super::evaluate(&t);
+        let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+        assert!(rules.contains(&"near_fd_limit"), "{rules:?}");
+        assert!(!rules.contains(&"application_cap"), "{rules:?}");
     }
 }
