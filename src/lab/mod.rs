@@ -460,7 +460,15 @@ impl Lab {
                 .unwrap_or_default(),
             problem: self.knob_error.clone().or_else(|| self.server.last_error()),
             flooding,
-            ss_command: format!("nsenter --net=/proc/{}/ns/net ss -ltn", std::process::id()),
+            ss_command: format!(
+                "nsenter --net=/proc/{}/ns/net {}",
+                std::process::id(),
+                if self.scenario.after_accept() {
+                    format!("ss -tane sport = :{}", SERVICE.port())
+                } else {
+                    "ss -ltn".to_string()
+                }
+            ),
         }
     }
 }

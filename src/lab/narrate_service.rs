@@ -184,3 +184,125 @@ fn slow_readers(step: usize, k: &Knobs, seen: &Seen, v: &Svc) -> (Vec<String>, S
     });
     (n, "n: next step · a/A arrival rate".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::narrate;
+    use super::super::SERVICE;
+    use crate::model::lab::{ClientView, Scenario};
+    use crate::model::testing::{process, snapshot, tcp_listener};
+    use crate::model::{
+        CollectorStats, ListenerKey, ListenerTick, ServiceStats, ServiceTick, Tick,
+        TICK_SCHEMA_VERSION,
+    };
+    use std::collections::BTreeMap;
+
+    /// A tick with the lab's listener serving `s`, its derived `st`, owned by the demo server
+    /// with `fds` of `limit` open.
+    fn tick(s: ServiceStats, st: ServiceTick, fds: u64, limit: u64) -> Tick {
+        let l = tcp_listener(SERVICE.port())
+            .addr((*SERVICE.ip()).into())
+            .queue(3, 32)
+            .owner(process(4242, "lab-server", Some(fds), Some(limit)))
+            .service(Some(ServiceStats { group: 1, ..s }))
+            .build();
+        let lt = ListenerTick {
+            key: ListenerKey::from(&l),
+            endpoint: l.endpoint(),
+            depth: 3,
+            backlog: 32,
+            depth_high: 3,
+            depth_low: 3,
+            drops_per_s: Some(0.0),
+            high_fill_s: 0.0,
+            undrained_s: 0.0,
+            overflowed: false,
+            overflow_proven: false,
+            drops_delta: None,
+            gone: false,
+            service: Some(st),
+        };
+        Tick {
+            schema_version: TICK_SCHEMA_VERSION,
+            seq: 1,
+            interval_s: Some(1.0),
+            gap_before: false,
+            snapshot: snapshot(vec![l], 1_000_000_000),
+            listeners: vec![lt],
+            gone_listeners: 0,
+            counter_rates: BTreeMap::new(),
+            dropping_listeners: vec![],
+            arrivals: None,
+            findings: vec![],
+            collector: CollectorStats::default(),
+        }
+    }
+
+    fn text(scenario: Scenario, step: usize, t: &Tick) -> String {
+        let k = scenario.defaults();
+        narrate(scenario, step, &k, false, Some(t), &ClientView::default())
+            .0
+            .join("\n")
+    }
+
+    #[test]
+    fn slow_response_says_rate_times_time_and_the_fd_limit_table() {
+        let s = ServiceStats {
+            in_service: 99,
+            ..ServiceStats::default()
+        };
+        let st = ServiceTick {
+            mean_conn_lifetime_s: Some(0.51),
+            ..ServiceTick::default()
+        };
+        let t = text(Scenario::SlowResponse, 0, &tick(s, st, 106, 1024));
+        assert!(
+            t.contains("In service = rate × time = 200/s × 0.5 s = 100; sockq sees 99 (Little's law from its arrivals: W = 0.5 s)."),
+            "{t}"
+        );
+        assert!(
+            t.contains("1024 fds serve at most fd limit / response time = 2048 connections/s at 0.5 s: at 0.5 s 2048/s, 1 s 1024/s, 2 s 512/s, 4 s 256/s, 8 s 128/s. The server has 106 of 1024 fds open."),
+            "{t}"
+        );
+        assert!(!t.contains("EMFILE"), "{t}");
+        let at_limit = text(
+            Scenario::SlowResponse,
+            4,
+            &tick(ServiceStats::default(), ServiceTick::default(), 1024, 1024),
+        );
+        assert!(
+            at_limit.contains("accept() fails with EMFILE"),
+            "{at_limit}"
+        );
+    }
+
+    #[test]
+    fn blocked_loop_names_unread_and_waiting_with_their_ages() {
+        let s = ServiceStats {
+            in_service: 33,
+            unread_conns: 32,
+            unread_bytes: 128,
+            unread_oldest_ms: Some(2848),
+            waiting: 3,
+            waiting_oldest_ms: Some(904),
+            close_wait: 2,
+            ..ServiceStats::default()
+        };
+        let t = text(
+            Scenario::BlockedLoop,
+            1,
+            &tick(s, ServiceTick::default(), 40, 1024),
+        );
+        assert!(
+            t.contains("Accepted but unread: 32 connections (128 bytes), the oldest for 2.8 s. Waiting for accept(): 3 (queue 3/32), the oldest for 0.9 s."),
+            "{t}"
+        );
+        assert!(t.contains("left 2 in CLOSE-WAIT"), "{t}");
+        let healthy = text(
+            Scenario::BlockedLoop,
+            0,
+            &tick(ServiceStats::default(), ServiceTick::default(), 6, 1024),
+        );
+        assert!(healthy.contains("nothing waits"), "{healthy}");
+    }
+}
