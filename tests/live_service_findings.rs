@@ -725,3 +725,194 @@ fn tcp_memory_pressure_input_path_on_real_sockstat_values() {
         Ok(())
     });
 }
+
+/// Reads one line (CRLF-terminated RESP) from a redis connection.
+fn resp_line(s: &mut TcpStream) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while !out.ends_with(b"\r\n") {
+        anyhow::ensure!(
+            s.read(&mut b)? == 1,
+            "redis closed: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        out.push(b[0]);
+    }
+    Ok(String::from_utf8_lossy(&out).trim_end().to_string())
+}
+
+/// A TcpExt counter as nstat reads it in the calling thread's namespace (absolute).
+fn nstat(name: &str) -> anyhow::Result<u64> {
+    let hist = TempDir::new("nstat")?;
+    let out = Command::new("nstat")
+        .args(["-az", &format!("TcpExt{name}")])
+        .env("NSTAT_HISTORY", hist.path().join("h"))
+        .output()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with(&format!("TcpExt{name} ")))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no TcpExt{name} from nstat"))
+}
+
+/// redis-server with `maxclients 100` (when installed): 100 clients hold their connections, and
+/// every further client is accepted, told "max number of clients reached" and closed, and its
+/// next command is answered with a reset. application_cap fires at the plateau of 100 with the
+/// resets; the numbers equal `ss`, nstat and redis's own INFO; it clears when the excess stops.
+#[test]
+fn application_cap_of_redis_maxclients_fires_on_its_resets() {
+    const MAX: usize = 100;
+    if Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "redis-server is not installed (apt-get install redis-server)"
+        );
+        eprintln!("\n*** SKIPPED: redis-server is not installed ***\n");
+        return;
+    }
+    in_netns("findings_redis_maxclients", || {
+        let port: u16 = 6379;
+        let dir = TempDir::new("redis")?;
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--maxclients",
+                &MAX.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args([
+                "--dir",
+                &dir.path().display().to_string(),
+                "--protected-mode",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()?;
+        struct Kill<'a>(&'a mut Child);
+        impl Drop for Kill<'_> {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let pid = child.id();
+        let _guard = Kill(&mut child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let start = Instant::now();
+        let ping = |s: &mut TcpStream| -> anyhow::Result<String> {
+            s.write_all(b"PING\r\n")?;
+            resp_line(s)
+        };
+        let first = loop {
+            if let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+                break s;
+            }
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(20),
+                "redis did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))?
+            .trim()
+            .to_string();
+        let mut held = vec![first];
+        while held.len() < MAX {
+            held.push(TcpStream::connect_timeout(&addr, Duration::from_secs(2))?);
+        }
+        for s in &mut held {
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            assert_eq!(ping(s)?, "+PONG");
+        }
+        // Clients over the cap: accepted, told so, closed; their next command meets a reset.
+        let rejected = |n: usize| -> anyhow::Result<()> {
+            for _ in 0..n {
+                let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+                s.set_read_timeout(Some(Duration::from_secs(10)))?;
+                s.write_all(b"PING\r\n")?;
+                let line = resp_line(&mut s)?;
+                anyhow::ensure!(
+                    line.contains("max number of clients"),
+                    "redis said {line:?}"
+                );
+                let mut rest = Vec::new();
+                let _ = s.read_to_end(&mut rest); // the server's close
+                let _ = s.write_all(b"PING\r\n"); // data after its close: a reset
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(())
+        };
+        let mut w = Watch::new()?;
+        let t = w.until(
+            port,
+            Duration::from_secs(40),
+            || rejected(3),
+            |t| finding(t, "application_cap", port).is_some(),
+        )?;
+        // Nothing moves between the rejected clients: ss and nstat now are the tick's moment.
+        let lines = ss("-tnHe", "established", port)?;
+        let ss_in_service = lines
+            .iter()
+            .filter(|l| !l.contains(&"ino:0".to_string()))
+            .count();
+        let aborts = nstat("TCPAbortOnData")? + nstat("TCPAbortOnClose")?;
+        let ext = &t.snapshot.counters.tcp_ext;
+        let sockq_aborts = ext.get("TCPAbortOnData").copied().unwrap_or(0)
+            + ext.get("TCPAbortOnClose").copied().unwrap_or(0);
+        let f = finding(&t, "application_cap", port).unwrap();
+        eprintln!("{}", f.message);
+        assert_eq!(ss_in_service, MAX, "ss: {lines:?}");
+        assert_eq!(f.evidence["in_service"], MAX as f64);
+        assert_eq!(f.evidence["cap"], MAX as f64);
+        assert!(f.evidence["resets_per_s"] > 0.0, "{f:?}");
+        assert_eq!(
+            sockq_aborts, aborts,
+            "TCPAbortOnData + TCPAbortOnClose: sockq vs nstat"
+        );
+        assert!(aborts > 0);
+        assert!(
+            f.message.contains(&format!("hold flat at {MAX} "))
+                && f.message.contains(&format!(
+                    "exactly the round number {MAX}, while the namespace resets "
+                )),
+            "{}",
+            f.message
+        );
+        assert!(
+            f.message
+                .contains(&format!("{comm}[{pid}] looks capped at {MAX}")),
+            "{}",
+            f.message
+        );
+        // redis agrees: it turned connections away at maxclients.
+        held[0].write_all(b"INFO stats\r\n")?;
+        let mut info = String::new();
+        let len: usize = resp_line(&mut held[0])?.trim_start_matches('$').parse()?;
+        let mut body = vec![0u8; len + 2];
+        held[0].read_exact(&mut body)?;
+        info.push_str(&String::from_utf8_lossy(&body));
+        let refused: u64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("rejected_connections:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("rejected_connections in INFO stats");
+        assert!(refused > 0, "{info}");
+
+        // No more clients over the cap: no resets, the finding clears.
+        w.until(
+            port,
+            Duration::from_secs(20),
+            || Ok(()),
+            |t| finding(t, "application_cap", port).is_none(),
+        )?;
+        drop(held);
+        Ok(())
+    });
+}

@@ -63,11 +63,16 @@ impl Pressure {
             && (overflowing || oldest.is_some_and(|o| o * 1000.0 >= ACCEPT_WAIT_MS as f64));
         // Accepted and closed with the request unread: the kernel resets (TcpExt, namespace).
         let resets_per_s = rate(t, "TCPAbortOnData") + rate(t, "TCPAbortOnClose");
+        // Connections turned away at once live too short for a dump to see them: the
+        // namespace's PassiveOpens count them too.
         let arriving = lt
             .service
             .as_ref()
             .and_then(|st| st.new_conns_per_s)
-            .is_some_and(|r| r > 0.0);
+            .is_some_and(|r| r > 0.0)
+            || t.arrivals
+                .as_ref()
+                .is_some_and(|a| a.passive_opens_per_s > 0.0);
         let resetting = resets_per_s > 0.0 && arriving;
         (queued || resetting).then_some(Self {
             waiting: s.waiting,
@@ -95,7 +100,7 @@ impl Pressure {
         }
         if self.resets_per_s > 0.0 {
             parts.push(format!(
-                "the namespace resets {:.1} connections/s closed with their request unread (TCPAbortOnData + TCPAbortOnClose) while new ones keep arriving on {endpoint}",
+                "the namespace resets {:.1} connections/s closed with data unread (TCPAbortOnData + TCPAbortOnClose) as new ones keep arriving on {endpoint}",
                 self.resets_per_s
             ));
         }
