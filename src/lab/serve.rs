@@ -200,18 +200,25 @@ fn serve(mut stream: TcpStream, s: &Shared) {
 }
 
 /// Writes the answer (blocking until the peer's window takes it), then closes or keeps it.
+/// A large answer is written from one 64 KiB block, so the server's memory does not grow with
+/// the answers its clients do not read.
 fn answer(mut stream: TcpStream, s: &Shared) {
     let _ = stream.set_nonblocking(false);
     let n = s.response_bytes.load(Ordering::Relaxed);
-    let body = if n <= 3 {
-        b"OK\n"[..n].to_vec()
+    let written = if n <= 3 {
+        stream.write_all(&b"OK\n"[..n])
     } else {
-        let mut b = vec![b'x'; n];
-        b[n - 1] = b'\n';
-        b
+        let block = [b'x'; 64 * 1024];
+        let mut left = n - 1;
+        let mut r = Ok(());
+        while left > 0 && r.is_ok() {
+            let k = left.min(block.len());
+            r = stream.write_all(&block[..k]);
+            left -= k;
+        }
+        r.and_then(|()| stream.write_all(b"\n"))
     };
-    let _ = stream.write_all(&body);
-    if s.leak.load(Ordering::Relaxed) {
+    if written.is_ok() && s.leak.load(Ordering::Relaxed) {
         // The demo's leak: the descriptor is kept, never closed.
         if let Ok(mut l) = s.leaked.lock() {
             l.push(stream);
@@ -257,11 +264,25 @@ fn event_loop(listener: &Socket, s: &Shared) {
             }
         }
         conns = keep;
-        if ready.first().copied().unwrap_or(false) && !s.paused.load(Ordering::Relaxed) {
-            while let Ok((c, _)) = listener.accept() {
-                let c: TcpStream = c.into();
-                let _ = c.set_nonblocking(true);
-                conns.push(c);
+        if ready.first().copied().unwrap_or(false) {
+            if s.paused.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            loop {
+                match listener.accept() {
+                    Ok((c, _)) => {
+                        let c: TcpStream = c.into();
+                        let _ = c.set_nonblocking(true);
+                        conns.push(c);
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        // EMFILE and the like: the listener stays readable; do not spin.
+                        std::thread::sleep(Duration::from_millis(50));
+                        break;
+                    }
+                }
             }
         }
     }
