@@ -199,8 +199,11 @@ fn serve(mut stream: TcpStream, s: &Shared) {
     answer(stream, s);
 }
 
+/// The block large answers are written from: static, as the serving threads have small stacks.
+static BLOCK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+
 /// Writes the answer (blocking until the peer's window takes it), then closes or keeps it.
-/// A large answer is written from one 64 KiB block, so the server's memory does not grow with
+/// A large answer is written from one shared block, so the server's memory does not grow with
 /// the answers its clients do not read.
 fn answer(mut stream: TcpStream, s: &Shared) {
     let _ = stream.set_nonblocking(false);
@@ -208,12 +211,11 @@ fn answer(mut stream: TcpStream, s: &Shared) {
     let written = if n <= 3 {
         stream.write_all(&b"OK\n"[..n])
     } else {
-        let block = [b'x'; 64 * 1024];
         let mut left = n - 1;
         let mut r = Ok(());
         while left > 0 && r.is_ok() {
-            let k = left.min(block.len());
-            r = stream.write_all(&block[..k]);
+            let k = left.min(BLOCK.len());
+            r = stream.write_all(&BLOCK[..k]);
             left -= k;
         }
         r.and_then(|()| stream.write_all(b"\n"))
