@@ -404,17 +404,26 @@ struct Run {
 /// Runs `sockq lab ARGS --headless` to its end (its `--duration` or script), checks that it
 /// exited successfully and left nothing behind, and returns its JSON lines.
 fn run_lab(args: &[&str]) -> Run {
+    run_lab_with(args, |_| ()).0
+}
+
+/// [`run_lab`], calling `beside(lab pid)` as soon as each line arrives (to read the lab's
+/// namespace with another tool at the same moment); returns its results, one per line.
+fn run_lab_with<T>(args: &[&str], mut beside: impl FnMut(u32) -> T) -> (Run, Vec<T>) {
     let before = host_sysctls();
     let mut lab = Headless::start(args);
     let mut lines = Vec::new();
+    let mut seen = Vec::new();
     let Some(first) = lab.next(STARTUP) else {
         let stderr = lab.stderr_text();
         panic!("`{}` printed nothing; stderr: {stderr}", lab.cmd);
     };
+    seen.push(beside(lab.child.id()));
     let ids = lab.ids(&first);
     lines.push(first);
     // A tick a second; a late one is a slow machine, no line for 5 s is a hang.
     while let Some(line) = lab.next(Duration::from_secs(5)) {
+        seen.push(beside(lab.child.id()));
         lines.push(line);
     }
     let status = lab.wait(CLEANUP);
@@ -432,10 +441,13 @@ fn run_lab(args: &[&str]) -> Run {
         lab.cmd
     );
     eprintln!("`{}`: {} ticks\n{}", lab.cmd, lines.len(), evidence(&lines));
-    Run {
-        lines,
-        cmd: lab.cmd.clone(),
-    }
+    (
+        Run {
+            lines,
+            cmd: lab.cmd.clone(),
+        },
+        seen,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -919,6 +931,372 @@ fn abort_on_overflow_0_drops_silently() {
     run.check(
         counter(last, "ListenOverflows") > 0,
         "ListenOverflows > 0 (the final ACK met a full queue)",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// After accept(): the service scenarios, each compared with `ss` in the lab's namespace
+// ---------------------------------------------------------------------------------------------
+
+/// One connection of the demo listener's port as `ss -tanHe` shows it.
+#[derive(Debug, Clone)]
+struct SsConn {
+    state: String,
+    recv_q: u64,
+    send_q: u64,
+    /// 0: no file yet (still in the accept queue), or a TIME-WAIT socket.
+    ino: u64,
+}
+
+/// The non-LISTEN sockets on local port 8080 of the lab's namespace (lab pid `pid`), read
+/// with `ss` through nsenter; `None` when the lab is already gone.
+fn ss_lab(pid: u32) -> Option<Vec<SsConn>> {
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .args(["ss", "-tanHe", "sport", "=", ":8080"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    Some(
+        text.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let state = f.first()?.to_string();
+                (state != "LISTEN").then(|| SsConn {
+                    state,
+                    recv_q: f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0),
+                    send_q: f.get(2).and_then(|v| v.parse().ok()).unwrap_or(0),
+                    ino: f
+                        .iter()
+                        .find_map(|w| w.strip_prefix("ino:"))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The service numbers `ss` gives, by the definitions in docs/metrics.md ("After accept()").
+#[derive(Debug, Clone, PartialEq, Default)]
+struct SsService {
+    waiting: u64,
+    in_service: u64,
+    unread_conns: u64,
+    unread_bytes: u64,
+    unsent_conns: u64,
+    unsent_bytes: u64,
+    close_wait: u64,
+    close_wait_unaccepted: u64,
+}
+
+impl SsService {
+    fn of(conns: &[SsConn]) -> Self {
+        let mut s = SsService::default();
+        for c in conns {
+            let estab = c.state == "ESTAB";
+            let close_wait = c.state == "CLOSE-WAIT";
+            s.waiting += u64::from(estab && c.ino == 0);
+            s.in_service += u64::from(estab && c.ino != 0);
+            s.close_wait += u64::from(close_wait);
+            s.close_wait_unaccepted += u64::from(close_wait && c.ino == 0);
+            // The peer's FIN counts 1 in a CLOSE-WAIT Recv-Q, the own FIN 1 in FIN-WAIT-1's
+            // Send-Q: neither is data.
+            let unread = c.recv_q.saturating_sub(u64::from(close_wait));
+            if (estab || close_wait) && c.ino != 0 && unread > 0 {
+                s.unread_conns += 1;
+                s.unread_bytes += unread;
+            }
+            let unsent = c.send_q.saturating_sub(u64::from(c.state == "FIN-WAIT-1"));
+            if c.state != "TIME-WAIT" && unsent > 0 {
+                s.unsent_conns += 1;
+                s.unsent_bytes += unsent;
+            }
+        }
+        s
+    }
+}
+
+/// The demo listener's service numbers in a tick.
+fn service(line: &Value) -> &Value {
+    listener(line)
+        .get("service")
+        .filter(|v| !v.is_null())
+        .unwrap_or_else(|| panic!("tick {}: no service numbers", seq(line)))
+}
+
+fn svc(line: &Value, field: &str) -> u64 {
+    num(service(line), &format!("/{field}"))
+}
+
+/// The finding `rule` about the demo listener in a tick.
+fn finding<'a>(line: &'a Value, rule: &str) -> Option<&'a Value> {
+    line.pointer("/tick/findings")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|f| f["rule"] == rule && f["listener"] == ENDPOINT)
+}
+
+fn evidence_of(f: &Value, name: &str) -> f64 {
+    f.pointer(&format!("/evidence/{name}"))
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("no evidence {name} in {f}"))
+}
+
+/// The lines (with what `ss` showed right after each) where `pick(sockq) == pick(ss)`, and a
+/// description of every line for the failure message.
+fn matching_ss(
+    run: &Run,
+    seen: &[Option<Vec<SsConn>>],
+    what: &str,
+    from_line: impl Fn(&Value) -> Vec<u64>,
+    from_ss: impl Fn(&SsService) -> Vec<u64>,
+    eligible: impl Fn(&Value) -> bool,
+) -> (usize, String) {
+    let mut matches = 0;
+    let mut log = String::new();
+    for (l, ss) in run.lines.iter().zip(seen) {
+        let Some(ss) = ss.as_deref().map(SsService::of) else {
+            continue;
+        };
+        let (a, b) = (from_line(l), from_ss(&ss));
+        let ok = eligible(l) && a == b;
+        matches += usize::from(ok);
+        log.push_str(&format!(
+            "  seq {} step {}: sockq {what} {a:?}, ss {b:?}{}\n",
+            seq(l),
+            step(l),
+            if ok { "  (match)" } else { "" }
+        ));
+    }
+    (matches, log)
+}
+
+/// blocked-loop: a 2 s handler on a single-threaded loop leaves accepted requests unread
+/// (not_reading fires, naming the server), then connections wait in the accept queue; the
+/// unread numbers equal `ss`; when the handler is short again, the finding clears.
+#[test]
+fn blocked_loop_leaves_requests_unread_then_fills_the_accept_queue() {
+    if !can_run("blocked_loop_leaves_requests_unread_then_fills_the_accept_queue") {
+        return;
+    }
+    let (run, seen) = run_lab_with(&["blocked-loop"], ss_lab);
+    let pid = num(run.last(), "/lab/server_pid");
+    run.check(
+        run.lines
+            .iter()
+            .filter(|l| step(l) == 0)
+            .all(|l| finding(l, "not_reading").is_none()),
+        "no not_reading while the handler takes 5 ms (step 1)",
+    );
+    let firing: Vec<&Value> = run
+        .lines
+        .iter()
+        .filter(|l| step(l) == 1 && finding(l, "not_reading").is_some())
+        .collect();
+    run.check(
+        !firing.is_empty(),
+        "not_reading fires while the handler blocks",
+    );
+    for l in &firing {
+        let f = finding(l, "not_reading").unwrap();
+        let msg = f["message"].as_str().unwrap_or_default();
+        run.check(
+            msg.contains(&format!("lab-server[{pid}] accepts but does not read")),
+            &format!("the finding names the demo server: {msg}"),
+        );
+        run.check(
+            evidence_of(f, "unread_connections") == svc(l, "unread_conns") as f64
+                && evidence_of(f, "oldest_unread_s") >= 1.0,
+            &format!("its evidence is the tick's numbers: {f}"),
+        );
+    }
+    run.check(
+        run.lines
+            .iter()
+            .any(|l| step(l) == 1 && svc(l, "unread_conns") > 0 && svc(l, "waiting") > 0),
+        "then connections wait for accept() too (unread > 0 and waiting > 0 in one tick)",
+    );
+    let (matches, log) = matching_ss(
+        &run,
+        &seen,
+        "unread connections, bytes",
+        |l| vec![svc(l, "unread_conns"), svc(l, "unread_bytes")],
+        |s| vec![s.unread_conns, s.unread_bytes],
+        |l| finding(l, "not_reading").is_some() && svc(l, "unread_conns") >= 3,
+    );
+    eprintln!("{log}");
+    run.check(
+        matches > 0,
+        &format!("unread numbers equal ss in a tick where not_reading fires:\n{log}"),
+    );
+    let last = run.last();
+    run.check(
+        step(last) == 2 && finding(last, "not_reading").is_none() && svc(last, "unread_conns") == 0,
+        "not_reading clears once the handler is short again (step 3)",
+    );
+}
+
+/// slow-response: a thread per connection with 60 s responses at 5/s and 64 fds: in service
+/// grows at the arrival rate, fds_at_this_rate fires with the numbers of the tick, and once
+/// accept() fails with EMFILE the connections held equal `ss` exactly.
+#[test]
+fn slow_response_grows_connections_in_service_until_the_fds_run_out() {
+    if !can_run("slow_response_grows_connections_in_service_until_the_fds_run_out") {
+        return;
+    }
+    let (run, seen) = run_lab_with(
+        &[
+            "slow-response",
+            "--no-steps",
+            "--rate",
+            "5",
+            "--service-ms",
+            "60000",
+            "--fd-limit",
+            "64",
+            "--duration",
+            "18s",
+        ],
+        ss_lab,
+    );
+    let firing: Vec<&Value> = run
+        .lines
+        .iter()
+        .filter(|l| finding(l, "fds_at_this_rate").is_some())
+        .collect();
+    run.check(!firing.is_empty(), "fds_at_this_rate fires");
+    for l in &firing {
+        let f = finding(l, "fds_at_this_rate").unwrap();
+        run.check(
+            evidence_of(f, "in_service") == svc(l, "in_service") as f64
+                && evidence_of(f, "fd_limit") == 64.0
+                && evidence_of(f, "growth_per_s") > 0.0,
+            &format!("its evidence is the tick's numbers and the fd limit 64: {f}"),
+        );
+    }
+    run.check(
+        run.lines.iter().any(|l| svc(l, "in_service") >= 50),
+        "connections in service reach the fd limit (>= 50 of 64)",
+    );
+    let (matches, log) = matching_ss(
+        &run,
+        &seen,
+        "in service, waiting",
+        |l| vec![svc(l, "in_service"), svc(l, "waiting")],
+        |s| vec![s.in_service, s.waiting],
+        |l| svc(l, "in_service") >= 50,
+    );
+    eprintln!("{log}");
+    run.check(
+        matches > 0,
+        &format!("in service and waiting equal ss once the fds ran out:\n{log}"),
+    );
+}
+
+/// close-wait-leak: CLOSE-WAIT grows at the arrival rate and close_wait_growing fires; with
+/// the traffic stopped it stays (and equals `ss` exactly); when the server closes, it clears.
+#[test]
+fn close_wait_leak_grows_stays_without_traffic_and_clears_when_closed() {
+    if !can_run("close_wait_leak_grows_stays_without_traffic_and_clears_when_closed") {
+        return;
+    }
+    let (run, seen) = run_lab_with(&["close-wait-leak"], ss_lab);
+    let firing: Vec<&Value> = run
+        .lines
+        .iter()
+        .filter(|l| finding(l, "close_wait_growing").is_some())
+        .collect();
+    run.check(!firing.is_empty(), "close_wait_growing fires");
+    for l in &firing {
+        let f = finding(l, "close_wait_growing").unwrap();
+        let held = svc(l, "close_wait") - svc(l, "close_wait_unaccepted");
+        run.check(
+            evidence_of(f, "close_wait") == held as f64 && held >= 5,
+            &format!("its evidence is the tick's CLOSE-WAIT {held}: {f}"),
+        );
+    }
+    run.check(
+        run.lines
+            .iter()
+            .any(|l| step(l) == 1 && finding(l, "close_wait_growing").is_some()),
+        "it still fires with no traffic (step 2): a leak, not load",
+    );
+    let (matches, log) = matching_ss(
+        &run,
+        &seen,
+        "CLOSE-WAIT",
+        |l| vec![svc(l, "close_wait"), svc(l, "close_wait_unaccepted")],
+        |s| vec![s.close_wait, s.close_wait_unaccepted],
+        |l| step(l) == 1 && svc(l, "close_wait") >= 5,
+    );
+    eprintln!("{log}");
+    run.check(
+        matches > 0,
+        &format!("CLOSE-WAIT equals ss while the traffic is stopped:\n{log}"),
+    );
+    let last = run.last();
+    run.check(
+        step(last) == 2
+            && finding(last, "close_wait_growing").is_none()
+            && svc(last, "close_wait") == 0,
+        "it clears once the server closes its connections (step 3)",
+    );
+}
+
+/// slow-readers: clients that never read leave the server's answers in Send-Q; slow_readers
+/// fires; with no new clients the unsent bytes equal `ss`'s Send-Q sum exactly and the socket
+/// memory holds them; when the clients read, it clears.
+#[test]
+fn slow_readers_hold_send_q_and_memory_until_they_read() {
+    if !can_run("slow_readers_hold_send_q_and_memory_until_they_read") {
+        return;
+    }
+    let (run, seen) = run_lab_with(&["slow-readers"], ss_lab);
+    let firing: Vec<&Value> = run
+        .lines
+        .iter()
+        .filter(|l| finding(l, "slow_readers").is_some())
+        .collect();
+    run.check(!firing.is_empty(), "slow_readers fires");
+    for l in &firing {
+        let f = finding(l, "slow_readers").unwrap();
+        run.check(
+            evidence_of(f, "unsent_bytes") == svc(l, "unsent_bytes") as f64
+                && evidence_of(f, "oldest_unsent_s") >= 5.0,
+            &format!("its evidence is the tick's numbers: {f}"),
+        );
+    }
+    let (matches, log) = matching_ss(
+        &run,
+        &seen,
+        "unsent connections, bytes",
+        |l| vec![svc(l, "unsent_conns"), svc(l, "unsent_bytes")],
+        |s| vec![s.unsent_conns, s.unsent_bytes],
+        |l| step(l) == 1 && svc(l, "unsent_bytes") > 0,
+    );
+    eprintln!("{log}");
+    run.check(
+        matches > 0,
+        &format!("unsent bytes equal ss's Send-Q while no client arrives:\n{log}"),
+    );
+    run.check(
+        run.lines.iter().filter(|l| step(l) == 1).all(|l| {
+            service(l)["mem_bytes"]
+                .as_u64()
+                .is_some_and(|m| m >= svc(l, "unsent_bytes"))
+        }),
+        "the connections' socket memory holds at least their Send-Q",
+    );
+    let last = run.last();
+    run.check(
+        step(last) == 2
+            && finding(last, "slow_readers").is_none()
+            && svc(last, "unsent_bytes") == 0,
+        "it clears once the clients read (step 3)",
     );
 }
 

@@ -922,6 +922,37 @@ fn lab_panel_shows_the_flood_and_the_ss_command() {
     assert!(text.contains("SYN flood ON"), "{text}");
 }
 
+/// The knobs of the scenarios after accept() say what the service time is there (the
+/// handler's blocking time, the response time) and the answer size of slow-readers.
+#[test]
+fn lab_panel_names_the_knobs_of_the_service_scenarios() {
+    use sockq::model::lab::Scenario;
+    let engine = overflowing().engine(TICKS);
+    let mut app = new_app(true);
+    let flat = |app: &mut App| -> String {
+        render(200, 50, app, &engine)
+            .lines()
+            .map(|l| l.trim_matches('│').trim().to_string())
+            .collect()
+    };
+    app.lab = Some(lab_status(Scenario::BlockedLoop, false));
+    assert!(flat(&mut app).contains("handler blocks 5 ms"));
+    app.lab = Some(lab_status(Scenario::SlowResponse, false));
+    let text = flat(&mut app);
+    assert!(
+        text.contains("response 500 ms") && text.contains("fd limit 1024"),
+        "{text}"
+    );
+    app.lab = Some(lab_status(Scenario::SlowReaders, false));
+    assert!(flat(&mut app).contains("answer 4096 KiB"));
+    app.lab = Some(lab_status(Scenario::SlowConsumer, false));
+    let text = flat(&mut app);
+    assert!(
+        text.contains("service 50 ms") && !text.contains("answer"),
+        "{text}"
+    );
+}
+
 /// The header is not cut at 80 columns: with a long host name, PAUSED and the CPU budget it
 /// drops its least important parts (kernel, interval) and keeps the namespace and PAUSED.
 #[test]

@@ -50,6 +50,23 @@ pub struct ClientStats {
 }
 
 impl ClientStats {
+    /// An attempt starts.
+    pub(super) fn begin(&self) {
+        self.attempted.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An attempt begun with [`begin`](Self::begin) ends with `o`.
+    pub(super) fn finish(&self, o: Outcome, connect_ms: Option<f64>) {
+        self.record(o, connect_ms);
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// An arrival not attempted (too many connections held already).
+    pub(super) fn skip(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn record(&self, o: Outcome, connect_ms: Option<f64>) {
         let c = match o {
             Outcome::Succeeded => &self.succeeded,
@@ -102,7 +119,8 @@ impl ClientStats {
     }
 }
 
-fn classify(e: &std::io::Error) -> Outcome {
+/// What a user would call an I/O error.
+pub(super) fn classify(e: &std::io::Error) -> Outcome {
     match e.kind() {
         ErrorKind::TimedOut | ErrorKind::WouldBlock => Outcome::TimedOut,
         ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {

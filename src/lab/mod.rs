@@ -8,7 +8,11 @@
 //! left behind after a normal exit, Ctrl-C, a panic or SIGKILL.
 
 pub mod clients;
+pub mod held;
 mod narrate;
+mod narrate_service;
+mod script;
+mod serve;
 pub mod server;
 pub mod syn;
 
@@ -23,7 +27,9 @@ use anyhow::{bail, Context};
 
 pub use crate::model::lab::{ClientView, Knob, Knobs, LabStatus, Scenario};
 use clients::{ClientStats, LoadGenerator, Outcome};
-use server::{ServerConfig, ServerProcess};
+use held::HeldClients;
+use script::steps;
+use server::ServerProcess;
 
 /// The lab's demo service address (on `lo` of the lab namespace).
 pub const SERVICE: SocketAddrV4 = SocketAddrV4::new(syn::TARGET_ADDR, 8080);
@@ -58,59 +64,19 @@ fn sysctl(path: &str, value: impl ToString) -> anyhow::Result<()> {
         .with_context(|| format!("setting {path} in the lab namespace"))
 }
 
-/// A step of a scenario's script.
-struct Step {
-    title: &'static str,
-    /// How long it lasts in headless mode.
-    secs: u64,
+/// The lab's clients: a pool that gives up after a few seconds, or clients that hold their
+/// connections (see [`held`]).
+enum Clients {
+    Pool(LoadGenerator),
+    Held(HeldClients),
 }
 
-fn steps(s: Scenario) -> &'static [Step] {
-    match s {
-        Scenario::SlowConsumer => &[
-            Step {
-                title: "Healthy: capacity above arrivals",
-                secs: 4,
-            },
-            Step {
-                title: "The handler slows down",
-                secs: 6,
-            },
-            Step {
-                title: "More workers restore capacity",
-                secs: 5,
-            },
-        ],
-        Scenario::SomaxconnTrap => &[
-            Step {
-                title: "listen(511) in a namespace with somaxconn 128",
-                secs: 3,
-            },
-            Step {
-                title: "A burst of 200 connections while the server is busy",
-                secs: 4,
-            },
-            Step {
-                title: "Raise somaxconn and listen() again",
-                secs: 3,
-            },
-            Step {
-                title: "The same burst again",
-                secs: 4,
-            },
-        ],
-        Scenario::SynFlood => &[Step {
-            title: "Spoofed SYNs against the service",
-            secs: 8,
-        }],
-        Scenario::FdExhaustion => &[Step {
-            title: "A server that leaks one fd per connection",
-            secs: 10,
-        }],
-        Scenario::AbortOnOverflow => &[Step {
-            title: "The final ACK meets a full accept queue",
-            secs: 8,
-        }],
+impl Clients {
+    fn set_rate(&self, rate: f64) {
+        match self {
+            Clients::Pool(p) => p.set_rate(rate),
+            Clients::Held(h) => h.set_rate(rate),
+        }
     }
 }
 
@@ -122,7 +88,9 @@ pub struct Lab {
     step_started: Instant,
     server: ServerProcess,
     stats: Arc<ClientStats>,
-    load: LoadGenerator,
+    load: Clients,
+    /// The arrival rate a step that stopped the clients brings back.
+    paused_rate: Option<f64>,
     flood_stop: Option<Arc<AtomicBool>>,
     last_round: Arc<Mutex<Vec<String>>>,
     busy: Arc<AtomicBool>,
@@ -150,21 +118,20 @@ impl Lab {
             // Keep requests for 7 s instead of 63 s so the demo reacts to changes quickly.
             sysctl("net/ipv4/tcp_synack_retries", 2)?;
         }
-        let server = ServerProcess::start(&ServerConfig {
-            listen: SocketAddr::V4(SERVICE),
-            backlog: i32::try_from(knobs.backlog).unwrap_or(i32::MAX),
-            workers: knobs.workers as usize,
-            service_ms: knobs.service_ms,
-            fd_limit: knobs.fd_limit,
-            leak: scenario == Scenario::FdExhaustion,
-            defer_accept: (scenario == Scenario::AbortOnOverflow).then_some(10),
-            paused: matches!(
-                scenario,
-                Scenario::AbortOnOverflow | Scenario::SomaxconnTrap
-            ),
-        })?;
+        let server = ServerProcess::start(&script::server_config(scenario, &knobs))?;
         let stats = Arc::new(ClientStats::default());
-        let load = LoadGenerator::start(SocketAddr::V4(SERVICE), knobs.rate, stats.clone())?;
+        let target = SocketAddr::V4(SERVICE);
+        let load = match script::held_clients(scenario) {
+            Some((behaviour, timeout, max)) => Clients::Held(HeldClients::start(
+                target,
+                knobs.rate,
+                behaviour,
+                timeout,
+                max,
+                stats.clone(),
+            )?),
+            None => Clients::Pool(LoadGenerator::start(target, knobs.rate, stats.clone())?),
+        };
         let mut lab = Self {
             scenario,
             knobs,
@@ -173,6 +140,7 @@ impl Lab {
             server,
             stats,
             load,
+            paused_rate: None,
             flood_stop: None,
             last_round: Arc::new(Mutex::new(Vec::new())),
             busy: Arc::new(AtomicBool::new(false)),
@@ -296,9 +264,45 @@ impl Lab {
             }
             (Scenario::SynFlood, 0) => self.set_flood(true)?,
             (Scenario::AbortOnOverflow, 0) => self.start_rounds()?,
+            (Scenario::BlockedLoop, 1) => self.set_service(2000)?,
+            (Scenario::BlockedLoop, 2) => self.set_service(5)?,
+            (Scenario::SlowResponse, 1..) => {
+                self.set_service(self.knobs.service_ms.saturating_mul(2).min(600_000))?;
+            }
+            (Scenario::CloseWaitLeak | Scenario::SlowReaders, 1) => self.stop_arrivals(),
+            (Scenario::CloseWaitLeak, 2) => {
+                self.server.send("leak 0")?;
+                self.server.send("close-leaked")?;
+                self.resume_arrivals();
+            }
+            (Scenario::SlowReaders, 2) => {
+                if let Clients::Held(h) = &self.load {
+                    h.set_reading(true);
+                }
+                self.resume_arrivals();
+            }
             _ => {}
         }
         Ok(())
+    }
+
+    fn set_service(&mut self, ms: u64) -> anyhow::Result<()> {
+        self.knobs.service_ms = ms;
+        self.server.send(&format!("service {ms}"))
+    }
+
+    /// No new clients (the rate comes back with [`resume_arrivals`](Self::resume_arrivals)).
+    fn stop_arrivals(&mut self) {
+        self.paused_rate = Some(self.knobs.rate);
+        self.knobs.rate = 0.0;
+        self.load.set_rate(0.0);
+    }
+
+    fn resume_arrivals(&mut self) {
+        if let Some(r) = self.paused_rate.take() {
+            self.knobs.rate = r;
+            self.load.set_rate(r);
+        }
     }
 
     fn start_rounds(&mut self) -> anyhow::Result<()> {
@@ -446,7 +450,7 @@ impl Lab {
             narration,
             try_next,
             knobs: self.knobs.clone(),
-            capacity_per_s: self.knobs.capacity(),
+            capacity_per_s: self.knobs.capacity_of(self.scenario),
             clients,
             server_pid: self.server.pid(),
             last_round: self
@@ -456,7 +460,15 @@ impl Lab {
                 .unwrap_or_default(),
             problem: self.knob_error.clone().or_else(|| self.server.last_error()),
             flooding,
-            ss_command: format!("nsenter --net=/proc/{}/ns/net ss -ltn", std::process::id()),
+            ss_command: format!(
+                "nsenter --net=/proc/{}/ns/net {}",
+                std::process::id(),
+                if self.scenario.after_accept() {
+                    format!("ss -tane sport = :{}", SERVICE.port())
+                } else {
+                    "ss -ltn".to_string()
+                }
+            ),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The narration for the room: what is happening now, in the numbers the dashboard shows, and
 //! what to try next. Pure: knobs, the latest tick and the clients' view in, text out.
 
+use super::narrate_service::narrate_service;
 use super::SERVICE;
 use crate::model::lab::{ClientView, Knobs, Scenario};
 use crate::model::labels::tightest_owner;
@@ -8,14 +9,14 @@ use crate::model::{ListenerKey, TcpListener, Tick};
 
 /// What the dashboard shows of the lab's listener and namespace in the latest tick.
 #[derive(Debug, Clone, Copy, Default)]
-struct Seen<'a> {
-    depth: u32,
-    backlog: u32,
+pub(super) struct Seen<'a> {
+    pub(super) depth: u32,
+    pub(super) backlog: u32,
     peak: u32,
     syn: u64,
     drops: f64,
-    tick: Option<&'a Tick>,
-    listener: Option<&'a TcpListener>,
+    pub(super) tick: Option<&'a Tick>,
+    pub(super) listener: Option<&'a TcpListener>,
 }
 
 impl<'a> Seen<'a> {
@@ -70,6 +71,10 @@ pub fn narrate(
         Scenario::SynFlood => syn_flood(k, flooding, &s, c),
         Scenario::FdExhaustion => fd_exhaustion(&s),
         Scenario::AbortOnOverflow => abort_on_overflow(k, &s, c),
+        Scenario::BlockedLoop
+        | Scenario::SlowResponse
+        | Scenario::CloseWaitLeak
+        | Scenario::SlowReaders => narrate_service(scenario, step, k, &s),
     }
 }
 

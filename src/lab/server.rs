@@ -3,27 +3,27 @@
 //! real server. It is started by the lab inside the lab's namespace and dies with it (parent
 //! death signal, and end of its stdin).
 //!
-//! W worker threads accept(); each connection reads one line, waits the service time, answers
-//! `OK` and closes — or, in leak mode, keeps the fd forever (an fd leak). On EMFILE a worker
-//! sleeps and retries, as naive servers do: the accept queue fills while the CPU idles.
+//! How it serves (a pool of workers, a blocking event loop, a thread per connection) is in
+//! `serve`. On EMFILE it sleeps and retries, as naive servers do: the accept queue fills while
+//! the CPU idles.
 //!
 //! Commands on stdin, one per line: `workers N`, `service MS`, `backlog N` (listen() again:
-//! the backlog in force becomes min(N, somaxconn now)), `pause`, `resume`, `fdlimit N`.
+//! the backlog in force becomes min(N, somaxconn now)), `pause`, `resume`, `fdlimit N`,
+//! `leak 0|1` (keep connections instead of closing them), `close-leaked` (close every kept
+//! connection).
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, Socket, Type};
 
-/// Most worker threads the server will run.
-pub const MAX_WORKERS: usize = 256;
+use super::serve::{self, Shared};
+pub use super::serve::{Mode, MAX_WORKERS};
 
 /// How the demo server starts (the `__lab-server` command line carries it to the child).
 #[derive(Debug, Clone)]
@@ -44,33 +44,13 @@ pub struct ServerConfig {
     pub defer_accept: Option<u32>,
     /// Start with accept() paused.
     pub paused: bool,
-}
-
-struct Shared {
-    workers: AtomicUsize,
-    service_ms: AtomicU64,
-    paused: AtomicBool,
-    leak: bool,
-    alive: [AtomicBool; MAX_WORKERS],
-}
-
-/// Starts the worker threads that should run and are not running.
-fn ensure_workers(listener: &Arc<Socket>, shared: &Arc<Shared>) -> anyhow::Result<()> {
-    let n = shared.workers.load(Ordering::Relaxed);
-    for i in 0..n {
-        if shared.alive[i].swap(true, Ordering::SeqCst) {
-            continue;
-        }
-        let (l, s) = (listener.clone(), shared.clone());
-        std::thread::Builder::new()
-            .name(format!("worker-{i}"))
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                worker(i, &l, &s);
-                s.alive[i].store(false, Ordering::SeqCst);
-            })?;
-    }
-    Ok(())
+    /// How it serves.
+    pub mode: Mode,
+    /// Bytes of each answer (3: `OK\n`).
+    pub response_bytes: usize,
+    /// SO_SNDBUF of the listener, inherited by its connections (it also stops the kernel from
+    /// growing their send buffers): a bounded Send-Q, so a large answer blocks the writer.
+    pub sndbuf: Option<usize>,
 }
 
 /// Sets TCP_DEFER_ACCEPT, which neither socket2 nor nix wraps.
@@ -120,20 +100,23 @@ pub fn run(args: ServerConfig) -> anyhow::Result<()> {
     if let Some(secs) = args.defer_accept {
         set_defer_accept(&listener, secs).context("TCP_DEFER_ACCEPT")?;
     }
+    if let Some(b) = args.sndbuf {
+        listener.set_send_buffer_size(b).context("SO_SNDBUF")?;
+    }
     listener.listen(args.backlog)?;
     listener.set_nonblocking(true)?;
     if let Some(l) = args.fd_limit {
         set_nofile(l)?;
     }
     let listener = Arc::new(listener);
-    let shared = Arc::new(Shared {
-        workers: AtomicUsize::new(args.workers.min(MAX_WORKERS)),
-        service_ms: AtomicU64::new(args.service_ms),
-        paused: AtomicBool::new(args.paused),
-        leak: args.leak,
-        alive: std::array::from_fn(|_| AtomicBool::new(false)),
-    });
-    ensure_workers(&listener, &shared)?;
+    let shared = Arc::new(Shared::new(
+        args.workers,
+        args.service_ms,
+        args.paused,
+        args.leak,
+        args.response_bytes,
+    ));
+    serve::start(args.mode, &listener, &shared)?;
     println!("ready");
     std::io::stdout().flush()?;
     for line in std::io::stdin().lock().lines() {
@@ -146,7 +129,10 @@ pub fn run(args: ServerConfig) -> anyhow::Result<()> {
             ("workers", Some(n)) => {
                 let n = usize::try_from(n).unwrap_or(MAX_WORKERS).min(MAX_WORKERS);
                 shared.workers.store(n, Ordering::Relaxed);
-                ensure_workers(&listener, &shared)
+                match args.mode {
+                    Mode::Pool => serve::ensure_workers(&listener, &shared),
+                    _ => Ok(()),
+                }
             }
             ("service", Some(ms)) => {
                 shared.service_ms.store(ms, Ordering::Relaxed);
@@ -164,6 +150,14 @@ pub fn run(args: ServerConfig) -> anyhow::Result<()> {
                 Ok(())
             }
             ("fdlimit", Some(n)) => set_nofile(n),
+            ("leak", Some(on)) => {
+                shared.leak.store(on != 0, Ordering::Relaxed);
+                Ok(())
+            }
+            ("close-leaked", _) => {
+                shared.close_leaked();
+                Ok(())
+            }
             _ => Err(anyhow::anyhow!("unknown command {line:?}")),
         };
         // A failed command is reported to the lab (on stdout) and the server keeps serving.
@@ -176,47 +170,6 @@ pub fn run(args: ServerConfig) -> anyhow::Result<()> {
     }
     // stdin closed: the lab is gone.
     Ok(())
-}
-
-fn worker(i: usize, listener: &Socket, s: &Shared) {
-    while i < s.workers.load(Ordering::Relaxed) {
-        if s.paused.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(20));
-            continue;
-        }
-        let mut fds = [PollFd::new(
-            std::os::fd::AsFd::as_fd(listener),
-            PollFlags::POLLIN,
-        )];
-        if poll(&mut fds, PollTimeout::from(100u16)).unwrap_or(0) == 0 {
-            continue;
-        }
-        match listener.accept() {
-            Ok((conn, _)) => serve(conn, s),
-            Err(e)
-                if e.raw_os_error() == Some(nix::libc::EMFILE)
-                    || e.raw_os_error() == Some(nix::libc::ENFILE) =>
-            {
-                // Out of fds: the connection stays in the accept queue. Naive servers retry.
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(_) => {}
-        }
-    }
-}
-
-fn serve(conn: Socket, s: &Shared) {
-    let _ = conn.set_nonblocking(false);
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut stream: std::net::TcpStream = conn.into();
-    let mut buf = [0u8; 256];
-    let _ = stream.read(&mut buf);
-    std::thread::sleep(Duration::from_millis(s.service_ms.load(Ordering::Relaxed)));
-    let _ = stream.write_all(b"OK\n");
-    if s.leak {
-        // The demo's fd leak: the descriptor is never closed.
-        std::mem::forget(stream);
-    }
 }
 
 /// The lab's handle on its server process.
@@ -271,6 +224,13 @@ impl ServerProcess {
         if args.paused {
             cmd.arg("--paused");
         }
+        if let Some(b) = args.sndbuf {
+            cmd.arg("--sndbuf").arg(b.to_string());
+        }
+        cmd.arg("--mode")
+            .arg(args.mode.name())
+            .arg("--response-bytes")
+            .arg(args.response_bytes.to_string());
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

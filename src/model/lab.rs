@@ -20,17 +20,42 @@ pub enum Scenario {
     FdExhaustion,
     /// The final ACK meets a full accept queue: silent drop (0) or reset (1).
     AbortOnOverflow,
+    /// One thread, a handler that blocks: accepted-but-unread grows, then the accept queue.
+    BlockedLoop,
+    /// Response time raised step by step: connections and fds in service = rate × time, until
+    /// EMFILE.
+    SlowResponse,
+    /// The server never closes connections its clients closed: CLOSE-WAIT grows.
+    CloseWaitLeak,
+    /// Clients that do not read: responses wait in Send-Q and hold socket memory.
+    SlowReaders,
 }
 
 impl Scenario {
     /// Every scenario, in workshop order.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::SlowConsumer,
         Scenario::SomaxconnTrap,
         Scenario::SynFlood,
         Scenario::FdExhaustion,
         Scenario::AbortOnOverflow,
+        Scenario::BlockedLoop,
+        Scenario::SlowResponse,
+        Scenario::CloseWaitLeak,
+        Scenario::SlowReaders,
     ];
+
+    /// The scenarios about what happens after accept() (issue 14): they show the service
+    /// numbers of the listener.
+    pub fn after_accept(self) -> bool {
+        matches!(
+            self,
+            Scenario::BlockedLoop
+                | Scenario::SlowResponse
+                | Scenario::CloseWaitLeak
+                | Scenario::SlowReaders
+        )
+    }
 
     /// One line on what the scenario shows (`sockq lab --help`).
     pub fn summary(self) -> &'static str {
@@ -50,6 +75,18 @@ impl Scenario {
             Scenario::AbortOnOverflow => {
                 "The final ACK meets a full accept queue: silent drop (0) or reset (1)"
             }
+            Scenario::BlockedLoop => {
+                "One thread, a handler that blocks: accepted-but-unread requests grow, then the accept queue"
+            }
+            Scenario::SlowResponse => {
+                "Response time raised step by step: connections and fds in service = rate × time, until EMFILE"
+            }
+            Scenario::CloseWaitLeak => {
+                "The server never closes connections its clients closed: CLOSE-WAIT grows"
+            }
+            Scenario::SlowReaders => {
+                "Clients that do not read: responses wait in Send-Q and hold socket memory"
+            }
         }
     }
 
@@ -61,6 +98,10 @@ impl Scenario {
             Scenario::SynFlood => "syn-flood",
             Scenario::FdExhaustion => "fd-exhaustion",
             Scenario::AbortOnOverflow => "abort-on-overflow",
+            Scenario::BlockedLoop => "blocked-loop",
+            Scenario::SlowResponse => "slow-response",
+            Scenario::CloseWaitLeak => "close-wait-leak",
+            Scenario::SlowReaders => "slow-readers",
         }
     }
 
@@ -76,6 +117,7 @@ impl Scenario {
             fd_limit: None,
             abort_on_overflow: 0,
             flood_rate: 0.0,
+            response_kib: 0,
         };
         match self {
             Scenario::SlowConsumer => base,
@@ -103,6 +145,34 @@ impl Scenario {
                 abort_on_overflow: 1,
                 ..base
             },
+            // A healthy loop first (5 ms handlers); the script makes the handler block 2 s.
+            Scenario::BlockedLoop => Knobs {
+                workers: 1,
+                service_ms: 5,
+                backlog: 32,
+                ..base
+            },
+            // The notes' table: 500 ms responses against 1,024 fds, at 200 connections/s.
+            Scenario::SlowResponse => Knobs {
+                rate: 200.0,
+                service_ms: 500,
+                backlog: 128,
+                fd_limit: Some(1024),
+                ..base
+            },
+            Scenario::CloseWaitLeak => Knobs {
+                rate: 10.0,
+                service_ms: 10,
+                fd_limit: Some(1024),
+                ..base
+            },
+            // Small totals: socket memory (tcp_mem) is the host's, even in the lab.
+            Scenario::SlowReaders => Knobs {
+                rate: 2.0,
+                service_ms: 1,
+                response_kib: 4096,
+                ..base
+            },
         }
     }
 }
@@ -128,6 +198,9 @@ pub struct Knobs {
     pub abort_on_overflow: u8,
     /// Spoofed SYNs per second.
     pub flood_rate: f64,
+    /// Size of each answer in KiB (0: a 3-byte `OK`; slow-readers).
+    #[serde(default)]
+    pub response_kib: u64,
 }
 
 impl Knobs {
@@ -138,6 +211,20 @@ impl Knobs {
             .fd_limit
             .map_or(u64::from(self.workers), |l| u64::from(self.workers).min(l));
         concurrent as f64 * 1000.0 / (self.service_ms.max(1) as f64)
+    }
+
+    /// Capacity of the demo server of `scenario`, connections per second: one connection at a
+    /// time for the event loop; as many at once as the fd limit allows for the thread-per-
+    /// connection server (the notes' "fd limit / response time"); workers otherwise.
+    pub fn capacity_of(&self, scenario: Scenario) -> f64 {
+        let per_conn_s = self.service_ms.max(1) as f64 / 1000.0;
+        match scenario {
+            Scenario::BlockedLoop => 1.0 / per_conn_s,
+            Scenario::SlowResponse | Scenario::SlowReaders => {
+                self.fd_limit.unwrap_or(1024) as f64 / per_conn_s
+            }
+            _ => self.capacity(),
+        }
     }
 }
 

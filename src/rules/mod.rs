@@ -5,17 +5,20 @@ use std::collections::BTreeMap;
 
 use crate::model::{Finding, ListenerKey, TcpListener, Tick};
 
+mod caps;
 mod fds;
 mod holders;
 mod listener;
 mod namespace;
 mod service;
 
+use caps::application_cap;
 use fds::fd_rule;
 use listener::listener_rules;
 use namespace::namespace_rules;
 use service::{service_rules, tcp_memory_pressure};
 
+pub use caps::{round_cap, CAP_FLAT_PER_S, CAP_MIN};
 pub use service::{
     ACCEPT_WAIT_MS, CLOSE_WAIT_MIN, CLOSE_WAIT_RISING_S, FDS_HORIZON_S, NOT_READING_MS,
     SLOW_READER_MS,
@@ -71,6 +74,7 @@ pub fn evaluate(t: &Tick) -> Vec<Finding> {
         listener_rules(t, lt, l, &mut out);
         if service_reported.insert(lt.endpoint.as_str()) {
             service_rules(t, lt, l, &mut out);
+            out.extend(application_cap(t, lt, l));
         }
         for p in l.owners.processes() {
             if !fd_reported.contains(&p.pid) {
@@ -98,7 +102,7 @@ pub fn evaluate(t: &Tick) -> Vec<Finding> {
 /// Findings that name a cause come before the symptoms they explain, within a severity.
 fn cause_first(rule: &str) -> u8 {
     match rule {
-        "holders_stopped" | "near_fd_limit" | "holder_busy" => 0,
+        "holders_stopped" | "near_fd_limit" | "holder_busy" | "application_cap" => 0,
         _ => 1,
     }
 }

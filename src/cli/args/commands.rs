@@ -18,7 +18,7 @@ use crate::cmd::{
 };
 use crate::export::prometheus::DEFAULT_MAX_LISTENERS;
 use crate::export::serve::{ServeConfig, DEFAULT_LISTEN};
-use crate::lab::server::ServerConfig;
+use crate::lab::server::{Mode, ServerConfig};
 use crate::model::lab::{Knobs, Scenario};
 
 /// `sockq snapshot`.
@@ -221,6 +221,9 @@ pub struct LabArgs {
     /// Spoofed SYNs per second (syn-flood; 0 to 1000000).
     #[arg(long, value_parser = parse_flood_rate, allow_hyphen_values = true, env = "SOCKQ_LAB_FLOOD_RATE")]
     pub flood_rate: Option<f64>,
+    /// Size of each answer in KiB (slow-readers; 1 to 65536).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=65_536), env = "SOCKQ_LAB_RESPONSE_KIB")]
+    pub response_kib: Option<u64>,
 }
 
 impl LabArgs {
@@ -266,6 +269,9 @@ impl LabArgs {
         if let Some(v) = self.flood_rate {
             k.flood_rate = v.max(0.0);
         }
+        if let Some(v) = self.response_kib {
+            k.response_kib = v;
+        }
         k
     }
 }
@@ -305,6 +311,16 @@ pub struct LabServerArgs {
     /// Start with accept() paused.
     #[arg(long)]
     pub paused: bool,
+    /// How it serves: pool (worker threads), loop (one thread, a blocking handler), threads
+    /// (a thread per connection).
+    #[arg(long, value_parser = Mode::parse, default_value = "pool")]
+    pub mode: Mode,
+    /// Bytes of each answer.
+    #[arg(long, default_value_t = 3)]
+    pub response_bytes: usize,
+    /// SO_SNDBUF of the listener (its connections inherit it).
+    #[arg(long)]
+    pub sndbuf: Option<usize>,
 }
 
 impl LabServerArgs {
@@ -319,6 +335,9 @@ impl LabServerArgs {
             leak: self.leak,
             defer_accept: self.defer_accept,
             paused: self.paused,
+            mode: self.mode,
+            response_bytes: self.response_bytes,
+            sndbuf: self.sndbuf,
         }
     }
 }

@@ -54,7 +54,7 @@ fn lab_lines(lab: &LabStatus, compact: bool, theme: Theme) -> Vec<Line<'static>>
     if compact {
         return lines;
     }
-    lines.push(knobs_line(&lab.knobs, theme));
+    lines.push(knobs_line(&lab.knobs, lab.scenario, theme));
     lines.push(Line::styled(
         format!("Try: {}", lab.try_next),
         theme.sev(Severity::Info),
@@ -100,12 +100,23 @@ fn clients_line(c: &ClientView, theme: Theme) -> Line<'static> {
     ])
 }
 
-/// The knobs as they are now.
-fn knobs_line(k: &Knobs, theme: Theme) -> Line<'static> {
+/// The knobs as they are now. The scenarios after accept() name the service time for what it
+/// is there (the handler's blocking time, the response time) and add the answer size.
+fn knobs_line(k: &Knobs, scenario: Scenario, theme: Theme) -> Line<'static> {
+    let service = match scenario {
+        Scenario::BlockedLoop => "handler blocks",
+        Scenario::SlowResponse => "response",
+        _ => "service",
+    };
+    let answer = if k.response_kib > 0 {
+        format!("  answer {} KiB", k.response_kib)
+    } else {
+        String::new()
+    };
     Line::from(vec![
         Span::styled("Knobs ", theme.bold()),
         Span::raw(format!(
-            "rate {:.0}/s  workers {}  service {} ms  backlog {}  somaxconn {}  syncookies {}  fd limit {}  abort {}",
+            "rate {:.0}/s  workers {}  {service} {} ms  backlog {}  somaxconn {}  syncookies {}  fd limit {}  abort {}{answer}",
             k.rate,
             k.workers,
             k.service_ms,
