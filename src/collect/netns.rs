@@ -50,12 +50,14 @@ pub enum NetnsError {
     #[error("no process with pid {0}: cannot read its network namespace")]
     NoSuchPid(u32),
     /// Not allowed.
-    #[error("permission denied entering the network namespace {what}: {why} (run sockq as root, or with CAP_SYS_ADMIN)")]
+    #[error("permission denied entering the network namespace {what}: {why} (run sockq as root, or with {needs})")]
     Permission {
         /// Which namespace.
         what: String,
         /// The OS error.
         why: String,
+        /// The capability that step needs.
+        needs: &'static str,
     },
     /// The namespace found there is not the one expected: the process exited and its pid was
     /// reused, or the name was deleted and made again.
@@ -138,7 +140,8 @@ impl NetnsTarget {
             (NetnsTarget::Pid(p), std::io::ErrorKind::NotFound) => NetnsError::NoSuchPid(*p),
             (_, std::io::ErrorKind::PermissionDenied) => NetnsError::Permission {
                 what: what.clone(),
-                why: e.to_string(),
+                why: format!("cannot open {}: {e}", path.display()),
+                needs: "CAP_SYS_PTRACE to open another user's /proc/PID/ns/net",
             },
             _ => NetnsError::Other {
                 what: what.clone(),
@@ -164,7 +167,8 @@ impl NetnsTarget {
         setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| match e {
             nix::errno::Errno::EPERM => NetnsError::Permission {
                 what: what.clone(),
-                why: e.desc().to_string(),
+                why: format!("setns: {}", e.desc()),
+                needs: "CAP_SYS_ADMIN to enter it",
             },
             nix::errno::Errno::EINVAL => NetnsError::Other {
                 what: what.clone(),
