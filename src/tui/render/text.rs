@@ -36,6 +36,44 @@ pub(super) fn safe(text: &str) -> String {
     terminal_safe(text).into_owned()
 }
 
+/// What a cell shows for a number sockq does not know (the detail view says why).
+pub(super) const UNKNOWN: &str = "–";
+
+/// An age in a few characters: `0.4s`, `9.9s`, `42s`, `12m`, `3h`.
+pub(super) fn short_age(ms: u64) -> String {
+    match ms {
+        0..10_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        10_000..600_000 => format!("{}s", ms / 1000),
+        600_000..36_000_000 => format!("{}m", ms / 60_000),
+        _ => format!("{}h", ms / 3_600_000),
+    }
+}
+
+/// An age in words: `450 ms`, `2.3 s`, `42 s`, `12 min`.
+pub(super) fn age_text(ms: u64) -> String {
+    match ms {
+        0..1000 => format!("{ms} ms"),
+        1000..10_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        10_000..600_000 => format!("{} s", ms / 1000),
+        _ => format!("{} min", ms / 60_000),
+    }
+}
+
+/// Bytes in binary units: `512 B`, `12.5 KiB`, `6.3 MiB`, `1.2 GiB`.
+pub(super) fn bytes_text(b: u64) -> String {
+    const K: f64 = 1024.0;
+    let v = b as f64;
+    if b < 1024 {
+        format!("{b} B")
+    } else if v < K * K {
+        format!("{:.1} KiB", v / K)
+    } else if v < K * K * K {
+        format!("{:.1} MiB", v / K / K)
+    } else {
+        format!("{:.1} GiB", v / K / K / K)
+    }
+}
+
 /// A rate per second: whole from 100 up, one decimal below that, `-` when unknown.
 pub(super) fn rate_text(r: Option<f64>) -> String {
     match r {
