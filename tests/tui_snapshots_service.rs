@@ -284,7 +284,9 @@ fn the_detail_has_a_service_section_with_sparklines() {
         assert!(l.contains('█'), "{l}");
         line_with(text, "CLOSE-WAIT 6 (+1 still in the accept queue)");
         assert!(
-            text.contains("mean connection lifetime (L/λ) 2.08 s, = response time only without keep-alive"),
+            text.contains(
+                "mean connection lifetime (L/λ) 2.08 s, = response time only without keep-alive"
+            ),
             "{text}"
         );
     }
@@ -323,10 +325,10 @@ fn the_pipeline_goes_past_accept() {
     let wide = &frames[2];
     for needle in [
         "oldest wait 1.4 s",
-        "reading: 50 with unread requests",
+        "reading: 50 unread, oldest 24 s",
         "oldest 24 s",
-        "writing: 1 with unsent responses",
-        "CLOSE-WAIT 6",
+        "writing: 1 unsent, oldest 800 ms",
+        "in CLOSE-WAIT: peer closed, app not",
         "TIME-WAIT 607",
     ] {
         assert!(wide.contains(needle), "{needle}:\n{wide}");
@@ -365,7 +367,7 @@ fn unknown_numbers_are_a_dash_with_the_reason_never_zero() {
     );
     let frames = snap("service_unknown_detail", &e, Screen::Detail, &[(80, 24)]);
     assert!(
-        frames[0].contains("– unknown: the listeners' connections are unknown: netlink:"),
+        frames[0].contains("– the listeners' connections are unknown: netlink:"),
         "{}",
         frames[0]
     );

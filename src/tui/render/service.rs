@@ -278,13 +278,10 @@ pub(super) fn service_lines(
 ) -> Vec<Line<'static>> {
     let tick = engine.latest();
     let Some(s) = row.service.as_ref() else {
-        return wrap(
-            &format!("{UNKNOWN} unknown: {}", unknown_reason(row, tick)),
-            width,
-        )
-        .into_iter()
-        .map(|l| Line::styled(l, theme.dim()))
-        .collect();
+        return wrap(&format!("{UNKNOWN} {}", unknown_reason(row, tick)), width)
+            .into_iter()
+            .map(|l| Line::styled(l, theme.dim()))
+            .collect();
     };
     let mut lines = chart_lines(row, s, engine, width, theme);
     let facts = facts(row, s, row.service_rates.as_ref(), tick);
