@@ -132,8 +132,11 @@ fn draw_charts(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: The
         let charts = [
             (
                 format!(
-                    "accept queue {}/{}, peak {} (full at {max_depth})",
-                    row.depth, row.backlog, row.peak
+                    "{} accept queue {}/{}, peak {} (full at {max_depth})",
+                    safe(&row.endpoint),
+                    row.depth,
+                    row.backlog,
+                    row.peak
                 ),
                 values(engine, row, |p| f64::from(p.high)),
                 Some(max_depth as f64),
