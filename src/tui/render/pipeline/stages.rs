@@ -111,7 +111,17 @@ pub(super) fn in_service(row: &Row) -> Stage<'static> {
         Some(s) => vec![
             format!(
                 "reading: {}",
-                queued(s.unread_conns, s.unread_oldest_ms, "unread")
+                // Unread counts accepted CLOSE-WAIT children too: say so when they make
+                // the count exceed the connections in service.
+                queued(
+                    s.unread_conns,
+                    s.unread_oldest_ms,
+                    if s.unread_conns > s.in_service {
+                        "unread (incl. CLOSE-WAIT)"
+                    } else {
+                        "unread"
+                    }
+                )
             ),
             format!(
                 "writing: {}",
