@@ -13,7 +13,7 @@ use super::theme::Theme;
 use crate::engine::Engine;
 use crate::model::history::ListenerPoint;
 use crate::model::labels::{fds_label, tightest_owner};
-use crate::model::{Owners, Severity};
+use crate::model::{Owners, Severity, WaitFor};
 use crate::rules::{ACCEPT_WAIT_MS, FD_NEAR, NOT_READING_MS};
 use crate::tui::app::Row;
 
@@ -174,17 +174,14 @@ fn wait_cell(row: &Row) -> (String, bool) {
     let Some(s) = &row.service else {
         return (if row.unix { "-" } else { UNKNOWN }.into(), false);
     };
-    let accept = s.waiting_oldest_ms.filter(|_| s.waiting > 0);
-    let unread = s.unread_oldest_ms.filter(|_| s.unread_bytes > 0);
-    match (accept, unread) {
-        (None, None) => ("none".into(), false),
-        (a, u) if a.unwrap_or(0) >= u.unwrap_or(0) => {
-            let ms = a.unwrap_or(0);
-            (format!("{} accept", short_age(ms)), ms > ACCEPT_WAIT_MS)
-        }
-        (_, u) => {
-            let ms = u.unwrap_or(0);
-            (format!("{} unread", short_age(ms)), ms >= NOT_READING_MS)
+    match s.oldest_wait() {
+        None => ("none".into(), false),
+        Some((what, ms)) => {
+            let long = match what {
+                WaitFor::Accept => ms > ACCEPT_WAIT_MS,
+                WaitFor::Read => ms >= NOT_READING_MS,
+            };
+            (format!("{} {}", short_age(ms), what.label()), long)
         }
     }
 }

@@ -226,7 +226,7 @@ fn fd_headroom(row: &Row, s: &ServiceStats, w: Option<f64>) -> Vec<String> {
 fn memory(s: &ServiceStats, tick: Option<&Tick>) -> Vec<String> {
     let mut out = vec![format!(
         "socket memory {}",
-        s.mem_bytes.map_or(UNKNOWN.to_string(), bytes_text)
+        s.memory().map_or(UNKNOWN.to_string(), bytes_text)
     )];
     let snap = tick.map(|t| &t.snapshot);
     if let Some(b) = snap

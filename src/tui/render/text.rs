@@ -2,7 +2,8 @@
 
 use std::fmt::Display;
 
-use crate::model::labels::{process_label, terminal_safe};
+pub(super) use crate::model::labels::short_age;
+use crate::model::labels::{bytes_label, process_label, terminal_safe};
 use crate::model::Owners;
 
 const SPARK: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -39,16 +40,6 @@ pub(super) fn safe(text: &str) -> String {
 /// What a cell shows for a number sockq does not know (the detail view says why).
 pub(super) const UNKNOWN: &str = "–";
 
-/// An age in a few characters: `0.4s`, `9.9s`, `42s`, `12m`, `3h`.
-pub(super) fn short_age(ms: u64) -> String {
-    match ms {
-        0..10_000 => format!("{:.1}s", ms as f64 / 1000.0),
-        10_000..600_000 => format!("{}s", ms / 1000),
-        600_000..36_000_000 => format!("{}m", ms / 60_000),
-        _ => format!("{}h", ms / 3_600_000),
-    }
-}
-
 /// An age in words: `450 ms`, `2.3 s`, `42 s`, `12 min`.
 pub(super) fn age_text(ms: u64) -> String {
     match ms {
@@ -59,19 +50,9 @@ pub(super) fn age_text(ms: u64) -> String {
     }
 }
 
-/// Bytes in binary units: `512 B`, `12.5 KiB`, `6.3 MiB`, `1.2 GiB`.
+/// Bytes in binary units (`model::labels::bytes_label`).
 pub(super) fn bytes_text(b: u64) -> String {
-    const K: f64 = 1024.0;
-    let v = b as f64;
-    if b < 1024 {
-        format!("{b} B")
-    } else if v < K * K {
-        format!("{:.1} KiB", v / K)
-    } else if v < K * K * K {
-        format!("{:.1} MiB", v / K / K)
-    } else {
-        format!("{:.1} GiB", v / K / K / K)
-    }
+    bytes_label(b)
 }
 
 /// A rate per second: whole from 100 up, one decimal below that, `-` when unknown.
