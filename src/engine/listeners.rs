@@ -181,7 +181,14 @@ pub fn ticks(
         .filter(|(_, h)| !h.gone || h.newly_gone)
         .map(|(key, h)| listener_tick(*key, h, overflows_moved))
         .collect();
-    out.sort_by(|a, b| a.gone.cmp(&b.gone).then(a.endpoint.cmp(&b.endpoint)));
+    // The key breaks ties between the members of an SO_REUSEPORT group (same endpoint), so
+    // the order never depends on the map's.
+    out.sort_by(|a, b| {
+        a.gone
+            .cmp(&b.gone)
+            .then(a.endpoint.cmp(&b.endpoint))
+            .then(a.key.cmp(&b.key))
+    });
     out
 }
 
@@ -225,7 +232,7 @@ pub fn gone_ticks(histories: &HashMap<ListenerKey, ListenerHistory>) -> Vec<List
         .filter(|(_, h)| h.gone && !h.newly_gone)
         .map(|(key, h)| listener_tick(*key, h, false))
         .collect();
-    out.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+    out.sort_by(|a, b| a.endpoint.cmp(&b.endpoint).then(a.key.cmp(&b.key)));
     out
 }
 
