@@ -333,10 +333,10 @@ fn pipeline_view_names_its_stages_at_100x30() {
         tmux.wait_text("5/4", STARTUP)?;
         tmux.keys(&["p"])?;
         tmux.wait_text("Esc/p back", REACT)?;
-        // The three box titles, on the lines that draw the boxes' top borders.
-        tmux.wait_for("the three stage titles", REACT, |s| {
+        // The four box titles, on the lines that draw the boxes' top borders.
+        tmux.wait_for("the four stage titles", REACT, |s| {
             let tops: String = s.lines().filter(|l| l.contains('┌')).collect();
-            ["SYN queue", "Accept queue", "Process"]
+            ["SYN queue", "Accept queue", "In service", "Closing"]
                 .iter()
                 .all(|t| tops.contains(t))
         })?;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::ListenerHistory;
-use crate::model::history::{ListenerPoint, Ring};
+use crate::model::history::{ListenerPoint, Ring, ServicePoint};
 use crate::model::rates::{counter_delta, CounterWidth};
 use crate::model::{DepthRange, ListenerKey, ListenerTick, TcpListener};
 
@@ -44,10 +44,14 @@ pub fn update(histories: &mut HashMap<ListenerKey, ListenerHistory>, u: Update<'
             .or_insert_with(|| ListenerHistory::first_seen(l, u.cap, u.now_ns));
         see(h, l, ranges.get(&key).copied(), known, u.dt, u.now_ns);
         h.service.see(l.service.as_ref(), u.service_dump_ns);
+        see_service(h, l);
     }
     histories.retain(|_, h| {
         if h.gone {
             h.points.push(ListenerPoint::gap());
+            if let Some(r) = h.service_points.as_mut() {
+                r.push(ServicePoint::gap());
+            }
             h.drops_per_s = None;
             h.drops_delta = None;
             h.range = None;
@@ -118,6 +122,21 @@ fn see(
     h.newly_gone = false;
 }
 
+/// The children's point of a listener seen in a sample: its ring is made with the first
+/// service numbers (as long as `points`, growing as it does), a gap when they are missing.
+fn see_service(h: &mut ListenerHistory, l: &TcpListener) {
+    let point = l.service.as_ref().map(ServicePoint::of);
+    match (h.service_points.as_mut(), point) {
+        (Some(r), p) => r.push(p.unwrap_or_else(ServicePoint::gap)),
+        (None, Some(p)) => {
+            let mut r = Ring::new(h.points.capacity());
+            r.push(p);
+            h.service_points = Some(r);
+        }
+        (None, None) => {}
+    }
+}
+
 impl ListenerHistory {
     fn first_seen(l: &TcpListener, cap: usize, now_ns: u64) -> Self {
         ListenerHistory {
@@ -133,6 +152,7 @@ impl ListenerHistory {
             gone: false,
             newly_gone: false,
             service: super::service::ServiceTrack::default(),
+            service_points: None,
         }
     }
 }
@@ -161,7 +181,14 @@ pub fn ticks(
         .filter(|(_, h)| !h.gone || h.newly_gone)
         .map(|(key, h)| listener_tick(*key, h, overflows_moved))
         .collect();
-    out.sort_by(|a, b| a.gone.cmp(&b.gone).then(a.endpoint.cmp(&b.endpoint)));
+    // The key breaks ties between the members of an SO_REUSEPORT group (same endpoint), so
+    // the order never depends on the map's.
+    out.sort_by(|a, b| {
+        a.gone
+            .cmp(&b.gone)
+            .then(a.endpoint.cmp(&b.endpoint))
+            .then(a.key.cmp(&b.key))
+    });
     out
 }
 
@@ -205,6 +232,53 @@ pub fn gone_ticks(histories: &HashMap<ListenerKey, ListenerHistory>) -> Vec<List
         .filter(|(_, h)| h.gone && !h.newly_gone)
         .map(|(key, h)| listener_tick(*key, h, false))
         .collect();
-    out.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
+    out.sort_by(|a, b| a.endpoint.cmp(&b.endpoint).then(a.key.cmp(&b.key)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{Engine, EngineConfig};
+    use crate::model::testing::{snapshot, tcp_listener};
+    use crate::model::{CollectorStats, ListenerKey, Sample, ServiceStats};
+
+    fn sample(service: Option<u64>, t: u64) -> Sample {
+        let l = tcp_listener(80)
+            .service(service.map(|n| ServiceStats {
+                group: 1,
+                in_service: n,
+                unread_conns: n / 2,
+                close_wait: 3,
+                close_wait_unaccepted: 1,
+                ..ServiceStats::default()
+            }))
+            .build();
+        Sample {
+            snapshot: snapshot(vec![l], t * 1_000_000_000),
+            depth_ranges: vec![],
+            collector: CollectorStats::default(),
+        }
+    }
+
+    #[test]
+    fn service_points_start_with_the_first_numbers_and_keep_gaps_aligned() {
+        let mut e = Engine::new(EngineConfig::default());
+        let key = ListenerKey::from(&tcp_listener(80).build());
+        e.ingest(sample(None, 1));
+        assert!(e.listener(&key).unwrap().service_points.is_none());
+        e.ingest(sample(Some(10), 2));
+        e.ingest(sample(None, 3));
+        e.record_gap();
+        e.ingest(sample(Some(20), 5));
+        let h = e.listener(&key).unwrap();
+        let pts: Vec<Option<(u32, u32, u32)>> = h
+            .service_points
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|p| (!p.is_gap()).then_some((p.in_service, p.unread_conns, p.close_wait)))
+            .collect();
+        assert_eq!(pts, [Some((10, 5, 2)), None, None, Some((20, 10, 2))]);
+        assert_eq!(h.points.len(), 5);
+    }
 }

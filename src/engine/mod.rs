@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use crate::model::history::{ListenerPoint, Ring};
+use crate::model::history::{ListenerPoint, Ring, ServicePoint};
 use crate::model::meta::QUEUE_COUNTER_INFO;
 use crate::model::{
     DepthRange, Filter, ListenerKey, ListenerTick, Sample, SampleEvent, TcpListener, Tick,
@@ -86,6 +86,10 @@ pub struct ListenerHistory {
     pub newly_gone: bool,
     /// Its service dumps over the last minute, and the rates they give.
     pub service: service::ServiceTrack,
+    /// One point per tick of its children (in service, unread, CLOSE-WAIT), aligned with
+    /// `points` from the first tick it had service numbers; `None` before that, so a listener
+    /// never dumped costs nothing.
+    pub service_points: Option<Ring<ServicePoint>>,
 }
 
 /// Listeners of the latest sample that the filter (`--port`, `--process`) left out: what a view
@@ -188,7 +192,7 @@ impl Engine {
     pub fn history_bytes(&self) -> usize {
         self.listeners
             .values()
-            .map(|h| h.points.heap_bytes())
+            .map(|h| h.points.heap_bytes() + h.service_points.as_ref().map_or(0, Ring::heap_bytes))
             .sum::<usize>()
             + self
                 .counter_history
@@ -207,6 +211,9 @@ impl Engine {
         self.seq += 1;
         for h in self.listeners.values_mut() {
             h.points.push(ListenerPoint::gap());
+            if let Some(r) = h.service_points.as_mut() {
+                r.push(ServicePoint::gap());
+            }
         }
         for r in self.counter_history.values_mut() {
             r.push(None);

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::labels::{fds_label, process_label};
+use crate::model::labels::{bytes_label, fds_label, process_label, short_age};
 use crate::model::meta::{tunable_meaning, QUEUE_COUNTER_INFO};
 use crate::model::{Owners, ProcessInfo, Snapshot, TcpListener, UnixListener};
 
@@ -139,6 +139,10 @@ pub fn render(snap: &Snapshot, filter_note: Option<&str>) -> String {
         "SYN-RECV requests in namespace: {} (matched to no listener: {})",
         snap.syn_recv.total, snap.syn_recv.unmatched
     );
+    if !snap.tcp_listeners.is_empty() {
+        let _ = writeln!(out);
+        render_service(&mut out, snap);
+    }
     if let Some(unix) = &snap.unix_listeners {
         let _ = writeln!(out);
         render_unix(&mut out, unix, filter_note);
@@ -222,6 +226,112 @@ fn render_tcp(out: &mut String, listeners: &[TcpListener], filter_note: Option<&
     for r in unknown_reasons {
         let _ = writeln!(out, "  ? process unknown: {r}");
     }
+}
+
+/// `N, B, oldest A` of connections with unread or unsent bytes; `0` without any.
+fn queued_cell(conns: u64, bytes: u64, oldest: Option<u64>) -> String {
+    if conns == 0 {
+        return "0".into();
+    }
+    let oldest = oldest.map_or(String::new(), |ms| format!(", {}", short_age(ms)));
+    format!("{conns}, {}{oldest}", bytes_label(bytes))
+}
+
+/// After accept(): each TCP listener's connections, from the service dump; `–` for a listener
+/// the dump did not cover, and the reason when there is no dump at all.
+fn render_service(out: &mut String, snap: &Snapshot) {
+    let age = match &snap.service {
+        Some(s) if s.age_ms >= 1000 => format!(" (dump {:.1} s old)", s.age_ms as f64 / 1000.0),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "AFTER accept(){age}  WAITING = established, not yet accepted (inode 0), and the oldest's"
+    );
+    let _ = writeln!(
+        out,
+        "  age; IN SERVICE = accepted (ESTABLISHED with an inode); UNREAD / UNSENT = connections with"
+    );
+    let _ = writeln!(
+        out,
+        "  Recv-Q / Send-Q > 0, their bytes and the oldest's age; CLOSE-WAIT (+ never accepted);"
+    );
+    let _ = writeln!(
+        out,
+        "  FIN-WAIT = FIN-WAIT-1/FIN-WAIT-2; MEMORY = SK_MEMINFO r+w+f; a group's numbers are shared"
+    );
+    if snap.service.is_none() {
+        let why = snap
+            .blind_spots
+            .iter()
+            .find(|b| b.starts_with("the listeners' connections"))
+            .map_or("not read in this sample", String::as_str);
+        let _ = writeln!(out, "  – unknown: {why}");
+        return;
+    }
+    let mut t = Table::new(
+        &[
+            "ADDRESS",
+            "WAITING",
+            "IN SERVICE",
+            "UNREAD",
+            "UNSENT",
+            "CLOSE-WAIT",
+            "FIN-WAIT",
+            "TIME-WAIT",
+            "MEMORY",
+        ],
+        &[false, true, true, true, true, true, true, true, true],
+    );
+    let mut seen = std::collections::HashSet::new();
+    for l in &snap.tcp_listeners {
+        let ep = l.endpoint();
+        // An SO_REUSEPORT group's members share one set of numbers: one row.
+        if !seen.insert(ep.clone()) {
+            continue;
+        }
+        let Some(s) = &l.service else {
+            t.push(vec![
+                ep,
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+                "–".into(),
+            ]);
+            continue;
+        };
+        let waiting = match s.waiting_oldest_ms.filter(|_| s.waiting > 0) {
+            Some(ms) => format!("{}, {}", s.waiting, short_age(ms)),
+            None => s.waiting.to_string(),
+        };
+        let in_service = if s.group > 1 {
+            format!("{} (group of {})", s.in_service, s.group)
+        } else {
+            s.in_service.to_string()
+        };
+        let held = s.close_wait.saturating_sub(s.close_wait_unaccepted);
+        let close_wait = if s.close_wait_unaccepted > 0 {
+            format!("{held} +{}", s.close_wait_unaccepted)
+        } else {
+            held.to_string()
+        };
+        t.push(vec![
+            ep,
+            waiting,
+            in_service,
+            queued_cell(s.unread_conns, s.unread_bytes, s.unread_oldest_ms),
+            queued_cell(s.unsent_conns, s.unsent_bytes, s.unsent_oldest_ms),
+            close_wait,
+            format!("{}/{}", s.fin_wait1, s.fin_wait2),
+            s.time_wait.to_string(),
+            s.memory().map_or("?".into(), bytes_label),
+        ]);
+    }
+    t.render(out);
 }
 
 fn render_unix(out: &mut String, unix: &[UnixListener], filter_note: Option<&str>) {
@@ -354,6 +464,83 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.matches(" held by ").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn after_accept_one_row_per_listener_or_group_and_a_dash_when_unknown() {
+        use crate::model::testing::{idle_service, service_summary};
+        use crate::model::ServiceStats;
+        let blocked = tcp_listener(8000)
+            .service(Some(ServiceStats {
+                waiting: 3,
+                waiting_oldest_ms: Some(1400),
+                in_service: 40,
+                unread_conns: 50,
+                unread_bytes: 2300,
+                unread_oldest_ms: Some(24_300),
+                close_wait: 11,
+                close_wait_unaccepted: 1,
+                fin_wait2: 2,
+                time_wait: 607,
+                mem_bytes: Some(204_800),
+                ..idle_service()
+            }))
+            .build();
+        let member = |cookie| {
+            tcp_listener(80)
+                .identity(cookie, cookie)
+                .service(Some(ServiceStats {
+                    group: 2,
+                    in_service: 12,
+                    ..idle_service()
+                }))
+                .build()
+        };
+        let mut snap = snapshot(
+            vec![blocked, member(1), member(2), tcp_listener(9000).build()],
+            1,
+        );
+        snap.service = Some(service_summary(1));
+        let text = render(&snap, None);
+        let after = &text[text.find("AFTER accept()").unwrap()..];
+        let row = |addr: &str| {
+            after
+                .lines()
+                .find(|l| l.starts_with(&format!("{addr} ")))
+                .unwrap_or_else(|| panic!("no {addr}:\n{text}"))
+                .split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            row("127.0.0.1:8000"),
+            [
+                "127.0.0.1:8000",
+                "3, 1.4s",
+                "40",
+                "50, 2.2 KiB, 24s",
+                "0",
+                "10 +1",
+                "0/2",
+                "607",
+                "200.0 KiB"
+            ]
+        );
+        assert_eq!(row("127.0.0.1:80")[2], "12 (group of 2)");
+        assert_eq!(after.matches("127.0.0.1:80 ").count(), 1, "{after}");
+        assert!(
+            row("127.0.0.1:9000")[1..].iter().all(|c| *c == "–"),
+            "{after}"
+        );
+        // No dump at all: said once, with the collector's reason.
+        snap.service = None;
+        snap.blind_spots = vec!["the listeners' connections are unknown: EPERM".into()];
+        let text = render(&snap, None);
+        assert!(
+            text.contains("  – unknown: the listeners' connections are unknown: EPERM\n"),
+            "{text}"
+        );
     }
 
     #[test]

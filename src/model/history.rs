@@ -97,6 +97,45 @@ impl ListenerPoint {
     }
 }
 
+/// One tick of one listener's children, compact (12 bytes): what the detail view charts.
+/// Kept in its own ring, made only once the listener has service numbers; a gap (no service
+/// numbers at that tick) has `in_service == GAP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServicePoint {
+    /// Accepted connections (ESTABLISHED with an inode), saturated below `GAP`.
+    pub in_service: u32,
+    /// Accepted connections with unread bytes.
+    pub unread_conns: u32,
+    /// CLOSE-WAIT children the process holds (those still in the accept queue left out).
+    pub close_wait: u32,
+}
+
+impl ServicePoint {
+    /// A gap.
+    pub const fn gap() -> Self {
+        Self {
+            in_service: GAP,
+            unread_conns: 0,
+            close_wait: 0,
+        }
+    }
+
+    /// The point of one listener's service numbers.
+    pub fn of(s: &super::ServiceStats) -> Self {
+        let c = |v: u64| u32::try_from(v).unwrap_or(GAP - 1).min(GAP - 1);
+        Self {
+            in_service: c(s.in_service),
+            unread_conns: c(s.unread_conns),
+            close_wait: c(s.close_wait.saturating_sub(s.close_wait_unaccepted)),
+        }
+    }
+
+    /// True for a gap.
+    pub fn is_gap(&self) -> bool {
+        self.in_service == GAP
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +164,24 @@ mod tests {
             big.heap_bytes()
         );
         assert_eq!(std::mem::size_of::<ListenerPoint>(), 16);
+        assert_eq!(std::mem::size_of::<ServicePoint>(), 12);
+    }
+
+    #[test]
+    fn a_service_point_saturates_below_the_gap_marker() {
+        let s = crate::model::ServiceStats {
+            in_service: u64::MAX,
+            unread_conns: 7,
+            close_wait: 9,
+            close_wait_unaccepted: 2,
+            ..crate::model::ServiceStats::default()
+        };
+        let p = ServicePoint::of(&s);
+        assert!(!p.is_gap());
+        assert_eq!(
+            (p.in_service, p.unread_conns, p.close_wait),
+            (GAP - 1, 7, 7)
+        );
+        assert!(ServicePoint::gap().is_gap());
     }
 }

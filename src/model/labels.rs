@@ -38,6 +38,31 @@ pub fn fds_label(owners: &Owners) -> String {
     }
 }
 
+/// An age in a few characters: `0.4s`, `9.9s`, `42s`, `12m`, `3h`.
+pub fn short_age(ms: u64) -> String {
+    match ms {
+        0..10_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        10_000..600_000 => format!("{}s", ms / 1000),
+        600_000..36_000_000 => format!("{}m", ms / 60_000),
+        _ => format!("{}h", ms / 3_600_000),
+    }
+}
+
+/// Bytes in binary units: `512 B`, `12.5 KiB`, `6.3 MiB`, `1.2 GiB`.
+pub fn bytes_label(b: u64) -> String {
+    const K: f64 = 1024.0;
+    let v = b as f64;
+    if b < 1024 {
+        format!("{b} B")
+    } else if v < K * K {
+        format!("{:.1} KiB", v / K)
+    } else if v < K * K * K {
+        format!("{:.1} MiB", v / K / K)
+    } else {
+        format!("{:.1} GiB", v / K / K / K)
+    }
+}
+
 /// `text` made safe for a terminal: every control character but newline and tab — C0, DEL, C1
 /// (ESC sequences, OSC titles, bells) — and the bidirectional overrides that can make a line
 /// read differently from what it is, written as visible escapes (`\x1b`, `\u{202e}`).

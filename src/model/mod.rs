@@ -21,6 +21,6 @@ pub use finding::{Finding, Severity};
 pub use netns::{EnterBy, NetnsChanges, NetnsName, NetnsRef};
 pub use process_self::ProcessSelf;
 pub use sample::*;
-pub use service::{ArrivalCheck, ServiceStats, ServiceSummary, ServiceTick, TcpSockstat};
+pub use service::{ArrivalCheck, ServiceStats, ServiceSummary, ServiceTick, TcpSockstat, WaitFor};
 pub use snapshot::*;
 pub use tick::{ListenerTick, Tick, TICK_SCHEMA_VERSION};

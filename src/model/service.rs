@@ -72,10 +72,55 @@ pub struct ServiceStats {
     pub connections_seen_total: u64,
 }
 
+/// What a client of a listener is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor {
+    /// accept(): its connection is at the head of the accept queue.
+    Accept,
+    /// A read: its request sits unread in an accepted connection.
+    Read,
+}
+
+impl WaitFor {
+    /// `accept` or `unread`, as the views label it.
+    pub fn label(self) -> &'static str {
+        match self {
+            WaitFor::Accept => "accept",
+            WaitFor::Read => "unread",
+        }
+    }
+}
+
 impl ServiceStats {
     /// Children closing: CLOSE-WAIT, FIN-WAIT-1/2 and TIME-WAIT.
     pub fn closing(&self) -> u64 {
         self.close_wait + self.fin_wait1 + self.fin_wait2 + self.time_wait
+    }
+
+    /// Memory of the children in bytes: `mem_bytes`, or 0 when there is no child that could
+    /// hold any (TIME-WAIT sockets hold none); `None` when unknown.
+    pub fn memory(&self) -> Option<u64> {
+        let holders =
+            self.waiting + self.in_service + self.close_wait + self.fin_wait1 + self.fin_wait2;
+        self.mem_bytes.or((holders == 0).then_some(0))
+    }
+
+    /// The longest a client waits now, in milliseconds, and for what: for accept() (the
+    /// oldest waiting child) or for the process to read its request (the oldest unread
+    /// bytes), whichever is longer (accept() on a tie). `None` when nothing waits.
+    pub fn oldest_wait(&self) -> Option<(WaitFor, u64)> {
+        let accept = self
+            .waiting_oldest_ms
+            .filter(|_| self.waiting > 0)
+            .map(|ms| (WaitFor::Accept, ms));
+        let read = self
+            .unread_oldest_ms
+            .filter(|_| self.unread_bytes > 0)
+            .map(|ms| (WaitFor::Read, ms));
+        match (accept, read) {
+            (Some(a), Some(r)) => Some(if r.1 > a.1 { r } else { a }),
+            (a, r) => a.or(r),
+        }
     }
 }
 
@@ -162,5 +207,38 @@ impl ArrivalCheck {
     /// belong to listeners filtered out). Absent with no PassiveOpens.
     pub fn coverage(&self) -> Option<f64> {
         (self.passive_opens_per_s > 0.0).then(|| self.seen_per_s / self.passive_opens_per_s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_wait_is_the_longer_of_accept_and_read() {
+        let s = |waiting, w, unread_bytes, u| ServiceStats {
+            waiting,
+            waiting_oldest_ms: w,
+            unread_bytes,
+            unread_oldest_ms: u,
+            ..ServiceStats::default()
+        };
+        assert_eq!(s(0, None, 0, None).oldest_wait(), None);
+        assert_eq!(
+            s(3, Some(1400), 46, Some(24_300)).oldest_wait(),
+            Some((WaitFor::Read, 24_300))
+        );
+        assert_eq!(
+            s(3, Some(1400), 46, Some(300)).oldest_wait(),
+            Some((WaitFor::Accept, 1400))
+        );
+        assert_eq!(
+            s(0, Some(9), 1, Some(5)).oldest_wait(),
+            Some((WaitFor::Read, 5))
+        );
+        assert_eq!(
+            s(2, Some(9), 0, Some(5)).oldest_wait(),
+            Some((WaitFor::Accept, 9))
+        );
     }
 }

@@ -168,3 +168,25 @@ pub fn snapshot(tcp_listeners: Vec<TcpListener>, monotonic_ns: u64) -> super::Sn
         blind_spots: vec![],
     }
 }
+
+/// The children of an idle listener of its own (not an SO_REUSEPORT group): nothing waiting,
+/// in service or closing, no memory. Tests set what they need with struct update syntax.
+pub fn idle_service() -> super::ServiceStats {
+    super::ServiceStats {
+        group: 1,
+        mem_bytes: Some(0),
+        ..super::ServiceStats::default()
+    }
+}
+
+/// A service dump made at `monotonic_ns`, fresh (age 0), with tcp_info.
+pub fn service_summary(monotonic_ns: u64) -> super::ServiceSummary {
+    super::ServiceSummary {
+        age_ms: 0,
+        dumped_monotonic_ns: monotonic_ns,
+        sockets: 0,
+        unmatched: 0,
+        tcp_info: true,
+        port_ranges: 1,
+    }
+}

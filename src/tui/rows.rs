@@ -2,7 +2,9 @@
 //! per UNIX listener, built from the model, and their sort orders. Pure: no terminal, no I/O.
 
 use crate::engine::Engine;
-use crate::model::{ListenerKey, ListenerTick, Owners, TcpListener, Tick};
+use crate::model::{
+    ListenerKey, ListenerTick, Owners, ServiceStats, ServiceTick, TcpListener, Tick,
+};
 
 /// Sort orders of the listener table, cycled with `s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,11 @@ pub struct Row {
     pub gone_s: Option<u64>,
     /// A UNIX listener.
     pub unix: bool,
+    /// After accept(): its children (waiting, in service, closing); `None` when unknown (no
+    /// service dump, or a UNIX listener).
+    pub service: Option<ServiceStats>,
+    /// Rates of its children (new connections per second, Little's law).
+    pub service_rates: Option<ServiceTick>,
 }
 
 impl Row {
@@ -133,6 +140,8 @@ impl Row {
             gone: lt.gone,
             gone_s,
             unix: false,
+            service: l.and_then(|l| l.service.clone()),
+            service_rates: lt.service.clone(),
         }
     }
 }
@@ -195,6 +204,8 @@ pub(super) fn unix_rows(tick: &Tick) -> Vec<Row> {
             gone: false,
             gone_s: None,
             unix: true,
+            service: None,
+            service_rates: None,
         })
         .collect()
 }

@@ -6,13 +6,15 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Row as TRow};
 
-use super::text::{fit_endpoint, fit_process, rate_text, safe, spark_text, truncate};
+use super::text::{
+    fit_endpoint, fit_process, rate_text, safe, short_age, spark_text, truncate, UNKNOWN,
+};
 use super::theme::Theme;
 use crate::engine::Engine;
 use crate::model::history::ListenerPoint;
 use crate::model::labels::{fds_label, tightest_owner};
-use crate::model::{Owners, Severity};
-use crate::rules::FD_NEAR;
+use crate::model::{Owners, Severity, WaitFor};
+use crate::rules::{ACCEPT_WAIT_MS, FD_NEAR, NOT_READING_MS};
 use crate::tui::app::Row;
 
 /// The accept-queue gauge as text: a bar of `width` cells filled to depth/backlog, a `|` at the
@@ -41,21 +43,37 @@ pub fn gauge_text(depth: u32, peak: u32, backlog: u32, width: usize) -> String {
     bar.into_iter().collect()
 }
 
-/// Index in [`COLUMNS`] of the process and FDS columns.
+/// Indices in [`COLUMNS`].
+pub(super) const ADDRESS: usize = 0;
 pub(super) const PROCESS: usize = 1;
-pub(super) const FDS: usize = 6;
+pub(super) const QUEUE: usize = 2;
+const FILL: usize = 3;
+const SYN_RECV: usize = 4;
+const DROPS: usize = 5;
+const IN_SERVICE: usize = 6;
+const WAIT: usize = 7;
+pub(super) const FDS: usize = 8;
+pub(super) const TREND: usize = 9;
+
+/// Widest the accept-queue gauge gets when there is room (its width in [`COLUMNS`] is the
+/// least it takes).
+pub(super) const QUEUE_MAX: u16 = 22;
 
 /// The table's columns, left to right: title, width and priority. Columns are kept by priority
 /// (0 first) while they fit; the address's width is that of the longest address shown.
-pub(super) const COLUMNS: [(&str, u16, u8); 8] = [
+/// What a listener's service side is worth at 80 columns: in service and the oldest wait come
+/// before FILL (the gauge shows it) and SYN-RECV (the counter strip and the detail show it).
+pub(super) const COLUMNS: [(&str, u16, u8); 10] = [
     ("ADDRESS", 0, 0),
     ("PROCESS", 16, 2),
-    ("ACCEPT QUEUE", 22, 0),
-    ("FILL", 5, 3),
-    ("SYN-RECV", 8, 4),
+    ("ACCEPT QUEUE", 16, 0),
+    ("FILL", 5, 5),
+    ("SYN-RECV", 8, 6),
     ("DROPS/s", 7, 1),
-    ("FDS", 11, 5),
-    ("DEPTH TREND", 24, 6),
+    ("IN SERVICE", 10, 3),
+    ("OLDEST WAIT", 11, 4),
+    ("FDS", 11, 7),
+    ("DEPTH TREND", 24, 8),
 ];
 
 /// The depth (highest seen in each tick) of `row` over its history; gaps as None.
@@ -104,9 +122,9 @@ fn process_cell(row: &Row, w: usize, fds_shown: bool) -> String {
 fn cell_text(i: usize, row: &Row, width: u16, engine: &Engine, fds_shown: bool) -> String {
     let w = usize::from(width);
     match i {
-        0 => fit_endpoint(&row.endpoint, w),
+        ADDRESS => fit_endpoint(&row.endpoint, w),
         PROCESS => process_cell(row, w, fds_shown),
-        2 => {
+        QUEUE => {
             let nums = format!(" {}/{}", row.depth, row.backlog);
             let bar_w = w.saturating_sub(nums.chars().count()).max(1);
             truncate(
@@ -114,23 +132,56 @@ fn cell_text(i: usize, row: &Row, width: u16, engine: &Engine, fds_shown: bool) 
                 w,
             )
         }
-        3 => format!("{:.0}%", row.fill() * 100.0),
-        4 => match row.syn_recv {
+        FILL => format!("{:.0}%", row.fill() * 100.0),
+        SYN_RECV => match row.syn_recv {
             None => "-".into(),
             Some((n, g)) if g > 1 => format!("{n}/{g}g"),
             Some((n, _)) => n.to_string(),
         },
-        5 => {
+        DROPS => {
             if row.unix {
                 "-".into()
             } else {
                 rate_text(row.drops_per_s)
             }
         }
+        IN_SERVICE => truncate(&in_service_cell(row), w),
+        WAIT => truncate(&wait_cell(row).0, w),
         FDS => truncate(&fds_label(&row.owners), w),
         _ => {
             let hist = depth_history(engine, row);
             spark_text(&hist, w, f64::from(row.backlog + 1))
+        }
+    }
+}
+
+/// The IN SERVICE cell: accepted connections (`50`, `50/2g` for an SO_REUSEPORT group of 2,
+/// whose numbers are the group's); `–` when unknown, `-` for a UNIX listener.
+fn in_service_cell(row: &Row) -> String {
+    match &row.service {
+        _ if row.unix => "-".into(),
+        None => UNKNOWN.into(),
+        Some(s) if s.group > 1 => format!("{}/{}g", s.in_service, s.group),
+        Some(s) => s.in_service.to_string(),
+    }
+}
+
+/// The OLDEST WAIT cell: the longest a client waits now, for accept() (`1.2s accept`: the
+/// head of the accept queue) or for the process to read its request (`3.4s unread`),
+/// whichever is longer; `none` when nothing waits, `–` when unknown. True when it is as long
+/// as the findings speak up at.
+fn wait_cell(row: &Row) -> (String, bool) {
+    let Some(s) = &row.service else {
+        return (if row.unix { "-" } else { UNKNOWN }.into(), false);
+    };
+    match s.oldest_wait() {
+        None => ("none".into(), false),
+        Some((what, ms)) => {
+            let long = match what {
+                WaitFor::Accept => ms > ACCEPT_WAIT_MS,
+                WaitFor::Read => ms >= NOT_READING_MS,
+            };
+            (format!("{} {}", short_age(ms), what.label()), long)
         }
     }
 }
@@ -150,9 +201,10 @@ pub(super) fn table_row(
         let style = match *i {
             // The gauge carries the peak's mark: coloured by it, so an overflow between two
             // polls shows red even when the queue is empty now.
-            2 => theme.fill(r.peak_fill()),
-            3 => theme.fill(r.fill()),
-            5 if r.drops_per_s.is_some_and(|d| d > 0.0) => theme.sev(Severity::Critical),
+            QUEUE => theme.fill(r.peak_fill()),
+            FILL => theme.fill(r.fill()),
+            DROPS if r.drops_per_s.is_some_and(|d| d > 0.0) => theme.sev(Severity::Critical),
+            WAIT if wait_cell(r).1 => theme.sev(Severity::Warning),
             PROCESS if near_fds && !fds_shown => theme.sev(Severity::Warning),
             FDS if near_fds => theme.sev(Severity::Warning),
             _ => Style::default(),

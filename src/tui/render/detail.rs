@@ -3,12 +3,13 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
-use ratatui::text::Line;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, SparklineBar, Wrap};
 use ratatui::Frame;
 
 use super::bounds::{narrow_side_lines, side_lines};
-use super::text::{num_or, rate_text, safe, wrap};
+use super::service::{draw_service, service_lines};
+use super::text::{num_or, rate_text, safe, spark_text, wrap};
 use super::theme::Theme;
 use crate::engine::Engine;
 use crate::model::history::ListenerPoint;
@@ -16,7 +17,8 @@ use crate::model::Severity;
 use crate::tui::app::Row;
 
 /// Draws the detail of `row` in `area`: what is special about it now (gone, overflowed) in
-/// words at the top, three charts, and beside (wide) or under them what bounds the listener.
+/// words at the top, three charts, beside (wide) or under them what bounds the listener, and
+/// the service section (after accept()) across the bottom.
 pub(super) fn draw_detail(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: Theme) {
     let status = status_lines(row, usize::from(area.width), theme);
     let status_h = u16::try_from(status.len())
@@ -27,18 +29,20 @@ pub(super) fn draw_detail(f: &mut Frame, area: Rect, row: &Row, engine: &Engine,
     f.render_widget(Paragraph::new(status), status_area);
     let wide = rest.width >= 110;
     let tick = engine.latest();
+    let service = service_lines(row, engine, usize::from(rest.width), theme);
     let lines = if wide {
         side_lines(row, tick, 12, theme)
     } else {
         narrow_side_lines(row, tick, usize::from(rest.width.saturating_sub(2)), theme)
     };
-    // Under the charts: what the lines need, leaving the three charts a line of data each.
-    let side_h = (u16::try_from(lines.len()).unwrap_or(u16::MAX) + 2)
-        .min(rest.height.saturating_sub(9).max(rest.height / 3));
+    let h = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+    let (service_h, side_h) = heights(rest.height, wide, h(service.len() + 1), h(lines.len() + 2));
+    let [top, service_area] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(service_h)]).areas(rest);
     let [charts, side] = if wide {
-        Layout::horizontal([Constraint::Min(40), Constraint::Length(52)]).areas(rest)
+        Layout::horizontal([Constraint::Min(40), Constraint::Length(52)]).areas(top)
     } else {
-        Layout::vertical([Constraint::Min(0), Constraint::Length(side_h)]).areas(rest)
+        Layout::vertical([Constraint::Min(0), Constraint::Length(side_h)]).areas(top)
     };
     draw_charts(f, charts, row, engine, theme);
     f.render_widget(
@@ -51,6 +55,26 @@ pub(super) fn draw_detail(f: &mut Frame, area: Rect, row: &Row, engine: &Engine,
             .wrap(Wrap { trim: false }),
         side,
     );
+    draw_service(f, service_area, row, tick, service, theme);
+}
+
+/// Heights of the service section and (narrow) of the side panel in `height` rows, from what
+/// they need: the queue charts keep a line each (3), the service section comes next, the
+/// side panel gets what is left up to its need; the charts take the rest (boxed from 9 rows).
+fn heights(height: u16, wide: bool, service_need: u16, side_need: u16) -> (u16, u16) {
+    const CHARTS_MIN: u16 = 3;
+    let room = height.saturating_sub(CHARTS_MIN);
+    let service = service_need
+        .min(room)
+        .min(if wide { height / 2 } else { room });
+    if wide {
+        return (service, 0);
+    }
+    // A box of fewer than 4 rows shows too little: the room goes to the charts.
+    let side = side_need
+        .min(room - service)
+        .min(height.saturating_sub(9).max(height / 3));
+    (service, if side < 4 { 0 } else { side })
 }
 
 /// What is special about the listener now, in words: gone (since when), or its accept queue
@@ -93,12 +117,67 @@ fn status_lines(row: &Row, width: usize, theme: Theme) -> Vec<Line<'static>> {
 }
 
 /// The accept-queue depth, SYN-RECV and drops of `row` over the history window, one above the
-/// other.
+/// other: boxed from 9 rows, a line each (label, then a text sparkline) below that.
 fn draw_charts(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: Theme) {
+    let max_depth = u64::from(row.backlog) + 1;
+    let syn_now = row.syn_recv.map_or("-".to_string(), |(n, g)| {
+        if g > 1 {
+            format!("{n} (port group of {g})")
+        } else {
+            n.to_string()
+        }
+    });
+    let drops_now = (rate_text(row.drops_per_s), num_or(row.drops, "?"));
+    if area.height < 9 {
+        let charts = [
+            (
+                format!(
+                    "{} accept queue {}/{}, peak {} (full at {max_depth})",
+                    safe(&row.endpoint),
+                    row.depth,
+                    row.backlog,
+                    row.peak
+                ),
+                values(engine, row, |p| f64::from(p.high)),
+                Some(max_depth as f64),
+                theme.fill(row.peak_fill()),
+            ),
+            (
+                format!("SYN-RECV (half-open) {syn_now}"),
+                values(engine, row, |p| f64::from(p.syn_recv)),
+                None,
+                theme.fg(Color::Cyan),
+            ),
+            (
+                format!(
+                    "drops/s (own counter) {} ({} since created)",
+                    drops_now.0, drops_now.1
+                ),
+                values(engine, row, |p| f64::from(p.drops_per_s)),
+                None,
+                theme.sev(Severity::Critical),
+            ),
+        ];
+        let width = usize::from(area.width);
+        // From 6 rows, each label over its sparkline; below, side by side.
+        let (label_w, under) = if area.height >= 6 {
+            (0, true)
+        } else {
+            let longest = charts.iter().map(|c| c.0.chars().count()).max();
+            (longest.unwrap_or(0).max(width / 2), false)
+        };
+        let lines: Vec<Line> = charts
+            .into_iter()
+            .flat_map(|(label, values, max, style)| {
+                compact(label, &values, width, label_w, under, max, style)
+            })
+            .collect();
+        f.render_widget(Paragraph::new(lines), area);
+        return;
+    }
     let [c1, c2, c3] = Layout::vertical([Constraint::Ratio(1, 3); 3]).areas(area);
     let width = usize::from(area.width.saturating_sub(2));
     let window = humantime::format_duration(engine.config().window);
-    let max_depth = u64::from(row.backlog) + 1;
     let depth_title = format!(
         " {} accept queue {}/{} now, peak {} (full at {}) ",
         safe(&row.endpoint),
@@ -116,13 +195,6 @@ fn draw_charts(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: The
         ),
         c1,
     );
-    let syn_now = row.syn_recv.map_or("-".to_string(), |(n, g)| {
-        if g > 1 {
-            format!("{n} (port group of {g})")
-        } else {
-            n.to_string()
-        }
-    });
     f.render_widget(
         chart(
             format!(" SYN-RECV (half-open): {syn_now} now, over {window} "),
@@ -136,8 +208,7 @@ fn draw_charts(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: The
         chart(
             format!(
                 " drops/s (own counter): {} now, {} since created ",
-                rate_text(row.drops_per_s),
-                num_or(row.drops, "?")
+                drops_now.0, drops_now.1
             ),
             series(engine, row, width, |p| f64::from(p.drops_per_s)),
             None,
@@ -145,6 +216,46 @@ fn draw_charts(f: &mut Frame, area: Rect, row: &Row, engine: &Engine, theme: The
         ),
         c3,
     );
+}
+
+/// `row`'s history as values for a text sparkline (gaps and values not finite `None`).
+fn values(engine: &Engine, row: &Row, get: fn(&ListenerPoint) -> f64) -> Vec<Option<f64>> {
+    engine.listener(&row.key).map_or_else(Vec::new, |h| {
+        h.points
+            .iter()
+            .map(|p| Some(get(p)).filter(|v| !p.is_gap() && v.is_finite()))
+            .collect()
+    })
+}
+
+/// One chart in text: `label` (padded to `label_w`), then a text sparkline filling the rest
+/// of `width` — or the whole of the next line when `under` —, scaled to `max` (or to the
+/// largest value shown).
+fn compact(
+    label: String,
+    values: &[Option<f64>],
+    width: usize,
+    label_w: usize,
+    under: bool,
+    max: Option<f64>,
+    style: Style,
+) -> Vec<Line<'static>> {
+    let spark_w = if under {
+        width
+    } else {
+        width.saturating_sub(label_w + 1)
+    };
+    let shown = &values[values.len().saturating_sub(spark_w)..];
+    let max = max.unwrap_or_else(|| shown.iter().flatten().fold(1.0f64, |m, v| m.max(*v)));
+    let spark = Span::styled(spark_text(shown, spark_w, max), style);
+    if under {
+        vec![Line::styled(label, style), Line::from(spark)]
+    } else {
+        vec![Line::from(vec![
+            Span::styled(format!("{label:<label_w$} "), style),
+            spark,
+        ])]
+    }
 }
 
 /// One chart: a boxed sparkline, gaps drawn as `·`, scaled to `max` (or to its data).

@@ -9,12 +9,15 @@ use super::theme::Theme;
 use crate::tui::app::App;
 
 /// Every key, for the help overlay and the README.
-pub const HELP: [(&str, &str); 19] = [
+pub const HELP: [(&str, &str); 22] = [
     ("↑ ↓ / j k", "select a listener (mouse click and wheel too)"),
     ("PgUp PgDn Home End", "move faster"),
     ("Enter", "detail of the selected listener"),
     ("Esc", "back / clear the filter"),
-    ("p", "pipeline view: SYN queue → accept queue → process"),
+    (
+        "p",
+        "pipeline: SYN queue → accept queue → in service → closing",
+    ),
     ("s", "sort: fill (peak), drops, SYN-RECV, port, process"),
     ("/", "filter by address or process"),
     ("u", "show UNIX listeners"),
@@ -28,6 +31,15 @@ pub const HELP: [(&str, &str); 19] = [
     ),
     ("FILL", "depth / backlog now; s sorts on the peak's fill"),
     ("| in a gauge", "peak since the last tick (fast sampler)"),
+    (
+        "IN SERVICE",
+        "connections accepted and open; 12/2g: a REUSEPORT group's",
+    ),
+    (
+        "OLDEST WAIT",
+        "longest a client waits: for accept(), or unread request",
+    ),
+    ("–", "not known: Enter (detail) says why"),
     (
         "! in a gauge",
         "overflowed since the last tick (seen, or counter-proven)",

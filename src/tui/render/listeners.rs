@@ -5,18 +5,27 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Cell, Paragraph, Row as TRow, Table};
 use ratatui::Frame;
 
-use super::cells::{table_row, COLUMNS};
+use super::cells::{table_row, ADDRESS, COLUMNS, QUEUE, QUEUE_MAX, TREND};
 use super::text::safe;
 use super::theme::{section, Theme};
 use crate::engine::Engine;
 use crate::model::Owners;
 use crate::tui::app::{App, Row};
 
-/// The columns that fit `width`, as (index into COLUMNS, width), left to right.
+/// The columns that fit `width`, as (index into COLUMNS, width), left to right: chosen by
+/// priority at their least width; spare width widens the accept-queue gauge first, then the
+/// trend (or the address when there is no trend).
 fn table_columns(width: u16, endpoint_w: u16) -> Vec<(usize, u16)> {
-    let col_w = |i: usize| if i == 0 { endpoint_w } else { COLUMNS[i].1 };
+    let col_w = |i: usize| {
+        if i == ADDRESS {
+            endpoint_w
+        } else {
+            COLUMNS[i].1
+        }
+    };
     let mut chosen: Vec<usize> = Vec::new();
-    for pr in 0..=6u8 {
+    let last = COLUMNS.iter().map(|c| c.2).max().unwrap_or(0);
+    for pr in 0..=last {
         for (i, &(_, _, priority)) in COLUMNS.iter().enumerate() {
             if priority == pr {
                 let used: u16 = chosen.iter().map(|&j| col_w(j) + 1).sum();
@@ -28,10 +37,13 @@ fn table_columns(width: u16, endpoint_w: u16) -> Vec<(usize, u16)> {
     }
     chosen.sort_unstable();
     let mut out: Vec<(usize, u16)> = chosen.iter().map(|&i| (i, col_w(i))).collect();
-    // Give spare width to the trend (or the address when there is no trend).
-    let used: u16 = out.iter().map(|(_, w)| w + 1).sum();
-    let spare = width.saturating_sub(used);
-    let target = out.iter().position(|(i, _)| *i == 7).unwrap_or(0);
+    let mut spare = width.saturating_sub(out.iter().map(|(_, w)| w + 1).sum());
+    if let Some(c) = out.iter_mut().find(|(i, _)| *i == QUEUE) {
+        let more = spare.min(QUEUE_MAX.saturating_sub(c.1));
+        c.1 += more;
+        spare -= more;
+    }
+    let target = out.iter().position(|(i, _)| *i == TREND).unwrap_or(0);
     if let Some(c) = out.get_mut(target) {
         c.1 += spare.min(if target == 0 { 20 } else { 36 });
     }
@@ -49,7 +61,7 @@ pub(super) fn draw_listeners(
     (rows, total): (&[Row], usize),
     theme: Theme,
 ) {
-    let block = section(title(app, rows, total), theme.bold());
+    let block = section(title(app, rows, total, service_note(engine)), theme.bold());
     let inner = block.inner(area);
     f.render_widget(block, area);
     if rows.is_empty() {
@@ -86,9 +98,24 @@ pub(super) fn draw_listeners(
     );
 }
 
+/// What the title says of the service columns when they are not of this sample: how old they
+/// are (the dump was spaced out under the CPU budget), or that they are unknown (`–`).
+fn service_note(engine: &Engine) -> String {
+    let Some(t) = engine.latest() else {
+        return String::new();
+    };
+    match &t.snapshot.service {
+        Some(s) if s.age_ms >= 1000 => format!("  connections {} s old", s.age_ms / 1000),
+        Some(_) => String::new(),
+        None if t.snapshot.tcp_listeners.is_empty() => String::new(),
+        None => "  – = connections unknown (Enter: why)".into(),
+    }
+}
+
 /// The table's title: how many listeners (of how many, when filtered), the `--port`/`--process`
-/// selection, the sort, the `/` filter, and the `?` legend when an owner is unknown.
-fn title(app: &App, rows: &[Row], total: usize) -> String {
+/// selection, the sort, the `/` filter, how old or unknown the service columns are, and the
+/// `?` legend when an owner is unknown.
+fn title(app: &App, rows: &[Row], total: usize, service: String) -> String {
     let unknown = rows
         .iter()
         .any(|r| matches!(r.owners, Owners::Unknown { .. }) && !r.gone);
@@ -103,7 +130,7 @@ fn title(app: &App, rows: &[Row], total: usize) -> String {
         format!(" {}", safe(&app.select.describe()))
     };
     format!(
-        " Listeners ({count}{}){select} sort: {}{}{} ",
+        " Listeners ({count}{}){select} sort: {}{}{service}{} ",
         if app.show_unix { " incl. UNIX" } else { "" },
         app.sort.label(),
         if app.filter.is_empty() {

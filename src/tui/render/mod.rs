@@ -16,6 +16,7 @@ mod help;
 mod lab;
 mod listeners;
 mod pipeline;
+mod service;
 mod text;
 mod theme;
 

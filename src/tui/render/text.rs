@@ -2,7 +2,8 @@
 
 use std::fmt::Display;
 
-use crate::model::labels::{process_label, terminal_safe};
+pub(super) use crate::model::labels::short_age;
+use crate::model::labels::{bytes_label, process_label, terminal_safe};
 use crate::model::Owners;
 
 const SPARK: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -34,6 +35,24 @@ pub fn spark_text(values: &[Option<f64>], width: usize, max: f64) -> String {
 /// trace) and passes bidirectional overrides through raw; both become visible escapes here.
 pub(super) fn safe(text: &str) -> String {
     terminal_safe(text).into_owned()
+}
+
+/// What a cell shows for a number sockq does not know (the detail view says why).
+pub(super) const UNKNOWN: &str = "–";
+
+/// An age in words: `450 ms`, `2.3 s`, `42 s`, `12 min`.
+pub(super) fn age_text(ms: u64) -> String {
+    match ms {
+        0..1000 => format!("{ms} ms"),
+        1000..10_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        10_000..600_000 => format!("{} s", ms / 1000),
+        _ => format!("{} min", ms / 60_000),
+    }
+}
+
+/// Bytes in binary units (`model::labels::bytes_label`).
+pub(super) fn bytes_text(b: u64) -> String {
+    bytes_label(b)
 }
 
 /// A rate per second: whole from 100 up, one decimal below that, `-` when unknown.
