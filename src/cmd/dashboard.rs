@@ -16,6 +16,9 @@ pub struct DashboardConfig {
 
 /// Runs the dashboard.
 pub fn run(cfg: DashboardConfig) -> CmdResult {
+    if cfg.live.all_netns {
+        return Err(super::fleet::not_here("the dashboard"));
+    }
     let stop = stop_flag()?;
     // Start sampling before touching the terminal: a bad namespace is a plain error message.
     let mut sampler = Sampler::start(cfg.live.target.clone(), cfg.live.sampler.clone())?;
