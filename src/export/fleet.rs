@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::{table, watch};
-use crate::model::fleet::{snapshot_trouble, FleetSnapshot, NetnsSnapshot, Trouble};
+use crate::model::fleet::{snapshot_trouble, FleetSnapshot, NetnsSampling, NetnsSnapshot, Trouble};
 use crate::model::{ListenerKey, NetnsRef, Tick};
 
 /// Width of the namespace column of `watch --all-netns`.
@@ -127,6 +127,14 @@ pub fn watch_line(
         }
     }
     out
+}
+
+/// What a `watch --all-netns` line says of a namespace sampled less often than asked.
+pub fn quiet_note(s: &NetnsSampling) -> String {
+    format!(
+        "  [quiet: sampled every {:.1} s to keep the CPU budget]",
+        s.interval_ms as f64 / 1000.0
+    )
 }
 
 #[cfg(test)]

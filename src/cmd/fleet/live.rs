@@ -80,7 +80,13 @@ impl<W: Write> FleetSink for Lines<W> {
                 writeln!(self.out, "{}", export::fleet::watch_header())?;
             }
             let seen = self.seen.entry(r.inode).or_default();
-            let line = export::fleet::watch_line(&label, t, seen);
+            let mut line = export::fleet::watch_line(&label, t, seen);
+            if let Some(s) = fleet
+                .sampling(r.inode)
+                .filter(|s| s.interval_ms > s.interval_asked_ms)
+            {
+                line.push_str(&export::fleet::quiet_note(&s));
+            }
             writeln!(self.out, "{}", terminal_safe(&line))?;
         }
         self.out.flush()?;
