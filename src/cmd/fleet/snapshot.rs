@@ -11,13 +11,16 @@ use crate::model::labels::terminal_safe;
 use crate::model::{NetnsRef, Snapshot};
 use crate::runtime::write_stdout;
 
+/// A namespace's collector and sample, or why it could not be read.
+type Read = Result<(Collector, Snapshot), CollectError>;
+
 /// Runs `snapshot --all-netns`.
 pub fn snapshot(cfg: &SnapshotConfig) -> CmdResult {
     let mut discovery = Discovery::new(DiscoveryOptions::default());
     discovery.refresh().map_err(anyhow::Error::from)?;
     let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let own = current_netns_inode();
-    let mut read: Vec<(NetnsRef, Result<(Collector, Snapshot), CollectError>)> = discovery
+    let mut read: Vec<(NetnsRef, Read)> = discovery
         .namespaces()
         .iter()
         .map(|r| (r.clone(), sample_one(r, own, cfg)))
@@ -92,11 +95,7 @@ pub fn snapshot(cfg: &SnapshotConfig) -> CmdResult {
 
 /// One sample of `r`, on a thread that entered it (sockq's own namespace without setns, so an
 /// unprivileged run still reads it); the collector comes back for the second owner read.
-fn sample_one(
-    r: &NetnsRef,
-    own: Option<u64>,
-    cfg: &SnapshotConfig,
-) -> Result<(Collector, Snapshot), CollectError> {
+fn sample_one(r: &NetnsRef, own: Option<u64>, cfg: &SnapshotConfig) -> Read {
     let target = if Some(r.inode) == own {
         NetnsTarget::Current
     } else {
