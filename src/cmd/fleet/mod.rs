@@ -59,10 +59,39 @@ pub trait FleetSink {
 pub fn start(live: &LiveConfig) -> Result<Fleet, CmdError> {
     let fleet =
         Fleet::start(FleetConfig::new(live.sampler.clone())).map_err(anyhow::Error::from)?;
-    if let Some(b) = fleet.blind_spot() {
-        eprintln!("sockq: --all-netns: {}", terminal_safe(&b));
+    let blind = fleet.blind_spot().unwrap_or_default();
+    let read = fleet.members().count();
+    match missing_line(
+        &blind,
+        fleet.denied(),
+        read + fleet.unreadable().count(),
+        read,
+    ) {
+        Some(line) => eprintln!("{line}"),
+        None if !blind.is_empty() => eprintln!("sockq: --all-netns: {}", terminal_safe(&blind)),
+        None => {}
     }
     Ok(fleet)
+}
+
+/// Without privilege, one line saying what is missing and what is shown; `None` when nothing
+/// is missing for want of a capability (the blind spot then says what else is not seen).
+pub fn missing_line(blind: &str, denied: usize, found: usize, read: usize) -> Option<String> {
+    let mut missing = Vec::new();
+    if blind.contains("CAP_SYS_PTRACE") && !nix::unistd::geteuid().is_root() {
+        missing.push("CAP_SYS_PTRACE to see other users' processes' namespaces".to_string());
+    }
+    if denied > 0 {
+        missing.push(format!(
+            "CAP_SYS_ADMIN to enter {denied} of the {found} namespaces found"
+        ));
+    }
+    (!missing.is_empty()).then(|| {
+        format!(
+            "sockq: --all-netns: missing {} (run as root); showing the {read} it can read",
+            missing.join(" and ")
+        )
+    })
 }
 
 /// Runs until `stop` is set or the sink says stop. With `engine`, one engine per namespace

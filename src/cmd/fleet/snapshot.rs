@@ -81,8 +81,11 @@ pub fn snapshot(cfg: &SnapshotConfig) -> CmdResult {
         blind_spot: (!blind.is_empty()).then(|| blind.join("; ")),
         namespaces,
     };
-    if let Some(b) = &fleet.blind_spot {
-        eprintln!("sockq: --all-netns: {}", terminal_safe(b));
+    let blind = fleet.blind_spot.clone().unwrap_or_default();
+    match super::missing_line(&blind, denied, found, found - denied) {
+        Some(line) => eprintln!("{line}"),
+        None if !blind.is_empty() => eprintln!("sockq: --all-netns: {}", terminal_safe(&blind)),
+        None => {}
     }
     let text = if cfg.json {
         serde_json::to_string_pretty(&fleet).map_err(CmdError::from)?

@@ -179,6 +179,11 @@ impl Fleet {
         self.unreadable.values().map(|(r, e, _)| (r, e.as_str()))
     }
 
+    /// Namespaces found that could not be entered for want of privilege (CAP_SYS_ADMIN).
+    pub fn denied(&self) -> usize {
+        self.unreadable.values().filter(|(_, _, d)| *d).count()
+    }
+
     /// How one namespace is being sampled.
     pub fn sampling(&self, inode: u64) -> Option<NetnsSampling> {
         let m = self.members.get(&inode)?;
