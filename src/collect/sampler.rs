@@ -73,17 +73,6 @@ impl Sampler {
     /// Starts sampling `target` on a new thread. Fails if the namespace cannot be entered or
     /// the collector cannot be created (reported before any sample).
     pub fn start(target: NetnsTarget, config: SamplerConfig) -> Result<Self, CollectError> {
-        Self::start_expecting(target, None, config)
-    }
-
-    /// [`Self::start`], entering the namespace only if its inode is `expected` (as discovery
-    /// saw it; see [`NetnsTarget::enter_on_this_thread_expecting`]): `--all-netns` starts one
-    /// sampler per namespace it found.
-    pub fn start_expecting(
-        target: NetnsTarget,
-        expected: Option<u64>,
-        config: SamplerConfig,
-    ) -> Result<Self, CollectError> {
         let (tx, rx) = mpsc::sync_channel(4);
         let (ctx, crx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), CollectError>>();
@@ -93,10 +82,7 @@ impl Sampler {
             .name("sockq-sampler".into())
             .spawn(move || {
                 let setup = (|| -> Result<Collector, CollectError> {
-                    match expected {
-                        Some(inode) => target.enter_on_this_thread_expecting(inode)?,
-                        None => target.enter_on_this_thread()?,
-                    }
+                    target.enter_on_this_thread()?;
                     Collector::new(target.label(), config.collector.clone())
                 })();
                 let collector = match setup {

@@ -1,49 +1,59 @@
 //! Every network namespace at once (`--all-netns`): discovery refreshed every few seconds and
-//! one [`Sampler`] per namespace, under one CPU budget.
+//! one [`super::Collector`] per namespace, all on one sampling thread (`worker`), under one CPU
+//! budget.
 //!
-//! Why a sampler thread per namespace rather than one thread holding every collector: a
-//! collector reads its counters from `/proc/thread-self/net/*` and its tunables from
-//! `/proc/sys/net/*`, which follow the *reading thread's* namespace, so one thread would have
-//! to `setns` before every read of every namespace (and hold a namespace file open for each);
-//! a thread that entered its namespace once reads it with the sampler exactly as `--netns`
-//! does, burst-catching fast polls included. The threads cost memory (docs/perf.md measures
-//! the whole process at 30 and 200 namespaces) but no CPU while they sleep.
+//! Why one thread rather than a sampler thread per namespace: measured through
+//! `sockq watch --all-netns` at 200 idle namespaces (docs/perf.md), 200 sampler threads cost
+//! 24 % of a core even with one full sample a minute — each wakes at least every 100 ms and
+//! polls at the rate of its own budget share — while entering a namespace costs about 2 µs
+//! (`setns`, measured). A collector reads its counters from `/proc/thread-self/net/*` and its
+//! tunables from `/proc/sys/net/*`, which follow the reading thread's namespace, so the thread
+//! enters each namespace (by the namespace file it keeps open) before sampling it; each
+//! collector was created right after the thread entered its namespace, so its netlink socket
+//! lives there.
 //!
-//! The budget: each sampler gets an equal share of `--cpu-budget` for its own planning (fast
-//! polls, SYN-RECV spacing); the fleet measures what each costs per full sample and samples
-//! the *quiet* namespaces (nothing queued, no drop, no SYN-RECV request for
-//! [`BUSY_HOLD`]) less often, as often as the busy ones leave room for
-//! ([`budget::plan_quiet`]), and says so per namespace ([`NetnsSampling`]) and for the whole
-//! ([`FleetSampling`]).
+//! The budget: the fleet measures what each namespace costs per full sample (the thread's CPU
+//! spent on it) and samples the *quiet* ones (nothing queued, no drop, no SYN-RECV request for
+//! [`BUSY_HOLD`]) less often — as often as the busy ones leave room for in `--cpu-budget`
+//! ([`budget::plan_quiet`]), without fast polls in between — and the busy ones at `--interval`
+//! with fast polls in their share of what is left. It says so per namespace ([`NetnsSampling`])
+//! and for the whole ([`FleetSampling`]).
 //!
-//! Namespaces that appear get a sampler at the next refresh; those that disappear lose theirs
-//! (stopped on a thread of its own, so the caller never waits for it). A namespace that cannot
-//! be entered (no CAP_SYS_ADMIN) is listed in [`Fleet::unreadable`]; sockq's own namespace is
-//! always read, without setns.
+//! Namespaces that appear are added at the next refresh; those that disappear are dropped (the
+//! thread closes their collector and namespace file). A namespace that cannot be entered (no
+//! CAP_SYS_ADMIN) is listed in [`Fleet::unreadable`]; sockq's own namespace is always read,
+//! without setns.
 
 pub mod budget;
+mod worker;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use self::budget::{plan_quiet, MemberCost, QuietPlan};
-use super::netns::{current_netns_inode, NetnsError, NetnsTarget};
-use super::netns_all::{self, Discovery, DiscoveryError, DiscoveryOptions};
-use super::sampler::{Sampler, SamplerConfig};
+use self::worker::{Command, Report, Worker};
+use super::netns::{current_netns_inode, NetnsError};
+use super::netns_all::{Discovery, DiscoveryError, DiscoveryOptions};
+use super::sampler::SamplerConfig;
 use super::CollectError;
-use crate::engine::Source;
 use crate::model::fleet::{FleetSampling, NetnsSampling};
 use crate::model::{NetnsRef, Sample, SampleEvent};
 
 /// A namespace stays busy this long after the last sign of activity.
 pub const BUSY_HOLD: Duration = Duration::from_secs(30);
 
+/// Share of the budget (% of one core) a quiet namespace plans its fast polls with: small
+/// enough that it polls only once per interval.
+const QUIET_SHARE: f64 = 0.001;
+
 /// Fleet settings.
 #[derive(Debug, Clone)]
 pub struct FleetConfig {
-    /// Every sampler's settings; `budget_percent` is the budget of all of them together.
+    /// Sampling settings; `budget_percent` is the budget of the whole fleet.
     pub sampler: SamplerConfig,
     /// Where discovery looks.
     pub discovery: DiscoveryOptions,
@@ -55,13 +65,13 @@ pub struct FleetConfig {
 
 impl FleetConfig {
     /// Defaults around the given sampler settings: discovery every 3 s, quiet namespaces at
-    /// most every 10 s.
+    /// most every 15 s.
     pub fn new(sampler: SamplerConfig) -> Self {
         Self {
             sampler,
             discovery: DiscoveryOptions::default(),
             refresh: Duration::from_secs(3),
-            max_quiet_interval: Duration::from_secs(10),
+            max_quiet_interval: Duration::from_secs(15),
         }
     }
 }
@@ -71,13 +81,13 @@ impl FleetConfig {
 pub enum FleetEvent {
     /// A namespace appeared and is being sampled.
     Added(NetnsRef),
-    /// A namespace disappeared (its sampler is stopped).
+    /// A namespace disappeared (no more samples of it).
     Removed(NetnsRef),
     /// A namespace's name or way in changed.
     Changed(NetnsRef),
     /// A namespace found could not be entered.
     Unreadable(NetnsRef, String),
-    /// A namespace's sampler sent an event (its snapshot's `netns.label` is the namespace's
+    /// A namespace's sample or failed sample (its snapshot's `netns.label` is the namespace's
     /// label).
     Sample {
         /// The namespace.
@@ -97,8 +107,8 @@ pub enum FleetEvent {
 /// One namespace being sampled.
 struct Member {
     r: NetnsRef,
-    sampler: Sampler,
     interval: Duration,
+    share: f64,
     last_sample: Option<Instant>,
     cpu_per_sample_s: f64,
     busy_until: Instant,
@@ -107,14 +117,17 @@ struct Member {
     throttled: bool,
 }
 
-/// Every namespace's sampler, discovery, and the budget over them.
+/// Every namespace, discovery, the sampling thread and the budget over them. Dropping it
+/// stops the thread.
 pub struct Fleet {
     cfg: FleetConfig,
     discovery: Discovery,
     members: BTreeMap<u64, Member>,
     unreadable: BTreeMap<u64, (NetnsRef, String, bool)>,
-    wake_tx: Sender<u64>,
-    wake_rx: Receiver<u64>,
+    commands: Sender<Command>,
+    reports: Receiver<Report>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
     pending: VecDeque<FleetEvent>,
     next_refresh: Instant,
     own_inode: Option<u64>,
@@ -122,10 +135,23 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Discovers every namespace and starts a sampler in each it can enter. Fails only when
-    /// /proc cannot be listed. The first events are the namespaces added.
-    pub fn start(cfg: FleetConfig) -> Result<Self, DiscoveryError> {
-        let (wake_tx, wake_rx) = mpsc::channel();
+    /// Discovers every namespace and starts sampling each it can enter. Fails only when /proc
+    /// cannot be listed or the thread cannot start. The first events are the namespaces added.
+    pub fn start(cfg: FleetConfig) -> Result<Self, FleetError> {
+        let (commands, crx) = mpsc::channel();
+        // room for a few samples of every namespace; more are lost as gaps, never blocking
+        let (rtx, reports) = mpsc::sync_channel(4096);
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker::new(cfg.sampler.clone(), crx, rtx, stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("sockq-fleet".into())
+            .spawn(move || worker.run())
+            .map_err(|source| {
+                FleetError::Collect(CollectError::Spawn {
+                    what: "starting the sampling thread",
+                    source,
+                })
+            })?;
         let mut fleet = Self {
             discovery: Discovery::new(cfg.discovery.clone()),
             plan: QuietPlan {
@@ -136,8 +162,10 @@ impl Fleet {
             cfg,
             members: BTreeMap::new(),
             unreadable: BTreeMap::new(),
-            wake_tx,
-            wake_rx,
+            commands,
+            reports,
+            stop,
+            thread: Some(thread),
             pending: VecDeque::new(),
             next_refresh: Instant::now(),
             own_inode: current_netns_inode(),
@@ -156,10 +184,14 @@ impl Fleet {
             return Some(e);
         }
         let wait = timeout.min(self.next_refresh.saturating_duration_since(Instant::now()));
-        match self.wake_rx.recv_timeout(wait) {
-            Ok(inode) => self.drain(Some(inode)),
-            Err(RecvTimeoutError::Timeout) => self.drain(None),
-            Err(RecvTimeoutError::Disconnected) => {}
+        match self.reports.recv_timeout(wait) {
+            Ok(report) => {
+                self.take(report);
+                while let Ok(report) = self.reports.try_recv() {
+                    self.take(report);
+                }
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
         }
         self.pending.pop_front()
     }
@@ -223,11 +255,7 @@ impl Fleet {
             .map(String::from)
             .into_iter()
             .collect();
-        let denied = self
-            .unreadable
-            .values()
-            .filter(|(_, _, denied)| *denied)
-            .count();
+        let denied = self.denied();
         if denied > 0 {
             parts.push(format!(
                 "{denied} of {} namespaces cannot be entered: entering another network \
@@ -249,18 +277,15 @@ impl Fleet {
     fn refresh(&mut self) -> Result<(), DiscoveryError> {
         self.next_refresh = Instant::now() + self.cfg.refresh;
         let changes = self.discovery.refresh()?;
-        let mut stopped = Vec::new();
         for r in changes.removed {
             self.unreadable.remove(&r.inode);
             if let Some(m) = self.members.remove(&r.inode) {
-                stopped.push(m.sampler);
+                let _ = self.commands.send(Command::Remove(r.inode));
                 self.pending.push_back(FleetEvent::Removed(m.r));
             }
         }
-        stop_in_background(stopped);
-        let found = self.discovery.namespaces().len().max(1);
         for r in changes.added {
-            self.add(r, found);
+            self.add(r);
         }
         for r in changes.changed {
             if let Some(m) = self.members.get_mut(&r.inode) {
@@ -272,32 +297,31 @@ impl Fleet {
         Ok(())
     }
 
-    fn add(&mut self, r: NetnsRef, found: usize) {
-        let target = if Some(r.inode) == self.own_inode {
-            NetnsTarget::Current
+    /// Asks the thread to sample `r` and waits for its answer (what else it reports meanwhile
+    /// is kept in order).
+    fn add(&mut self, r: NetnsRef) {
+        let own = Some(r.inode) == self.own_inode;
+        let result = if self
+            .commands
+            .send(Command::Add(Box::new(r.clone()), own))
+            .is_err()
+        {
+            Err(CollectError::Thread("the sampling thread has stopped"))
         } else {
-            netns_all::target(&r)
+            self.started(r.inode)
         };
-        let mut cfg = self.cfg.sampler.clone();
-        cfg.budget_percent = (cfg.budget_percent / found as f64).max(0.001);
-        match Sampler::start_expecting(target, Some(r.inode), cfg) {
-            Ok(mut sampler) => {
-                let tx = self.wake_tx.clone();
-                let inode = r.inode;
-                sampler.set_waker(Arc::new(move || {
-                    let _ = tx.send(inode);
-                }));
+        match result {
+            Ok(()) => {
                 self.pending.push_back(FleetEvent::Added(r.clone()));
                 self.members.insert(
                     r.inode,
                     Member {
                         r,
-                        sampler,
                         interval: self.cfg.sampler.interval,
+                        share: self.cfg.sampler.budget_percent,
                         last_sample: None,
                         cpu_per_sample_s: 0.0,
-                        // new namespaces start busy: their first samples come at once
-                        busy_until: Instant::now() + BUSY_HOLD,
+                        busy_until: Instant::now(),
                         last_drops: None,
                         throttled: false,
                     },
@@ -313,33 +337,70 @@ impl Fleet {
         }
     }
 
-    /// Sets every member's interval from the plan: busy ones at the interval asked for.
+    fn started(&mut self, inode: u64) -> Result<(), CollectError> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.reports.recv_timeout(left) {
+                Ok(Report::Started(i, result)) if i == inode => return result,
+                Ok(report) => self.take(report),
+                Err(_) => return Err(CollectError::Thread("the sampling thread did not answer")),
+            }
+        }
+    }
+
+    /// A report of the thread into an event.
+    fn take(&mut self, report: Report) {
+        let Report::Event(inode, mut event) = report else {
+            return; // a late answer to an add given up on
+        };
+        let Some(m) = self.members.get_mut(&inode) else {
+            return; // removed since
+        };
+        if let SampleEvent::Sample(s) = &mut event {
+            if m.observe(s) {
+                self.replan();
+            }
+        }
+        self.pending.push_back(FleetEvent::Sample { inode, event });
+    }
+
+    /// Sets every member's interval and budget share from the plan: busy ones at the interval
+    /// asked for with fast polls in their share of what the quiet ones leave.
     fn replan(&mut self) {
+        let now = Instant::now();
         let costs: Vec<MemberCost> = self
             .members
             .values()
             .map(|m| MemberCost {
                 cpu_per_sample_s: m.cpu_per_sample_s,
-                busy: Instant::now() < m.busy_until,
+                busy: now < m.busy_until,
             })
             .collect();
         let base = self.cfg.sampler.interval;
-        self.plan = plan_quiet(
-            base,
-            self.cfg.max_quiet_interval,
-            self.cfg.sampler.budget_percent,
-            &costs,
-        );
-        let now = Instant::now();
+        let budget = self.cfg.sampler.budget_percent;
+        self.plan = plan_quiet(base, self.cfg.max_quiet_interval, budget, &costs);
+        let quiet_percent: f64 = costs
+            .iter()
+            .filter(|c| !c.busy)
+            .map(|c| c.cpu_per_sample_s * 100.0 / self.plan.interval.as_secs_f64().max(1e-3))
+            .sum();
+        let busy = costs.iter().filter(|c| c.busy).count().max(1);
+        let busy_share =
+            ((budget - quiet_percent) / busy as f64).max(budget / costs.len().max(1) as f64);
         for (inode, m) in &mut self.members {
-            let want = if now < m.busy_until {
-                base
+            let (want, share) = if now < m.busy_until {
+                (base, busy_share)
             } else {
-                self.plan.interval
+                (self.plan.interval, QUIET_SHARE)
             };
+            let changed_share = (share - m.share).abs() > m.share * 0.2;
+            if want != m.interval || changed_share {
+                let _ = self.commands.send(Command::Plan(*inode, want, share));
+                m.share = share;
+            }
             if want != m.interval {
                 m.interval = want;
-                m.sampler.set_interval(want);
                 self.pending.push_back(FleetEvent::Interval {
                     inode: *inode,
                     interval: want,
@@ -347,36 +408,27 @@ impl Fleet {
             }
         }
     }
+}
 
-    /// Takes what the samplers have ready: the one that woke us, or every one.
-    fn drain(&mut self, woke: Option<u64>) {
-        let inodes: Vec<u64> = match woke {
-            Some(i) => {
-                // more wake-ups may be queued: take them all at once
-                let mut v = vec![i];
-                v.extend(self.wake_rx.try_iter());
-                v.sort_unstable();
-                v.dedup();
-                v
-            }
-            None => self.members.keys().copied().collect(),
-        };
-        let mut went_busy = false;
-        for inode in inodes {
-            let Some(m) = self.members.get_mut(&inode) else {
-                continue;
-            };
-            while let Ok(Some(mut event)) = m.sampler.next_event(Duration::ZERO) {
-                if let SampleEvent::Sample(s) = &mut event {
-                    went_busy |= m.observe(s);
-                }
-                self.pending.push_back(FleetEvent::Sample { inode, event });
-            }
-        }
-        if went_busy {
-            self.replan();
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            // the thread looks at the flag at least every 100 ms (or after one sample)
+            let _ = t.join();
         }
     }
+}
+
+/// Why the fleet could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// /proc could not be listed.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// The sampling thread could not start.
+    #[error(transparent)]
+    Collect(#[from] CollectError),
 }
 
 impl Member {
@@ -395,6 +447,12 @@ impl Member {
         };
         self.last_sample = Some(now);
         self.throttled = s.collector.throttled;
+        if now >= self.busy_until {
+            // sampled seldom on purpose (said in its `sampling`), not for want of budget: no
+            // finding about slow polls
+            s.collector.fast_interval_asked_ms = s.collector.fast_interval_ms;
+            s.collector.throttled = false;
+        }
         s.snapshot.netns.label = self.r.label();
         let snap = &s.snapshot;
         let drops = ["ListenOverflows", "ListenDrops"]
@@ -413,17 +471,6 @@ impl Member {
         }
         active && was_quiet
     }
-}
-
-/// Stops samplers without waiting for them (each joins its thread on drop).
-fn stop_in_background(samplers: Vec<Sampler>) {
-    if samplers.is_empty() {
-        return;
-    }
-    // If the thread cannot be started, they are stopped here instead.
-    let _ = std::thread::Builder::new()
-        .name("sockq-stop".into())
-        .spawn(move || drop(samplers));
 }
 
 fn ms(d: Duration) -> u64 {
