@@ -2,14 +2,15 @@
 """The cost of `sockq watch --all-netns` against `ss -ltn` in every namespace (docs/perf.md).
 
 Root. Makes N namespaces (`ip netns add sockq-perf-<pid>-I`), each with lo up and 5 TCP
-listeners on 127.0.0.1 (held by this process: sockets made after setns on this thread), starts
+listeners on 127.0.0.1 held by a python3 process of its own in the namespace (as a container's
+server; with --one-holder, all held by this process instead: sockets made after setns), starts
 `sockq watch --all-netns` (stdout to /dev/null), waits WARMUP seconds, then for SECONDS seconds
 runs `nsenter --net=/run/netns/NS ss -ltn` in every namespace once a second, in the same window.
 Prints the whole sockq process's CPU (utime+stime from /proc/PID/stat, all its threads) and the
 CPU of every nsenter+ss child (RUSAGE_CHILDREN), both in % of one core, their ratio, and
 sockq's RSS and threads. Deletes every namespace it made, also on failure.
 
-    sudo python3 examples/all_netns_perf.py N [SECONDS] [SOCKQ] [--extra sockq flags...]
+    sudo python3 examples/all_netns_perf.py N [SECONDS] [SOCKQ] [--one-holder] [sockq flags...]
 """
 
 import ctypes
@@ -22,6 +23,19 @@ import time
 
 CLONE_NEWNET = 0x40000000
 LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+HOLDER = """
+import socket, sys, time
+socks = []
+for port in range(8000, 8005):
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    s.listen(64)
+    socks.append(s)
+print("ready", flush=True)
+time.sleep(3600)
+"""
 
 
 def setns(path):
@@ -53,6 +67,9 @@ def main():
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
     sockq = sys.argv[3] if len(sys.argv) > 3 else "target/release/sockq"
     extra = sys.argv[4:]
+    one_holder = "--one-holder" in extra
+    extra = [a for a in extra if a != "--one-holder"]
+    holders = []
     warmup = 15.0
     prefix = f"sockq-perf-{os.getpid()}-"
     names = [f"{prefix}{i}" for i in range(n)]
@@ -66,14 +83,29 @@ def main():
             made.append(name)
             subprocess.run(["ip", "netns", "add", name], check=True)
             subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
-            setns(f"/run/netns/{name}")
-            for port in range(8000, 8005):
-                s = socket.socket()
-                s.bind(("127.0.0.1", port))
-                s.listen(64)
-                socks.append(s)
-            if LIBC.setns(host_fd, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back")
+            if one_holder:
+                setns(f"/run/netns/{name}")
+                for port in range(8000, 8005):
+                    s = socket.socket()
+                    s.bind(("127.0.0.1", port))
+                    s.listen(64)
+                    socks.append(s)
+                if LIBC.setns(host_fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), "setns back")
+            else:
+                # a server process of its own in the namespace, as in a container
+                p = subprocess.Popen(
+                    ["nsenter", f"--net=/run/netns/{name}", "python3", "-c", HOLDER],
+                    stdout=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                )
+                if p.stdout.readline().strip() != b"ready":
+                    raise RuntimeError(f"holder in {name} did not start")
+                holders.append(p)
+        found = len(subprocess.run(["lsns", "-t", "net", "-n", "-o", "NS"], capture_output=True,
+                                   text=True).stdout.split())
+        named = len(subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                   text=True).stdout.splitlines())
         watch = subprocess.Popen(
             [sockq, "watch", "--all-netns", *extra],
             stdout=subprocess.DEVNULL,
@@ -105,7 +137,8 @@ def main():
         sockq_pct = (cpu1 - cpu0) / wall * 100
         ss_pct = ss_cpu / wall * 100
         print(
-            f"namespaces={n} listeners={5 * n} window_s={wall:.1f} ss_rounds={rounds} "
+            f"namespaces={n} listeners={5 * n} others_by_lsns={found - n} ip_netns={named} "
+            f"window_s={wall:.1f} ss_rounds={rounds} "
             f"sockq_cpu_pct={sockq_pct:.2f} ss_cpu_pct={ss_pct:.2f} "
             f"ratio={sockq_pct / ss_pct if ss_pct else float('nan'):.3f} "
             f"sockq_rss_kb={rss} sockq_threads={threads} "
@@ -117,6 +150,9 @@ def main():
             watch.wait()
         for s in socks:
             s.close()
+        for p in holders:
+            p.kill()
+            p.wait()
         for name in made:
             subprocess.run(["ip", "netns", "delete", name], stderr=subprocess.DEVNULL)
 

@@ -110,6 +110,7 @@ struct Member {
     interval: Duration,
     share: f64,
     last_sample: Option<Instant>,
+    samples: u64,
     cpu_per_sample_s: f64,
     busy_until: Instant,
     /// ListenOverflows + ListenDrops + every listener's drops at the last sample.
@@ -320,6 +321,7 @@ impl Fleet {
                         interval: self.cfg.sampler.interval,
                         share: self.cfg.sampler.budget_percent,
                         last_sample: None,
+                        samples: 0,
                         cpu_per_sample_s: 0.0,
                         busy_until: Instant::now(),
                         last_drops: None,
@@ -440,10 +442,13 @@ impl Member {
             .last_sample
             .map_or(self.interval, |t| now.duration_since(t));
         let cost = s.collector.cpu_percent / 100.0 * elapsed.as_secs_f64();
-        self.cpu_per_sample_s = if self.last_sample.is_none() {
-            cost
-        } else {
-            0.7 * self.cpu_per_sample_s + 0.3 * cost
+        // the first sample is cold (every owner looked up): it says nothing of the cost to
+        // come, so the plan counts from the second (the first two come an interval apart)
+        self.samples += 1;
+        self.cpu_per_sample_s = match self.samples {
+            1 => 0.0,
+            2 => cost,
+            _ => 0.7 * self.cpu_per_sample_s + 0.3 * cost,
         };
         self.last_sample = Some(now);
         self.throttled = s.collector.throttled;
