@@ -14,6 +14,7 @@ sockq's RSS and threads. Deletes every namespace it made, also on failure.
 """
 
 import ctypes
+import json
 import os
 import resource
 import socket
@@ -62,6 +63,36 @@ def proc_status(pid, key):
     return "?"
 
 
+def attribute(path, prefix, w0, w1):
+    """CPU seconds of sockq's sampling thread spent on our namespaces and on the others, from
+    each tick's collector.cpu_percent (its share since that namespace's previous sample) times
+    the time since that previous sample, for ticks inside the window."""
+    last = {}
+    ours = others = 0.0
+    names = set()
+    with open(path) as f:
+        for line in f:
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if d.get("event") != "tick":
+                continue
+            label = d["label"]
+            t = d["tick"]["snapshot"]["time"]["wall_unix_ms"]
+            prev = last.get(label)
+            last[label] = t
+            if prev is None or not (w0 <= t <= w1):
+                continue
+            cpu = d["tick"]["collector"]["cpu_percent"] / 100 * (t - prev) / 1000
+            if label.startswith(prefix):
+                ours += cpu
+            else:
+                others += cpu
+                names.add(label)
+    return ours, others, len(names)
+
+
 def main():
     n = int(sys.argv[1])
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
@@ -106,12 +137,14 @@ def main():
                                    text=True).stdout.split())
         named = len(subprocess.run(["ip", "netns", "list"], capture_output=True,
                                    text=True).stdout.splitlines())
+        lines = open(f"/tmp/{prefix}watch.jsonl", "w+")
         watch = subprocess.Popen(
-            [sockq, "watch", "--all-netns", *extra],
-            stdout=subprocess.DEVNULL,
+            [sockq, "watch", "--all-netns", "--json", *extra],
+            stdout=lines,
             stderr=subprocess.DEVNULL,
         )
         time.sleep(warmup)
+        w0 = time.time() * 1000
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu0 = proc_cpu_s(watch.pid)
         t0 = time.monotonic()
@@ -133,6 +166,8 @@ def main():
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         rss = proc_status(watch.pid, "VmRSS")
         threads = proc_status(watch.pid, "Threads")
+        w1 = time.time() * 1000
+        ours_s, others_s, others = attribute(f"/tmp/{prefix}watch.jsonl", prefix, w0, w1)
         ss_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
         sockq_pct = (cpu1 - cpu0) / wall * 100
         ss_pct = ss_cpu / wall * 100
@@ -142,6 +177,8 @@ def main():
             f"sockq_cpu_pct={sockq_pct:.2f} ss_cpu_pct={ss_pct:.2f} "
             f"ratio={sockq_pct / ss_pct if ss_pct else float('nan'):.3f} "
             f"sockq_rss_kb={rss} sockq_threads={threads} "
+            f"sampling_ours_pct={ours_s / wall * 100:.2f} "
+            f"sampling_others_pct={others_s / wall * 100:.2f} others_sampled={others} "
             f"load={os.getloadavg()[0]:.2f}"
         )
     finally:
@@ -155,6 +192,8 @@ def main():
             p.wait()
         for name in made:
             subprocess.run(["ip", "netns", "delete", name], stderr=subprocess.DEVNULL)
+        if os.path.exists(f"/tmp/{prefix}watch.jsonl"):
+            os.unlink(f"/tmp/{prefix}watch.jsonl")
 
 
 if __name__ == "__main__":
