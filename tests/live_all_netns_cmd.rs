@@ -9,7 +9,9 @@
 //!    `ip netns exec NAME ss -ltnH` / `nsenter -t PID -n ss -ltnH` show, named as a person knows
 //!    them (the `ip netns` name, `sleep[PID]`), the overflowing one with somaxconn 128 and its
 //!    ListenOverflows;
-//! 2. `sockq serve --all-netns` exposes each with a `netns` label (its listener count, the full
+//! 2. `sockq watch --all-netns --json` announces each and its ticks carry it (a critical
+//!    finding in the overflowing one);
+//! 3. `sockq serve --all-netns` exposes each with a `netns` label (its listener count, the full
 //!    queue of the overflowing one with a critical finding), and `promtool check metrics`
 //!    passes; a namespace made while it runs appears, one deleted drops out.
 //!
@@ -404,7 +406,56 @@ fn run(lab: &mut Lab) -> anyhow::Result<()> {
         o.counters
     );
 
-    // 2. serve --all-netns: a netns label per namespace, promtool, followed
+    // 2. watch --all-netns --json: every namespace announced, then its ticks carry it
+    let out = common::run_sockq(&[
+        "watch",
+        "--all-netns",
+        "--json",
+        "--no-owners",
+        "--count",
+        "200",
+    ])?;
+    ensure!(
+        out.status.success(),
+        "watch failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut added = BTreeSet::new();
+    let mut ticked: BTreeMap<u64, u32> = BTreeMap::new();
+    let mut crit = false;
+    for line in String::from_utf8(out.stdout)?.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let inode = v["netns"]["inode"].as_u64().context("netns.inode")?;
+        match v["event"].as_str() {
+            Some("added") => {
+                added.insert(inode);
+            }
+            Some("tick") => {
+                ensure!(
+                    added.contains(&inode),
+                    "a tick before its namespace was added: {line}"
+                );
+                ensure!(v["tick"]["snapshot"]["netns"]["inode"].as_u64() == Some(inode));
+                ensure!(v["tick"]["snapshot"]["netns"]["label"] == v["label"]);
+                if inode == ns[0].inode {
+                    let findings = v["tick"]["findings"].as_array().into_iter().flatten();
+                    crit |= findings.into_iter().any(|f| f["severity"] == "critical");
+                }
+                *ticked.entry(inode).or_default() += 1;
+            }
+            other => bail!("unexpected event {other:?}: {line}"),
+        }
+    }
+    ensure!(crit, "no critical finding in {over}");
+    for n in &ns {
+        ensure!(
+            ticked.contains_key(&n.inode),
+            "no tick of {}",
+            n.way.label()
+        );
+    }
+
+    // 3. serve --all-netns: a netns label per namespace, promtool, followed
     let serve = Serve::start()?;
     let all_there = |body: &str| {
         ns.iter().all(|n| {
@@ -433,6 +484,34 @@ fn run(lab: &mut Lab) -> anyhow::Result<()> {
         &[("netns", &over)],
     );
     ensure!(somaxconn == Some(128.0), "somaxconn {somaxconn:?}");
+    // per-namespace /proc reads on the one sampling thread: ListenOverflows and somaxconn are
+    // each namespace's own (the others keep a new namespace's values)
+    let overflows = |label: &str| {
+        common::metric_value(
+            &body,
+            "sockq_tcpext_listen_overflows_total",
+            &[("netns", label)],
+        )
+    };
+    ensure!(
+        overflows(&over).is_some_and(|v| v > 0.0),
+        "{:?}",
+        overflows(&over)
+    );
+    for n in &ns[1..] {
+        let label = n.way.label();
+        ensure!(
+            overflows(&label) == Some(0.0),
+            "{label}: {:?}",
+            overflows(&label)
+        );
+        let s = common::metric_value(
+            &body,
+            "sockq_sysctl_net_core_somaxconn",
+            &[("netns", &label)],
+        );
+        ensure!(s == Some(4096.0), "{label}: somaxconn {s:?}");
+    }
     for n in &ns {
         let inode = n.inode.to_string();
         let info = [("netns", n.way.label()), ("inode", inode)];
