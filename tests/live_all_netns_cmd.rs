@@ -443,6 +443,10 @@ fn run(lab: &mut Lab) -> anyhow::Result<()> {
                 }
                 *ticked.entry(inode).or_default() += 1;
             }
+            // other engineers' namespaces may go meanwhile; none of ours does
+            Some("removed") => {
+                ensure!(ns.iter().all(|n| n.inode != inode), "ours removed: {line}");
+            }
             other => bail!("unexpected event {other:?}: {line}"),
         }
     }
