@@ -173,11 +173,11 @@ fn deliver<S: FleetSink>(
     }
 }
 
-/// Refuses `--all-netns` where it is not built (the dashboard, the lab).
+/// Refuses `--all-netns` where it is not built (the lab, replay).
 pub fn not_here(what: &str) -> CmdError {
     CmdError::Other(anyhow::anyhow!(
-        "--all-netns is not available in {what} yet: use `sockq snapshot --all-netns`, `watch \
-         --all-netns`, `serve --all-netns` or `record --all-netns`, or pick one namespace with \
-         --netns NAME / --netns-pid PID"
+        "--all-netns is not available in {what} yet: use `sockq --all-netns` (the dashboard), \
+         `snapshot --all-netns`, `watch --all-netns`, `serve --all-netns` or `record \
+         --all-netns`, or pick one namespace with --netns NAME / --netns-pid PID"
     ))
 }

@@ -481,3 +481,26 @@ impl Member {
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+impl crate::engine::NamespacesSource for Fleet {
+    fn next_ns_event(&mut self, timeout: Duration) -> Option<crate::engine::NsEvent> {
+        use crate::engine::NsEvent;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = self.next(left)?;
+            return Some(match event {
+                FleetEvent::Added(r) => NsEvent::Added(r),
+                FleetEvent::Removed(r) => NsEvent::Removed(r),
+                FleetEvent::Sample { inode, event } => NsEvent::Sample(inode, event),
+                FleetEvent::Interval { inode, interval } => NsEvent::Interval(inode, interval),
+                FleetEvent::Changed(_) | FleetEvent::Unreadable(..) => {
+                    if left.is_zero() {
+                        return None;
+                    }
+                    continue;
+                }
+            });
+        }
+    }
+}
