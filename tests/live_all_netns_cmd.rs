@@ -552,3 +552,80 @@ fn run(lab: &mut Lab) -> anyhow::Result<()> {
     drop(ns);
     Ok(())
 }
+
+#[test]
+fn the_dashboard_lists_the_overflowing_namespace_first_and_opens_it() {
+    if !privileged("the_dashboard_lists_the_overflowing_namespace_first_and_opens_it") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let result = dashboard(&mut lab);
+    drop(lab);
+    if let Err(e) = result {
+        panic!("{e:#}");
+    }
+}
+
+fn dashboard(lab: &mut Lab) -> anyhow::Result<()> {
+    let over_way = lab.add_named("do")?;
+    let over = populate(&over_way, 7300, 511, 129, 3, Some("128"))?;
+    let mut calm = Vec::new();
+    for i in 0..3u16 {
+        let way = lab.add_named(&format!("c{i}"))?;
+        calm.push(populate(&way, 7301 + i, 16, usize::from(i), 0, None)?);
+    }
+    let tmux = common::tmux::Tmux::start(
+        format!("sockq-test-{}-allnetns", std::process::id()),
+        "allnetns",
+        (110, 40),
+        &format!(
+            "'{}' --all-netns --no-owners; echo EXITED rc=$?; sleep 60",
+            common::sockq_bin()
+        ),
+        &["RUST_BACKTRACE", "RUST_LIB_BACKTRACE"],
+    )?;
+    let over_label = over.way.label();
+    let ours: Vec<String> = calm.iter().map(|n| n.way.label()).collect();
+    // the overflowing namespace above every other of ours, with its critical finding; only
+    // namespaces with critical findings of their own (other engineers' tests) may be above it
+    let ranked = |s: &str| -> Option<usize> {
+        let rows: Vec<&str> = s.lines().skip(2).collect();
+        let at = rows
+            .iter()
+            .position(|l| l.contains(&format!(" {over_label} ")))?;
+        let row = rows[at];
+        let calm_below = ours.iter().all(|c| {
+            rows.iter()
+                .position(|l| l.contains(&format!(" {c} ")))
+                .is_some_and(|i| i > at)
+        });
+        let only_crit_above = rows[..at].iter().all(|l| l.contains("CRIT"));
+        (row.contains("CRIT") && row.contains(" 128 ") && calm_below && only_crit_above)
+            .then_some(at)
+    };
+    let screen = tmux.wait_for("the overflowing namespace first with CRIT", DEADLINE, |s| {
+        ranked(s).is_some()
+    })?;
+    let at = ranked(&screen).context("ranked")?;
+    for _ in 0..at {
+        tmux.keys(&["Down"])?;
+    }
+    tmux.keys(&["Enter"])?;
+    tmux.wait_for("the namespace's own screens", DEADLINE, |s| {
+        s.contains("127.0.0.1:7300")
+            && s.contains(&over_label)
+            && !s.contains("every network namespace")
+    })?;
+    tmux.keys(&["Escape"])?;
+    tmux.wait_for("back to the namespaces view", DEADLINE, |s| {
+        s.contains("every network namespace")
+    })?;
+    tmux.keys(&["q"])?;
+    tmux.wait_for("sockq exited cleanly", DEADLINE, |s| {
+        s.contains("EXITED rc=0")
+    })?;
+    drop(tmux);
+    drop(calm);
+    drop(over);
+    Ok(())
+}
