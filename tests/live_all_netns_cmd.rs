@@ -36,7 +36,7 @@ use sockq::collect::netns::NetnsTarget;
 use sockq::model::fleet::FleetSnapshot;
 
 const PREFIX: &str = "sockq-allcmd-";
-const DEADLINE: Duration = Duration::from_secs(90);
+const DEADLINE: Duration = Duration::from_secs(180);
 
 /// Root, or a loud skip (a failure under CI).
 fn privileged(test: &str) -> bool {

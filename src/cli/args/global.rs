@@ -53,7 +53,8 @@ pub struct GlobalArgs {
     pub netns_pid: Option<u32>,
     /// Every network namespace of the host at once (containers, pods, `ip netns`), followed as
     /// they appear and go; quiet ones are sampled less often to keep --cpu-budget. For
-    /// snapshot, watch, serve and record. Entering other namespaces needs root.
+    /// the dashboard (a namespaces view), snapshot, watch, serve and record. Entering other
+    /// namespaces needs root.
     #[arg(long, global = true, env = "SOCKQ_ALL_NETNS", value_parser = parse_onoff, conflicts_with_all = ["netns", "netns_pid"])]
     pub all_netns: bool,
     /// Only TCP listeners on this local port (repeatable, or comma-separated: 80,443).

@@ -15,7 +15,7 @@
 //! The budget: the fleet measures what each namespace costs per full sample (the thread's CPU
 //! spent on it) and samples the *quiet* ones (nothing queued, no drop, no SYN-RECV request for
 //! [`BUSY_HOLD`]) less often — as often as the busy ones leave room for in `--cpu-budget`
-//! ([`budget::plan_quiet`]), without fast polls in between — and the busy ones at `--interval`
+//! ([`budget::plan_quiet`]), with at most one fast poll per interval — and the busy ones at `--interval`
 //! with fast polls in their share of what is left. It says so per namespace ([`NetnsSampling`])
 //! and for the whole ([`FleetSampling`]).
 //!

@@ -4,7 +4,7 @@
 //! samples, so `/proc/thread-self/net/*` and `/proc/sys/net/*` read that namespace. Per
 //! namespace the sampler's two cadences: a full sample every interval the fleet sets, and the
 //! fast depth poll (with the high/low between samples) at the rate its share of the budget
-//! allows ([`plan_budget`]) — for a quiet namespace, none between its samples.
+//! allows ([`plan_budget`]) — for a quiet namespace, at most one per interval.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
