@@ -53,6 +53,13 @@ pub fn exit_code(e: &CmdError) -> u8 {
 
 fn run(cli: Cli) -> Result<(), CmdError> {
     let g = &cli.global;
+    if g.all_netns {
+        match &cli.command {
+            Some(Command::Lab(_)) => return Err(cmd::fleet::not_here("the lab")),
+            Some(Command::Replay(_)) => return Err(cmd::fleet::not_here("replay")),
+            _ => {}
+        }
+    }
     match cli.command {
         Some(Command::Snapshot(args)) => cmd::snapshot::run(args.config(g)),
         Some(Command::Watch(args)) => cmd::watch::run(args.config(g)),

@@ -3,6 +3,7 @@
 //! `anyhow`; every error that has its own exit code keeps its type ([`CmdError`]).
 
 pub mod dashboard;
+pub mod fleet;
 pub mod lab;
 pub mod record;
 pub mod replay;
@@ -22,7 +23,7 @@ pub use dashboard::DashboardConfig;
 pub use lab::LabConfig;
 pub use record::RecordConfig;
 pub use replay::ReplayConfig;
-pub use serve::ServeCmdConfig;
+pub use serve::{FleetBounds, ServeCmdConfig};
 pub use snapshot::SnapshotConfig;
 pub use watch::WatchConfig;
 
@@ -37,6 +38,8 @@ pub struct LiveConfig {
     pub engine: EngineConfig,
     /// Which listeners to show.
     pub filter: Filter,
+    /// Every network namespace of the host at once (`--all-netns`) instead of `target`.
+    pub all_netns: bool,
 }
 
 /// Why a command failed, typed where the exit code depends on it.

@@ -28,6 +28,9 @@ pub struct RecordConfig {
 
 /// Runs `record`.
 pub fn run(cfg: RecordConfig) -> CmdResult {
+    if cfg.live.all_netns {
+        return super::fleet::record(cfg);
+    }
     let stop = stop_flag()?;
     let interval = cfg.live.sampler.interval;
     let mut sampler = Sampler::start(cfg.live.target.clone(), cfg.live.sampler.clone())?;

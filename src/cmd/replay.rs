@@ -33,6 +33,15 @@ pub struct ReplayConfig {
 /// Runs `replay`.
 pub fn run(cfg: ReplayConfig) -> CmdResult {
     let rec = crate::record::read(&cfg.file)?;
+    if rec.header.netns == super::fleet::ALL_NETNS_RECORDING {
+        return Err(anyhow!(
+            "{}: this recording holds every network namespace (record --all-netns); replay \
+             shows one namespace and cannot replay it yet (its samples are gzip JSON lines, \
+             each with its namespace in snapshot.netns: zcat FILE)",
+            cfg.file.display()
+        )
+        .into());
+    }
     let engine_cfg = EngineConfig {
         interval: recorded_interval(rec.header.interval_s),
         window: cfg.window,

@@ -17,10 +17,24 @@ pub struct ServeCmdConfig {
     pub live: LiveConfig,
     /// The HTTP side.
     pub http: ServeConfig,
+    /// The bounds of `--all-netns`.
+    pub fleet: FleetBounds,
+}
+
+/// Cardinality bounds of `serve --all-netns`.
+#[derive(Debug, Clone, Copy)]
+pub struct FleetBounds {
+    /// At most this many namespaces get series (those in most trouble first).
+    pub max_netns: usize,
+    /// At most this many listeners per namespace get per-listener series.
+    pub max_listeners_per_netns: usize,
 }
 
 /// Runs `serve` until SIGINT/SIGTERM/SIGHUP.
 pub fn run(cfg: ServeCmdConfig) -> CmdResult {
+    if cfg.live.all_netns {
+        return super::fleet::serve(cfg);
+    }
     let stop = stop_flag()?;
     // The address first: a bad or busy one is reported before anything else starts.
     // Scrapes read sockq's own process (`process_*`) through the collect layer.

@@ -19,10 +19,15 @@ pub struct SnapshotConfig {
     pub filter: Filter,
     /// JSON instead of the table.
     pub json: bool,
+    /// Every network namespace of the host (`--all-netns`) instead of `target`.
+    pub all_netns: bool,
 }
 
 /// Runs `snapshot`.
 pub fn run(cfg: SnapshotConfig) -> CmdResult {
+    if cfg.all_netns {
+        return super::fleet::snapshot(&cfg);
+    }
     let label = cfg.target.label();
     let opts = cfg.collector.clone();
     let mut snap = netns::run_in(&cfg.target, move || {
@@ -48,7 +53,7 @@ pub fn run(cfg: SnapshotConfig) -> CmdResult {
 }
 
 /// True when some listener's owning processes are known.
-fn has_known_owners(snap: &crate::model::Snapshot) -> bool {
+pub(crate) fn has_known_owners(snap: &crate::model::Snapshot) -> bool {
     let unix = snap.unix_listeners.iter().flatten().map(|l| &l.owners);
     snap.tcp_listeners
         .iter()
@@ -59,10 +64,11 @@ fn has_known_owners(snap: &crate::model::Snapshot) -> bool {
 
 /// Runs `schema`: prints the JSON Schema of `snapshot --json` or of `watch --json` lines.
 pub fn schema(which: &str) -> CmdResult {
-    let schema = if which == "tick" {
-        export::json::tick_schema()
-    } else {
-        export::json::snapshot_schema()
+    let schema = match which {
+        "tick" => export::json::tick_schema(),
+        "all-netns" => export::json::fleet_schema(),
+        "all-netns-line" => export::json::fleet_line_schema(),
+        _ => export::json::snapshot_schema(),
     };
     Ok(write_stdout(&serde_json::to_string_pretty(&schema)?)?)
 }

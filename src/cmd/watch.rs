@@ -24,6 +24,9 @@ pub struct WatchConfig {
 
 /// Runs `watch`.
 pub fn run(cfg: WatchConfig) -> CmdResult {
+    if cfg.live.all_netns {
+        return super::fleet::watch(cfg);
+    }
     let stop = stop_flag()?;
     let mut sampler = Sampler::start(cfg.live.target.clone(), cfg.live.sampler.clone())?;
     let mut engine = Engine::new(cfg.live.engine.clone());

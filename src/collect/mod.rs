@@ -8,6 +8,7 @@
 
 pub mod diag;
 pub mod error;
+pub mod fleet;
 pub mod netlink;
 pub mod netns;
 pub mod netns_all;

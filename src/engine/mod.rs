@@ -24,7 +24,7 @@ pub mod service;
 pub mod source;
 
 pub use drive::{drive, Flow, Sink};
-pub use source::{Source, SourceEnded, Waker};
+pub use source::{NamespacesSource, NsEvent, Source, SourceEnded, Waker};
 
 /// Engine settings.
 #[derive(Debug, Clone)]

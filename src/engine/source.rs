@@ -48,3 +48,22 @@ pub trait Source {
         false
     }
 }
+
+/// What a source of every namespace (`--all-netns`) hands the dashboard's namespaces view.
+#[derive(Debug)]
+pub enum NsEvent {
+    /// A namespace appeared.
+    Added(crate::model::NetnsRef),
+    /// A namespace disappeared.
+    Removed(crate::model::NetnsRef),
+    /// A namespace's sample (or failed sample).
+    Sample(u64, SampleEvent),
+    /// A namespace is now sampled at this interval.
+    Interval(u64, Duration),
+}
+
+/// A stream of every namespace's samples (the live fleet).
+pub trait NamespacesSource {
+    /// Waits up to `timeout` for the next event.
+    fn next_ns_event(&mut self, timeout: Duration) -> Option<NsEvent>;
+}

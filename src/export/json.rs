@@ -26,6 +26,24 @@ fn with_id(schema: schemars::Schema, id: &str) -> serde_json::Value {
     v
 }
 
+/// The JSON Schema of `snapshot --all-netns --json` ([`crate::model::fleet::FleetSnapshot`]),
+/// as checked in at `docs/schema/all-netns.schema.json`.
+pub fn fleet_schema() -> serde_json::Value {
+    with_id(
+        schemars::schema_for!(crate::model::fleet::FleetSnapshot),
+        "urn:sockq:schema:all-netns",
+    )
+}
+
+/// The JSON Schema of one `watch --all-netns --json` line ([`crate::model::fleet::FleetLine`]),
+/// as checked in at `docs/schema/all-netns-line.schema.json`.
+pub fn fleet_line_schema() -> serde_json::Value {
+    with_id(
+        schemars::schema_for!(crate::model::fleet::FleetLine),
+        "urn:sockq:schema:all-netns-line",
+    )
+}
+
 /// Pretty JSON of one snapshot (one document).
 pub fn snapshot_pretty(snap: &Snapshot) -> serde_json::Result<String> {
     serde_json::to_string_pretty(snap)

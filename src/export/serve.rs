@@ -95,8 +95,15 @@ pub enum ServeError {
 /// What a scrape reads: the latest tick and the exporter's own counts.
 #[derive(Debug)]
 struct Published {
-    tick: Arc<Tick>,
+    exposed: Exposed,
     stats: ExporterStats,
+}
+
+/// What the scrapes expose: one namespace's tick, or every namespace's (`--all-netns`).
+#[derive(Debug, Clone)]
+enum Exposed {
+    One(Arc<Tick>),
+    Fleet(Arc<prom::FleetExport>),
 }
 
 /// The latest published state; written once per tick, read by scrapes.
@@ -154,7 +161,7 @@ pub struct Server {
     local: SocketAddr,
     http: std::thread::JoinHandle<Result<(), ServeError>>,
     stats: ExporterStats,
-    last: Option<Arc<Tick>>,
+    last: Option<Exposed>,
 }
 
 impl Server {
@@ -204,10 +211,19 @@ impl Server {
 
     /// Publishes a tick (already filtered) for the next scrapes.
     pub fn publish(&mut self, tick: Tick) {
-        let tick = Arc::new(tick);
-        self.last = Some(tick.clone());
+        self.expose(Exposed::One(Arc::new(tick)));
+    }
+
+    /// Publishes every namespace's latest tick (`--all-netns`) for the next scrapes; a
+    /// namespace not in `fleet` has no series.
+    pub fn publish_fleet(&mut self, fleet: prom::FleetExport) {
+        self.expose(Exposed::Fleet(Arc::new(fleet)));
+    }
+
+    fn expose(&mut self, exposed: Exposed) {
+        self.last = Some(exposed.clone());
         self.latest.set(Published {
-            tick,
+            exposed,
             stats: self.stats,
         });
     }
@@ -215,9 +231,9 @@ impl Server {
     /// Counts a failed sample; scrapes keep the last tick, with the error count.
     pub fn sample_failed(&mut self) {
         self.stats.sample_errors += 1;
-        if let Some(tick) = &self.last {
+        if let Some(exposed) = &self.last {
             self.latest.set(Published {
-                tick: tick.clone(),
+                exposed: exposed.clone(),
                 stats: self.stats,
             });
         }
@@ -571,7 +587,10 @@ fn respond(
         connections,
         ..p.stats
     };
-    let mut families = prom::families(&p.tick, export, &stats);
+    let mut families = match &p.exposed {
+        Exposed::One(tick) => prom::families(tick, export, &stats),
+        Exposed::Fleet(fleet) => prom::fleet_families(fleet, &stats),
+    };
     families.extend(prom::process_families(&process()));
     let (body, content_type) = if openmetrics {
         (

@@ -2,6 +2,7 @@
 
 pub mod filter;
 pub mod finding;
+pub mod fleet;
 pub mod history;
 pub mod lab;
 pub mod labels;

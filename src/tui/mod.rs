@@ -3,6 +3,7 @@
 //! from any [`Source`]: the live sampler or a replay, chosen by the command.
 
 pub mod app;
+pub mod namespaces;
 pub mod render;
 mod rows;
 

@@ -13,10 +13,12 @@ use super::parse::{
 };
 use super::GlobalArgs;
 use crate::cmd::{
-    DashboardConfig, LabConfig, RecordConfig, ReplayConfig, ServeCmdConfig, SnapshotConfig,
-    WatchConfig,
+    DashboardConfig, FleetBounds, LabConfig, RecordConfig, ReplayConfig, ServeCmdConfig,
+    SnapshotConfig, WatchConfig,
 };
-use crate::export::prometheus::DEFAULT_MAX_LISTENERS;
+use crate::export::prometheus::{
+    DEFAULT_MAX_LISTENERS, DEFAULT_MAX_LISTENERS_PER_NETNS, DEFAULT_MAX_NETNS,
+};
 use crate::export::serve::{ServeConfig, DEFAULT_LISTEN};
 use crate::lab::server::{Mode, ServerConfig};
 use crate::model::lab::{Knobs, Scenario};
@@ -37,6 +39,7 @@ impl SnapshotArgs {
             collector: g.collector(),
             filter: g.filter(),
             json: self.json,
+            all_netns: g.all_netns,
         }
     }
 }
@@ -143,6 +146,14 @@ pub struct ServeArgs {
     /// Close a connection that has not sent a complete request head within this time.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_header_timeout, allow_hyphen_values = true, env = "SOCKQ_HEADER_TIMEOUT")]
     pub header_timeout: Duration,
+    /// With --all-netns: series for at most N namespaces (those in most trouble first);
+    /// sockq_netns_found and sockq_netns_exported show any truncation.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_NETNS as u32, value_parser = clap::value_parser!(u32).range(1..=100_000), env = "SOCKQ_MAX_NETNS")]
+    pub max_netns: u32,
+    /// With --all-netns: per-listener series for at most N listeners in each namespace (the
+    /// most active); sockq_listeners and sockq_listeners_exported show any truncation.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_LISTENERS_PER_NETNS as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000), env = "SOCKQ_MAX_LISTENERS_PER_NETNS")]
+    pub max_listeners_per_netns: u32,
 }
 
 impl ServeArgs {
@@ -170,6 +181,10 @@ impl ServeArgs {
                 max_connections: self.max_connections as usize,
                 max_connections_per_peer: per_peer as usize,
                 header_timeout: self.header_timeout,
+            },
+            fleet: FleetBounds {
+                max_netns: self.max_netns as usize,
+                max_listeners_per_netns: self.max_listeners_per_netns as usize,
             },
         })
     }

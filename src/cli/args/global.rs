@@ -51,6 +51,12 @@ pub struct GlobalArgs {
     /// Read the network namespace of process PID (e.g. a container's). Needs root.
     #[arg(long, global = true, value_name = "PID", env = "SOCKQ_NETNS_PID")]
     pub netns_pid: Option<u32>,
+    /// Every network namespace of the host at once (containers, pods, `ip netns`), followed as
+    /// they appear and go; quiet ones are sampled less often to keep --cpu-budget. For
+    /// the dashboard (a namespaces view), snapshot, watch, serve and record. Entering other
+    /// namespaces needs root.
+    #[arg(long, global = true, env = "SOCKQ_ALL_NETNS", value_parser = parse_onoff, conflicts_with_all = ["netns", "netns_pid"])]
+    pub all_netns: bool,
     /// Only TCP listeners on this local port (repeatable, or comma-separated: 80,443).
     #[arg(
         long = "port",
@@ -110,6 +116,7 @@ impl GlobalArgs {
             },
             engine: self.engine(),
             filter: self.filter(),
+            all_netns: self.all_netns,
         }
     }
 

@@ -78,10 +78,12 @@ pub enum Command {
     /// (internal) the lab's demo server process.
     #[command(name = "__lab-server", hide = true)]
     LabServer(LabServerArgs),
-    /// Print the JSON Schema of `snapshot --json` (default) or of `watch --json` lines (`tick`).
+    /// Print the JSON Schema of `snapshot --json` (default), of `watch --json` lines (`tick`),
+    /// of `snapshot --all-netns --json` (`all-netns`) or of `watch --all-netns --json` lines
+    /// (`all-netns-line`).
     Schema {
         /// Which document: `snapshot` or `tick`.
-        #[arg(default_value = "snapshot", value_parser = ["snapshot", "tick"])]
+        #[arg(default_value = "snapshot", value_parser = ["snapshot", "tick", "all-netns", "all-netns-line"])]
         which: String,
     },
 }

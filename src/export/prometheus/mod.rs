@@ -13,6 +13,7 @@
 //! `sockq_listeners` / `sockq_listeners_exported` show the truncation.
 
 mod encode;
+mod fleet;
 mod itself;
 mod listener;
 mod namespace;
@@ -20,6 +21,9 @@ mod namespace;
 use std::collections::HashMap;
 
 pub use encode::{encode_openmetrics, encode_text, format_float};
+pub use fleet::{
+    fleet_families, FleetExport, FleetNs, DEFAULT_MAX_LISTENERS_PER_NETNS, DEFAULT_MAX_NETNS,
+};
 pub use itself::{build_info, process_families};
 
 use crate::model::{ListenerKey, TcpListener};

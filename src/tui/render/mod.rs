@@ -15,6 +15,7 @@ mod header;
 mod help;
 mod lab;
 mod listeners;
+pub mod namespaces;
 mod pipeline;
 mod service;
 mod text;
