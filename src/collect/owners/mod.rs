@@ -5,11 +5,15 @@
 //! process (a *scan*, a few microseconds per fd), so [`OwnerResolver`] caches inode → (pid, fd)
 //! and, per holder process, its command name, open-fd count and `RLIMIT_NOFILE` soft limit.
 //!
-//! Each call *refreshes* holder processes: one open of /proc/PID/fd, a `readlinkat` per cached
-//! socket fd (is it still that socket?), the fd count from an `fstat` of that directory (Linux
-//! 6.2+; a listing before), the limit from `prlimit(2)`, and one read of /proc/PID/stat for
-//! the scheduler state, the thread count and the CPU time (its share of a core over the
-//! interval since the process's previous read: `activity`). Which processes are refreshed:
+//! Each call *refreshes* holder processes: one open of /proc/PID/fd, the fd count from an
+//! `fstat` of that directory (Linux 6.2+; a listing before), the limit from `prlimit(2)`, and
+//! one read of /proc/PID/stat for the scheduler state, the thread count, the start time and the
+//! CPU time (its share of a core over the interval since the process's previous read:
+//! `activity`). Its cached socket fds are re-checked (a `readlinkat` each: is it still that
+//! socket?) only when there is a reason — its fd count or start time changed, or the start time
+//! is unreadable — and then at most [`RECHECK_PER_CALL`] per call: owners at O(change), not a
+//! `readlinkat` per listener per sample. A new listener (a new inode) or a holder that exited
+//! brings a scan as before. Which processes are refreshed:
 //!
 //! - all of them, on every call, while there are at most [`REFRESH_ALL_UP_TO`];
 //! - beyond that (thousands of processes holding sockets), every process with at least
@@ -32,6 +36,8 @@
 mod activity;
 mod parse;
 mod proc_access;
+#[cfg(test)]
+mod recheck_tests;
 mod scan;
 #[cfg(test)]
 mod test_support;
@@ -70,6 +76,11 @@ pub const REFRESH_ROUNDS: usize = 10;
 /// however many processes there are (the near-fd-limit finding fires at 90 %).
 pub const HOT_FD_FRACTION: f64 = 0.5;
 
+/// At most this many cached sockets of one process are re-checked per call; a process holding
+/// more is re-checked over several calls (10,000 listeners: 20 calls), so a busy server whose
+/// fd count moves every second does not cost a `readlinkat` per listener per second.
+pub const RECHECK_PER_CALL: usize = 512;
+
 /// What the cache knows about one inode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Lookup {
@@ -106,6 +117,10 @@ struct ProcState {
     /// When `fds_open`, `fd_limit` and `activity` were read and the process's cached sockets
     /// re-checked.
     checked: Instant,
+    /// Re-check round in progress: where the next call starts in the process's cached sockets,
+    /// and how many are still to re-check ([`RECHECK_PER_CALL`] per call).
+    recheck_at: usize,
+    recheck_left: usize,
 }
 
 impl ProcState {
@@ -310,25 +325,37 @@ impl OwnerResolver {
         }
     }
 
-    /// Refreshes the holder processes that are due: re-checks their cached sockets, reads
-    /// their fd count, limit and /proc/PID/stat, forgets those that exited. True when a scan is wanted (a new
-    /// inode, or a holder that no longer holds its socket).
+    /// Refreshes the holder processes that are due: reads their fd count, limit and
+    /// /proc/PID/stat, forgets those that exited, and re-checks their cached sockets when there
+    /// is a reason ([`Refreshed::Changed`]). True when a scan is wanted (a new inode, or a
+    /// holder that no longer holds its socket).
     fn refresh(&mut self, sockets: &[(u64, u32)], now: Instant) -> bool {
         let due = due_pids(
             self.procs.iter().map(|(&pid, p)| (pid, p.checked, p.hot())),
             self.refresh_all_up_to,
             self.refresh_rounds,
         );
-        // The cached (socket, fd) pairs of each due process, among the sockets asked for.
-        let mut work: HashMap<u32, Vec<(u64, u32)>> =
-            due.iter().map(|&pid| (pid, Vec::new())).collect();
+        // One process at a time (one descriptor open, however many are due).
+        let mut changed: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
+        let mut gone = false;
+        for pid in due {
+            match self.refresh_process(pid, now) {
+                Refreshed::Same => {}
+                Refreshed::Changed => {
+                    changed.insert(pid, Vec::new());
+                }
+                Refreshed::Gone => gone = true,
+            }
+        }
+        // The cached (socket, fd) pairs of each changed process, among the sockets asked for.
         let mut need_scan = false;
         for &(inode, _) in sockets {
             match self.entries.get(&inode).map(|e| &e.lookup) {
                 Some(Lookup::Pending) => need_scan = true,
-                Some(Lookup::Held { holders, .. }) => {
+                Some(Lookup::Held { holders, stale }) => {
+                    need_scan |= *stale;
                     for h in holders {
-                        if let Some(held) = work.get_mut(&h.pid) {
+                        if let Some(held) = changed.get_mut(&h.pid) {
                             held.push((inode, h.fd));
                         }
                     }
@@ -336,11 +363,13 @@ impl OwnerResolver {
                 Some(Lookup::NotFound) | None => {}
             }
         }
-        // One process at a time (one descriptor open, however many are due).
         let mut lost: HashSet<(u64, u32)> = HashSet::new();
         let mut name = String::with_capacity(10);
-        for (pid, held) in work {
-            self.refresh_process(pid, &held, now, &mut lost, &mut name);
+        for (pid, held) in changed {
+            self.recheck_process(pid, &held, &mut lost, &mut name);
+        }
+        if !gone && lost.is_empty() {
+            return need_scan;
         }
         for &(inode, _) in sockets {
             let Some(Entry {
@@ -359,45 +388,82 @@ impl OwnerResolver {
         need_scan
     }
 
-    /// Refreshes one due process: its /proc/PID/fd serves the re-checks of `held`, its cached
-    /// (socket, fd) pairs (a socket no longer at its fd goes into `lost`), the fd count, and
-    /// says whether the process still exists; then its limit and /proc/PID/stat are read.
-    /// `name`: scratch space for fd names.
-    fn refresh_process(
-        &mut self,
-        pid: u32,
-        held: &[(u64, u32)],
-        now: Instant,
-        lost: &mut HashSet<(u64, u32)>,
-        name: &mut String,
-    ) {
+    /// Refreshes one due process's fd count, limit and /proc/PID/stat; says whether its cached
+    /// sockets need a re-check (its fd count or start time changed, or the start time is not
+    /// known) or whether it is gone.
+    fn refresh_process(&mut self, pid: u32, now: Instant) -> Refreshed {
         let dir = match self.access.open_fd_dir(pid) {
             Ok(dir) => dir,
             // sockq itself short of descriptors: the process's numbers keep their age until a
             // later call can read them.
-            Err(e) if short_of_descriptors(&e) => return,
+            Err(e) if short_of_descriptors(&e) => return Refreshed::Same,
             // Exited, or no longer readable (another uid, made non-dumpable): what it held can
             // no longer be vouched for; a rescan looks again.
+            Err(_) => {
+                self.procs.remove(&pid);
+                return Refreshed::Gone;
+            }
+        };
+        let fds_open = self.access.count_fds(pid, &dir);
+        drop(dir);
+        let fd_limit = self.access.fd_limit(pid);
+        let stat = self.access.stat(pid);
+        let read_at = self.read_time(now);
+        let clk_tck = self.clk_tck;
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return Refreshed::Same;
+        };
+        let started = |a: &Option<Activity>| a.as_ref().map(Activity::starttime);
+        let before = (p.fds_open, started(&p.activity));
+        p.fds_open = fds_open;
+        p.fd_limit = fd_limit;
+        p.activity = stat.map(|s| Activity::next(p.activity.as_ref(), &s, read_at, clk_tck));
+        p.checked = now;
+        let after = (p.fds_open, started(&p.activity));
+        if after.1.is_none() || after != before {
+            p.recheck_left = usize::MAX; // a new round: set to the count at the re-check
+        }
+        if p.recheck_left > 0 {
+            Refreshed::Changed
+        } else {
+            Refreshed::Same
+        }
+    }
+
+    /// Re-checks the cached (socket, fd) pairs `held` of one process: a socket no longer at
+    /// its fd goes into `lost`. `name`: scratch space for fd names.
+    fn recheck_process(
+        &mut self,
+        pid: u32,
+        held: &[(u64, u32)],
+        lost: &mut HashSet<(u64, u32)>,
+        name: &mut String,
+    ) {
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        if held.is_empty() {
+            p.recheck_left = 0;
+            return;
+        }
+        // This call's share of the round, from where the last call stopped.
+        let left = p.recheck_left.min(held.len());
+        let n = left.min(RECHECK_PER_CALL);
+        let from = p.recheck_at % held.len();
+        p.recheck_at = (from + n) % held.len();
+        p.recheck_left = left - n;
+        let dir = match self.access.open_fd_dir(pid) {
+            Ok(dir) => dir,
+            Err(e) if short_of_descriptors(&e) => return,
             Err(_) => {
                 self.procs.remove(&pid);
                 return;
             }
         };
-        for &(inode, fd) in held {
+        for &(inode, fd) in held.iter().cycle().skip(from).take(n) {
             if socket_at(&dir, fd, name) != Some(inode) {
                 lost.insert((inode, pid));
             }
-        }
-        let fds_open = self.access.count_fds(pid, &dir);
-        let fd_limit = self.access.fd_limit(pid);
-        let stat = self.access.stat(pid);
-        let read_at = self.read_time(now);
-        let clk_tck = self.clk_tck;
-        if let Some(p) = self.procs.get_mut(&pid) {
-            p.fds_open = fds_open;
-            p.fd_limit = fd_limit;
-            p.activity = stat.map(|s| Activity::next(p.activity.as_ref(), &s, read_at, clk_tck));
-            p.checked = now;
         }
     }
 
@@ -449,6 +515,8 @@ impl OwnerResolver {
                     fd_limit,
                     activity,
                     checked: now,
+                    recheck_at: 0,
+                    recheck_left: 0,
                 },
             );
         }
@@ -470,6 +538,19 @@ impl OwnerResolver {
         self.last_stats = scanned.stats;
         self.scans += 1;
     }
+}
+
+/// What a refresh found about one holder process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refreshed {
+    /// Same fd count and start time as at its last read: its cached sockets stand (a socket
+    /// closed and another opened at once is caught by the 30 s full rescan; a listener closed
+    /// by its only holder leaves the kernel's dump and is not asked about).
+    Same,
+    /// Its fd count or start time changed (or no start time could be read): re-check.
+    Changed,
+    /// Exited or no longer readable: forgotten.
+    Gone,
 }
 
 /// The processes to refresh on this call, from (pid, last refreshed, hot) of every known
