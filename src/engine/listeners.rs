@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::ListenerHistory;
-use crate::model::history::{ListenerPoint, Ring};
+use crate::model::history::{ListenerPoint, RunRing};
 use crate::model::rates::{counter_delta, CounterWidth};
 use crate::model::{DepthRange, ListenerKey, ListenerTick, TcpListener};
 
@@ -123,7 +123,7 @@ impl ListenerHistory {
         ListenerHistory {
             endpoint: l.endpoint(),
             listener: l.clone(),
-            points: Ring::new(cap),
+            points: RunRing::new(cap),
             drops_per_s: None,
             drops_delta: None,
             range: None,

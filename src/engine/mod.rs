@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use crate::model::history::{ListenerPoint, Ring};
+use crate::model::history::{ListenerPoint, RunRing};
 use crate::model::meta::QUEUE_COUNTER_INFO;
 use crate::model::{
     DepthRange, Filter, ListenerKey, ListenerTick, Sample, SampleEvent, TcpListener, Tick,
@@ -67,7 +67,7 @@ pub struct ListenerHistory {
     /// The latest reading of the socket.
     pub listener: TcpListener,
     /// One point per tick since first seen (gaps included), newest last.
-    pub points: Ring<ListenerPoint>,
+    pub points: RunRing<ListenerPoint>,
     /// Drops per second in the latest tick; `None` on the first sighting or after a reset.
     pub drops_per_s: Option<f64>,
     /// Drops counted in the latest tick.
@@ -105,7 +105,7 @@ pub struct Engine {
     cap: usize,
     seq: u64,
     listeners: HashMap<ListenerKey, ListenerHistory>,
-    counter_history: BTreeMap<&'static str, Ring<Option<f64>>>,
+    counter_history: BTreeMap<&'static str, RunRing<Option<f64>>>,
     /// The latest tick; its snapshot is the previous sample when the next one arrives.
     latest: Option<Tick>,
     /// Critical findings held on screen a little after they cleared.
@@ -126,7 +126,7 @@ impl Engine {
         let cap = cfg.capacity();
         let counter_history = QUEUE_COUNTER_INFO
             .iter()
-            .map(|c| (c.name, Ring::new(cap)))
+            .map(|c| (c.name, RunRing::new(cap)))
             .collect();
         Self {
             cfg,
@@ -180,7 +180,7 @@ impl Engine {
     }
 
     /// Rate history of a queue counter (one entry per tick; `None` for gaps and unknowns).
-    pub fn counter_history(&self, name: &str) -> Option<&Ring<Option<f64>>> {
+    pub fn counter_history(&self, name: &str) -> Option<&RunRing<Option<f64>>> {
         self.counter_history.get(name)
     }
 
@@ -193,7 +193,7 @@ impl Engine {
             + self
                 .counter_history
                 .values()
-                .map(Ring::heap_bytes)
+                .map(RunRing::heap_bytes)
                 .sum::<usize>()
     }
 
