@@ -480,7 +480,7 @@ mod tests {
                 &[(3, link.as_str()), (4, "/dev/null")],
             );
         }
-        assert!(PARALLEL_FDS <= 5000 && PARALLEL_PIDS <= 101);
+        const { assert!(PARALLEL_FDS <= 5000 && PARALLEL_PIDS <= 101) };
         let wanted: Vec<u64> = [7000, 7001, 7002]
             .into_iter()
             .chain((100..200).map(|pid| 8000 + pid))
