@@ -392,8 +392,14 @@ impl Worker {
                 })
             }
         };
+        // The tick's own reading joins the fast readings of the listeners polled since the
+        // last tick; a listener not polled gets no range (the engine reads its depth as both
+        // ends, as it would a range of that one reading): O(polled), not O(listeners).
         for l in &snapshot.tcp_listeners {
-            self.peaks.see(l.into(), l.accept_queue);
+            let key = ListenerKey::from(l);
+            if self.peaks.ranges.contains_key(&key) {
+                self.peaks.see(key, l.accept_queue);
+            }
         }
         let wall = self.tick_wall0.elapsed().as_secs_f64().max(1e-3);
         let fast_poll_hz = f64::from(std::mem::take(&mut self.polls)) / wall;
