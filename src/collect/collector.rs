@@ -63,6 +63,9 @@ pub struct Collector {
     syn_cost: Duration,
     /// Thread CPU time of the last full sample's listener dump.
     listeners_cost: Duration,
+    /// Listeners in the last dump: the next one's vector is sized for them (a doubling vector
+    /// of 10,000 listeners holds room for 16,384, 1.7 MB more per snapshot).
+    listeners_last: usize,
     service: ServiceState,
 }
 
@@ -117,6 +120,7 @@ impl Collector {
             last_syn: None,
             syn_cost: Duration::ZERO,
             listeners_cost: Duration::ZERO,
+            listeners_last: 0,
             service: ServiceState::default(),
         })
     }
@@ -135,7 +139,10 @@ impl Collector {
     /// The cheap part of a sample: TCP listeners with depth, backlog and drops (no SYN-RECV, no
     /// owners). This is what the fast sampler polls.
     pub fn listeners(&mut self) -> Result<ListenerSample, CollectError> {
-        let mut out = ListenerSample::default();
+        let mut out = ListenerSample {
+            listeners: Vec::with_capacity(self.listeners_last + self.listeners_last / 64),
+            interrupted: false,
+        };
         self.bound_if.clear();
         for family in [Family::Ipv4, Family::Ipv6] {
             let listeners = &mut out.listeners;
@@ -155,6 +162,7 @@ impl Collector {
                 .map_err(netlink(format!("dumping {family:?} TCP listeners")))?;
             out.interrupted |= interrupted;
         }
+        self.listeners_last = out.listeners.len();
         Ok(out)
     }
 

@@ -104,7 +104,7 @@ pub struct Engine {
     cfg: EngineConfig,
     cap: usize,
     seq: u64,
-    listeners: HashMap<ListenerKey, ListenerHistory>,
+    listeners: HashMap<ListenerKey, Box<ListenerHistory>>,
     counter_history: BTreeMap<&'static str, RunRing<Option<f64>>>,
     /// The latest tick; its snapshot is the previous sample when the next one arrives.
     latest: Option<Tick>,
@@ -165,7 +165,7 @@ impl Engine {
 
     /// History of one listener.
     pub fn listener(&self, key: &ListenerKey) -> Option<&ListenerHistory> {
-        self.listeners.get(key)
+        self.listeners.get(key).map(Box::as_ref)
     }
 
     /// Listeners that went away before the latest tick and are still kept, with their last
@@ -176,7 +176,7 @@ impl Engine {
 
     /// All listener histories (current and recently gone).
     pub fn listeners(&self) -> impl Iterator<Item = &ListenerHistory> {
-        self.listeners.values()
+        self.listeners.values().map(Box::as_ref)
     }
 
     /// Rate history of a queue counter (one entry per tick; `None` for gaps and unknowns).
