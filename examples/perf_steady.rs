@@ -19,6 +19,8 @@
 //! cargo build --release --bin sockq --example perf_steady
 //! sudo target/release/examples/perf_steady                 # everything, about 10 minutes
 //! sudo target/release/examples/perf_steady --rss ''        # the two scenes only
+//! sudo target/release/examples/perf_steady --scenes '' --rss 10000 --rss-secs 900 \
+//!     --rss-args='--interval 1s --window 15m'              # 15 minutes of history at 1 s
 //! ```
 //!
 //! Prints markdown tables on stdout, progress on stderr. Holders die with the thread that forked
@@ -54,6 +56,9 @@ struct Opts {
     /// Seconds the RSS dashboards run (90 fill the history).
     #[arg(long, default_value_t = 95)]
     rss_secs: u64,
+    /// The dashboard's arguments in the RSS runs.
+    #[arg(long, default_value = "--interval 100ms --window 90s", allow_hyphen_values = true)]
+    rss_args: String,
     /// The sockq binary.
     #[arg(long)]
     sockq: Option<PathBuf>,
@@ -464,12 +469,13 @@ fn run_scene(opts: &Opts, sockq: &Path, name: &str, holders: usize) -> anyhow::R
 fn run_rss(opts: &Opts, sockq: &Path, n: usize) -> anyhow::Result<()> {
     let sockq = sockq.to_path_buf();
     let secs = opts.rss_secs;
+    let args = opts.rss_args.clone();
     in_new_netns(move || {
         // One holder while its fd limit allows (the hard limit here may not be raised).
         let holders = n.div_ceil(MAX_PER_HOLDER);
         eprintln!("rss: {n} listeners, {holders} holder(s)");
         let _holders = scene(n, holders)?;
-        let tmux = Tmux::start(&format!("rss{n}"), &sockq, "--interval 100ms --window 90s")?;
+        let tmux = Tmux::start(&format!("rss{n}"), &sockq, &args)?;
         std::thread::sleep(Duration::from_secs(2));
         let pid = tmux.pane_pid()?;
         let c0 = proc_cpu(pid)?;
@@ -522,7 +528,10 @@ fn main() -> anyhow::Result<()> {
         .map(|s| s.parse())
         .collect::<Result<_, _>>()?;
     if !sizes.is_empty() {
-        println!("\n### Dashboard RSS with a full history (`--interval 100ms --window 90s`: 900 points per series), after {} s\n", opts.rss_secs);
+        println!(
+            "\n### Dashboard RSS (`{}`; `--interval 100ms --window 90s`: 900 points per series, full after 90 s), after {} s\n",
+            opts.rss_args, opts.rss_secs
+        );
         println!("| listeners (holders) | VmRSS MB | VmHWM MB | dashboard CPU meanwhile | load at the end |");
         println!("|---|---|---|---|---|");
         for n in sizes {
