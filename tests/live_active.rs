@@ -15,7 +15,7 @@ use common::*;
 use socket2::{Domain, Socket, Type};
 use sockq::collect::active::ActiveSet;
 use sockq::collect::netns::NetnsTarget;
-use sockq::collect::sampler::{Sampler, SamplerConfig};
+use sockq::collect::sampler::{Sampler, SamplerConfig, POLL_ALL_UP_TO};
 use sockq::collect::CollectorOptions;
 use sockq::model::{ListenerKey, SampleEvent};
 
@@ -137,10 +137,10 @@ fn exact_requests_read_each_active_listener_like_ss() {
 #[test]
 fn the_sampler_polls_only_active_listeners_and_says_how_many() {
     in_netns("active_sampler", || {
-        // 50 quiet listeners and one with a queue; a budget so small that not even these 51 are
-        // dumped at the fast rate (`poll_everything`), so only the active one is polled (the
-        // fast poll then slows to one per tick: enough here).
-        let quiet: Vec<_> = (0..50)
+        // More quiet listeners than `POLL_ALL_UP_TO` and one with a queue; a budget so small
+        // that they are not dumped at the fast rate (`poll_everything`), so only the active one
+        // is polled (the fast poll then slows to one per tick: enough here).
+        let quiet: Vec<_> = (0..POLL_ALL_UP_TO)
             .map(|_| listen("127.0.0.1:0", 8))
             .collect::<anyhow::Result<_>>()?;
         let (_busy, busy) = listen("127.0.0.1:0", 8)?;

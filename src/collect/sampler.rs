@@ -249,14 +249,25 @@ pub fn plan_budget(
     }
 }
 
-/// Whether the fast poll dumps every listener instead of polling the active ones: while that
-/// dump (its cost at least the tick's listener dump, `dump_cost`) at the configured fast rate
-/// takes at most half the budget. A small host then catches a burst on any listener, also one
-/// that was quiet at the last tick; at scale (10,000 listeners: about 10 ms a dump, 10 % of a
-/// core at 10 Hz) only the active listeners are polled.
-pub fn poll_everything(dump_cost: Duration, fast_interval: Duration, budget_percent: f64) -> bool {
+/// Up to this many listeners the fast poll dumps them all, whatever the last dump cost (a
+/// measured cost moves with the machine's load; a small host must catch a burst on a listener
+/// that was quiet at the last tick every time).
+pub const POLL_ALL_UP_TO: usize = 256;
+
+/// Whether the fast poll dumps every listener instead of polling the active ones: with at most
+/// [`POLL_ALL_UP_TO`] listeners, or while that dump (its cost at least the tick's listener dump,
+/// `dump_cost`) at the configured fast rate takes at most half the budget. A small host then
+/// catches a burst on any listener, also one that was quiet at the last tick; at scale (10,000
+/// listeners: about 10 ms a dump, 10 % of a core at 10 Hz) only the active listeners are
+/// polled.
+pub fn poll_everything(
+    listeners: usize,
+    dump_cost: Duration,
+    fast_interval: Duration,
+    budget_percent: f64,
+) -> bool {
     let share = dump_cost.as_secs_f64() / fast_interval.as_secs_f64().max(1e-6);
-    share <= budget_percent / 100.0 / 2.0
+    listeners <= POLL_ALL_UP_TO || share <= budget_percent / 100.0 / 2.0
 }
 
 /// A duration of `s` seconds, saturating (no panic on a huge or non-finite value).
@@ -410,6 +421,7 @@ impl Worker {
         );
         self.listeners = snapshot.tcp_listeners.len();
         self.poll_all = poll_everything(
+            self.listeners,
             self.collector.listeners_cost(),
             self.config.fast_interval,
             self.config.budget_percent,
@@ -548,14 +560,33 @@ mod tests {
 
     #[test]
     fn every_listener_is_polled_while_cheap_only_the_active_ones_at_scale() {
+        let big = POLL_ALL_UP_TO + 1;
         // 2 % budget at 10 Hz: a dump of up to 1 ms (1 % of a core) polls everything.
-        assert!(poll_everything(Duration::from_micros(60), MS(100), 2.0));
-        assert!(poll_everything(MS(1), MS(100), 2.0));
+        assert!(poll_everything(
+            big,
+            Duration::from_micros(60),
+            MS(100),
+            2.0
+        ));
+        assert!(poll_everything(big, MS(1), MS(100), 2.0));
         // 10,000 listeners: about 10 ms a dump.
-        assert!(!poll_everything(MS(10), MS(100), 2.0));
-        assert!(!poll_everything(Duration::from_micros(1001), MS(100), 2.0));
-        // A tiny budget polls only the active listeners, however few there are.
-        assert!(!poll_everything(Duration::from_micros(10), MS(100), 0.001));
+        assert!(!poll_everything(10_000, MS(10), MS(100), 2.0));
+        assert!(!poll_everything(
+            big,
+            Duration::from_micros(1001),
+            MS(100),
+            2.0
+        ));
+        // A tiny budget polls only the active listeners...
+        assert!(!poll_everything(
+            big,
+            Duration::from_micros(10),
+            MS(100),
+            0.001
+        ));
+        // ...except on a small host, whatever a loaded machine made the dump cost.
+        assert!(poll_everything(1, MS(50), MS(100), 0.001));
+        assert!(poll_everything(POLL_ALL_UP_TO, MS(50), MS(100), 2.0));
     }
 
     #[test]
