@@ -57,7 +57,11 @@ struct Opts {
     #[arg(long, default_value_t = 95)]
     rss_secs: u64,
     /// The dashboard's arguments in the RSS runs.
-    #[arg(long, default_value = "--interval 100ms --window 90s", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        default_value = "--interval 100ms --window 90s",
+        allow_hyphen_values = true
+    )]
     rss_args: String,
     /// The sockq binary.
     #[arg(long)]
