@@ -109,6 +109,7 @@ fn sample(t: u64) -> Sample {
             fast_interval_asked_ms: 100,
             syn_recv_age_ms: 0,
             throttled: false,
+            ..CollectorStats::default()
         },
     }
 }

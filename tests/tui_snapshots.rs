@@ -223,6 +223,7 @@ impl World {
                 fast_interval_asked_ms: 100,
                 syn_recv_age_ms: 0,
                 throttled: false,
+                ..CollectorStats::default()
             },
         }
     }

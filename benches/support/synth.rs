@@ -162,6 +162,7 @@ impl Synth {
                 fast_interval_asked_ms: 100,
                 syn_recv_age_ms: 0,
                 throttled: false,
+                ..CollectorStats::default()
             },
         }
     }

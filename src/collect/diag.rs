@@ -154,6 +154,70 @@ pub fn listen_depth_request(family: Family) -> SockDiagMessage {
     inet_request(family, StateFlags::LISTEN, ExtensionFlags::empty())
 }
 
+/// What identifies one listener to the kernel for an exact request: the local address and port
+/// it is bound to, the device it is bound to (0: none) and its cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExactListener {
+    /// Address family of the socket.
+    pub family: Family,
+    /// Bound address (unspecified for a wildcard listener).
+    pub address: IpAddr,
+    /// Bound port.
+    pub port: u16,
+    /// `SO_BINDTODEVICE` interface index, 0 when unbound (the lookup matches it).
+    pub ifindex: u32,
+    /// The socket's cookie: the kernel answers ENOENT when the socket it finds has another.
+    pub cookie: u64,
+}
+
+/// The exact request for one listener's depth and backlog (no extensions), sent without
+/// NLM_F_DUMP. The kernel (inet_diag_find_one_icsk) runs its receive-path lookup with the
+/// request's source as the local end and an all-zero remote end, which finds the listener
+/// bound there, then compares cookies: O(1), whatever the number of listeners. A member of an
+/// SO_REUSEPORT group other than the one the lookup's hash picks answers ENOENT.
+pub fn listener_exact_request(l: &ExactListener) -> SockDiagMessage {
+    let mut request = inet_request(l.family, StateFlags::LISTEN, ExtensionFlags::empty());
+    if let SockDiagMessage::InetRequest(r) = &mut request {
+        r.socket_id.source_address = l.address;
+        r.socket_id.source_port = l.port;
+        r.socket_id.interface_id = l.ifindex;
+        r.socket_id.cookie = cookie_bytes(l.cookie);
+    }
+    request
+}
+
+/// The dump request for the depths of one family's listeners on one port: the kernel still
+/// walks its listening hash but builds a message only for sockets on that port (the fallback
+/// for listeners an exact request cannot reach).
+pub fn listen_port_depth_request(family: Family, port: u16) -> SockDiagMessage {
+    let mut request = listen_depth_request(family);
+    if let SockDiagMessage::InetRequest(r) = &mut request {
+        r.socket_id.source_port = port;
+    }
+    request
+}
+
+/// The inverse of [`cookie_u64`].
+pub fn cookie_bytes(cookie: u64) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&(cookie as u32).to_ne_bytes());
+    b[4..].copy_from_slice(&((cookie >> 32) as u32).to_ne_bytes());
+    b
+}
+
+/// Offset of `id.idiag_if` in `struct inet_diag_msg` (after family, state, timer, retrans, the
+/// two ports and the two 16-byte addresses).
+const IDIAG_IF_OFFSET: usize = 40;
+
+/// The interface index a socket is bound to, from its inet_diag reply (0: none or too short).
+pub fn reply_ifindex(payload: &[u8]) -> u32 {
+    payload
+        .get(IDIAG_IF_OFFSET..IDIAG_IF_OFFSET + 4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_ne_bytes)
+        .unwrap_or(0)
+}
+
 /// One SYN-RECV request as far as sockq needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SynRecvEntry {
@@ -488,6 +552,37 @@ mod tests {
         assert_eq!(attribute_syn_recv(&mut ls, &t), 1);
         assert_eq!(ls[0].syn_recv, 3);
         assert_eq!(t.total, 4);
+    }
+
+    #[test]
+    fn exact_request_carries_the_listener_and_round_trips_its_cookie() {
+        for cookie in [0u64, 1, 0x1234_5678_9abc_def0, u64::MAX] {
+            assert_eq!(cookie_u64(&cookie_bytes(cookie)), cookie);
+        }
+        let l = ExactListener {
+            family: Family::Ipv6,
+            address: "::1".parse().unwrap(),
+            port: 8080,
+            ifindex: 3,
+            cookie: 0xdead_beef_0000_0042,
+        };
+        let SockDiagMessage::InetRequest(r) = listener_exact_request(&l) else {
+            panic!("not an inet request");
+        };
+        assert_eq!(r.family, AF_INET6);
+        assert_eq!(r.socket_id.source_address, l.address);
+        assert_eq!(r.socket_id.source_port, 8080);
+        assert_eq!(r.socket_id.interface_id, 3);
+        assert_eq!(cookie_u64(&r.socket_id.cookie), l.cookie);
+        assert!(r.extensions.is_empty());
+        let SockDiagMessage::InetRequest(p) = listen_port_depth_request(Family::Ipv4, 443) else {
+            panic!("not an inet request");
+        };
+        assert_eq!((p.family, p.socket_id.source_port), (AF_INET, 443));
+        let mut payload = vec![0u8; 72];
+        payload[40..44].copy_from_slice(&7u32.to_ne_bytes());
+        assert_eq!(reply_ifindex(&payload), 7);
+        assert_eq!(reply_ifindex(&payload[..42]), 0);
     }
 
     #[test]

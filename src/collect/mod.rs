@@ -6,6 +6,7 @@
 //! socket stays there), so create it on the thread that will sample, after entering the
 //! namespace (see [`netns::run_in`]).
 
+pub mod active;
 pub mod diag;
 pub mod error;
 pub mod fleet;

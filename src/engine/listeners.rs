@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::ListenerHistory;
-use crate::model::history::{ListenerPoint, Ring, ServicePoint};
+use crate::model::history::{ListenerPoint, Ring, RunRing, ServicePoint};
 use crate::model::rates::{counter_delta, CounterWidth};
 use crate::model::{DepthRange, ListenerKey, ListenerTick, TcpListener};
 
@@ -28,7 +28,7 @@ pub struct Update<'a> {
 
 /// Applies one sample to the histories: seen listeners get a point, unseen ones a gap and the
 /// `gone` mark, and gone ones past their retention are dropped.
-pub fn update(histories: &mut HashMap<ListenerKey, ListenerHistory>, u: Update<'_>) {
+pub fn update(histories: &mut HashMap<ListenerKey, Box<ListenerHistory>>, u: Update<'_>) {
     let ranges: HashMap<ListenerKey, DepthRange> =
         u.ranges.into_iter().map(|r| (r.key, r)).collect();
     for h in histories.values_mut() {
@@ -41,7 +41,7 @@ pub fn update(histories: &mut HashMap<ListenerKey, ListenerHistory>, u: Update<'
         let known = histories.contains_key(&key);
         let h = histories
             .entry(key)
-            .or_insert_with(|| ListenerHistory::first_seen(l, u.cap, u.now_ns));
+            .or_insert_with(|| Box::new(ListenerHistory::first_seen(l, u.cap, u.now_ns)));
         see(h, l, ranges.get(&key).copied(), known, u.dt, u.now_ns);
         h.service.see(l.service.as_ref(), u.service_dump_ns);
         see_service(h, l);
@@ -67,7 +67,7 @@ pub fn update(histories: &mut HashMap<ListenerKey, ListenerHistory>, u: Update<'
 /// must not grow memory (or every view) without bound; the oldest gone ones go first.
 pub const MAX_GONE: usize = 1000;
 
-fn prune_gone(histories: &mut HashMap<ListenerKey, ListenerHistory>, max: usize) {
+fn prune_gone(histories: &mut HashMap<ListenerKey, Box<ListenerHistory>>, max: usize) {
     let mut gone: Vec<(u64, ListenerKey)> = histories
         .iter()
         .filter(|(_, h)| h.gone)
@@ -142,7 +142,7 @@ impl ListenerHistory {
         ListenerHistory {
             endpoint: l.endpoint(),
             listener: l.clone(),
-            points: Ring::new(cap),
+            points: RunRing::new(cap),
             drops_per_s: None,
             drops_delta: None,
             range: None,
@@ -159,7 +159,7 @@ impl ListenerHistory {
 
 /// The listeners whose own drop counters moved in this tick (asked for when the namespace's
 /// overflow counters moved), by endpoint.
-pub fn dropping(histories: &HashMap<ListenerKey, ListenerHistory>) -> Vec<String> {
+pub fn dropping(histories: &HashMap<ListenerKey, Box<ListenerHistory>>) -> Vec<String> {
     let mut out: Vec<String> = histories
         .values()
         .filter(|h| h.drops_delta.is_some_and(|d| d > 0))
@@ -173,7 +173,7 @@ pub fn dropping(histories: &HashMap<ListenerKey, ListenerHistory>) -> Vec<String
 /// (marked gone once; the engine keeps them a while longer, see [`gone_ticks`]), current
 /// first, then by endpoint. `overflows_moved`: the namespace's ListenOverflows rose.
 pub fn ticks(
-    histories: &HashMap<ListenerKey, ListenerHistory>,
+    histories: &HashMap<ListenerKey, Box<ListenerHistory>>,
     overflows_moved: bool,
 ) -> Vec<ListenerTick> {
     let mut out: Vec<ListenerTick> = histories
@@ -226,7 +226,7 @@ fn listener_tick(key: ListenerKey, h: &ListenerHistory, overflows_moved: bool) -
 
 /// The listeners that went away before this tick and are still kept (retention), as ticks
 /// with their last numbers, by endpoint: the dashboard shows them dimmed, marked gone.
-pub fn gone_ticks(histories: &HashMap<ListenerKey, ListenerHistory>) -> Vec<ListenerTick> {
+pub fn gone_ticks(histories: &HashMap<ListenerKey, Box<ListenerHistory>>) -> Vec<ListenerTick> {
     let mut out: Vec<ListenerTick> = histories
         .iter()
         .filter(|(_, h)| h.gone && !h.newly_gone)

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use crate::model::history::{ListenerPoint, Ring, ServicePoint};
+use crate::model::history::{ListenerPoint, Ring, RunRing, ServicePoint};
 use crate::model::meta::QUEUE_COUNTER_INFO;
 use crate::model::{
     DepthRange, Filter, ListenerKey, ListenerTick, Sample, SampleEvent, TcpListener, Tick,
@@ -67,7 +67,7 @@ pub struct ListenerHistory {
     /// The latest reading of the socket.
     pub listener: TcpListener,
     /// One point per tick since first seen (gaps included), newest last.
-    pub points: Ring<ListenerPoint>,
+    pub points: RunRing<ListenerPoint>,
     /// Drops per second in the latest tick; `None` on the first sighting or after a reset.
     pub drops_per_s: Option<f64>,
     /// Drops counted in the latest tick.
@@ -108,8 +108,8 @@ pub struct Engine {
     cfg: EngineConfig,
     cap: usize,
     seq: u64,
-    listeners: HashMap<ListenerKey, ListenerHistory>,
-    counter_history: BTreeMap<&'static str, Ring<Option<f64>>>,
+    listeners: HashMap<ListenerKey, Box<ListenerHistory>>,
+    counter_history: BTreeMap<&'static str, RunRing<Option<f64>>>,
     /// The latest tick; its snapshot is the previous sample when the next one arrives.
     latest: Option<Tick>,
     /// Critical findings held on screen a little after they cleared.
@@ -130,7 +130,7 @@ impl Engine {
         let cap = cfg.capacity();
         let counter_history = QUEUE_COUNTER_INFO
             .iter()
-            .map(|c| (c.name, Ring::new(cap)))
+            .map(|c| (c.name, RunRing::new(cap)))
             .collect();
         Self {
             cfg,
@@ -169,7 +169,7 @@ impl Engine {
 
     /// History of one listener.
     pub fn listener(&self, key: &ListenerKey) -> Option<&ListenerHistory> {
-        self.listeners.get(key)
+        self.listeners.get(key).map(Box::as_ref)
     }
 
     /// Listeners that went away before the latest tick and are still kept, with their last
@@ -180,11 +180,11 @@ impl Engine {
 
     /// All listener histories (current and recently gone).
     pub fn listeners(&self) -> impl Iterator<Item = &ListenerHistory> {
-        self.listeners.values()
+        self.listeners.values().map(Box::as_ref)
     }
 
     /// Rate history of a queue counter (one entry per tick; `None` for gaps and unknowns).
-    pub fn counter_history(&self, name: &str) -> Option<&Ring<Option<f64>>> {
+    pub fn counter_history(&self, name: &str) -> Option<&RunRing<Option<f64>>> {
         self.counter_history.get(name)
     }
 
@@ -197,7 +197,7 @@ impl Engine {
             + self
                 .counter_history
                 .values()
-                .map(Ring::heap_bytes)
+                .map(RunRing::heap_bytes)
                 .sum::<usize>()
     }
 

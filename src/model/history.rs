@@ -63,6 +63,177 @@ impl<T> Ring<T> {
     }
 }
 
+/// Items a [`RunRing`] can store as runs: `same` is equality for that purpose (bitwise for
+/// floats, so that two unknown (NaN) readings make one run).
+pub trait RunItem: Copy {
+    /// True when `other` may extend a run of `self`.
+    fn same(&self, other: &Self) -> bool;
+}
+
+impl RunItem for Option<f64> {
+    fn same(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Some(a), Some(b)) => a.to_bits() == b.to_bits(),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl RunItem for ListenerPoint {
+    fn same(&self, other: &Self) -> bool {
+        self.depth == other.depth
+            && self.high == other.high
+            && self.syn_recv == other.syn_recv
+            && self.drops_per_s.to_bits() == other.drops_per_s.to_bits()
+    }
+}
+
+/// A ring of at most `cap` items stored as runs of equal items, with the same reading API as
+/// [`Ring`]: a series that did not change costs one run (a few bytes) whatever the window, so
+/// the history of 10,000 quiet listeners is small; a series that changes every tick costs a
+/// little more than a [`Ring`] (a count per item).
+#[derive(Debug, Clone)]
+pub struct RunRing<T: RunItem> {
+    runs: VecDeque<(T, u32)>,
+    len: usize,
+    cap: usize,
+}
+
+impl<T: RunItem> RunRing<T> {
+    /// An empty ring holding at most `cap` items (at least 1); nothing reserved up front.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            runs: VecDeque::new(),
+            len: 0,
+            cap: cap.max(1),
+        }
+    }
+
+    /// Appends an item, dropping the oldest when full.
+    pub fn push(&mut self, v: T) {
+        match self.runs.back_mut() {
+            Some((last, n)) if last.same(&v) && *n < u32::MAX => *n += 1,
+            _ => {
+                if self.runs.len() == self.runs.capacity() {
+                    let want = (self.runs.len() * 2).max(4).min(self.cap);
+                    self.runs
+                        .reserve_exact(want.saturating_sub(self.runs.len()).max(1));
+                }
+                self.runs.push_back((v, 1));
+            }
+        }
+        self.len += 1;
+        if self.len > self.cap {
+            if let Some(front) = self.runs.front_mut() {
+                front.1 -= 1;
+                if front.1 == 0 {
+                    self.runs.pop_front();
+                    // A busy series that went quiet gives its room back.
+                    if self.runs.capacity() > 16 && self.runs.len() * 4 < self.runs.capacity() {
+                        self.runs.shrink_to(self.runs.len() * 2);
+                    }
+                }
+            }
+            self.len -= 1;
+        }
+    }
+
+    /// Items, oldest first.
+    pub fn iter(&self) -> RunIter<'_, T> {
+        RunIter {
+            runs: self.runs.iter(),
+            front: None,
+            back: None,
+            len: self.len,
+        }
+    }
+
+    /// The newest item.
+    pub fn last(&self) -> Option<&T> {
+        self.runs.back().map(|(v, _)| v)
+    }
+
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bound.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Number of runs stored.
+    pub fn runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Heap bytes reserved by the ring.
+    pub fn heap_bytes(&self) -> usize {
+        self.runs.capacity() * std::mem::size_of::<(T, u32)>()
+    }
+}
+
+/// The items of a [`RunRing`], oldest first (double-ended, exact size).
+#[derive(Debug, Clone)]
+pub struct RunIter<'a, T> {
+    runs: std::collections::vec_deque::Iter<'a, (T, u32)>,
+    /// The run being walked from the front, and how many of its items are left.
+    front: Option<(&'a T, u32)>,
+    back: Option<(&'a T, u32)>,
+    len: usize,
+}
+
+impl<'a, T> Iterator for RunIter<'a, T> {
+    type Item = &'a T;
+
+    fn next(&mut self) -> Option<&'a T> {
+        if self.len == 0 {
+            return None;
+        }
+        if self.front.is_none_or(|(_, n)| n == 0) {
+            self.front = match self.runs.next() {
+                Some((v, n)) => Some((v, *n)),
+                None => self.back.take(),
+            };
+        }
+        let (v, n) = self.front.as_mut()?;
+        *n -= 1;
+        self.len -= 1;
+        Some(*v)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.len, Some(self.len))
+    }
+}
+
+impl<T> DoubleEndedIterator for RunIter<'_, T> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.len == 0 {
+            return None;
+        }
+        if self.back.is_none_or(|(_, n)| n == 0) {
+            self.back = match self.runs.next_back() {
+                Some((v, n)) => Some((v, *n)),
+                None => self.front.take(),
+            };
+        }
+        let (v, n) = self.back.as_mut()?;
+        *n -= 1;
+        self.len -= 1;
+        Some(*v)
+    }
+}
+
+impl<T> ExactSizeIterator for RunIter<'_, T> {}
+
 /// One tick of one listener, compact (16 bytes) so that 1,000 listeners × 15 minutes stay small.
 /// A gap (no sample, or the listener absent) has `depth == GAP`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -139,6 +310,100 @@ impl ServicePoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A RunRing reads exactly as a Ring fed the same items, both ways and by length.
+    fn same_as_ring<T: RunItem + std::fmt::Debug>(items: &[T], cap: usize, eq: fn(&T, &T) -> bool) {
+        let mut plain = Ring::new(cap);
+        let mut runs = RunRing::new(cap);
+        for (i, &v) in items.iter().enumerate() {
+            plain.push(v);
+            runs.push(v);
+            assert_eq!(runs.len(), plain.len(), "after {i}");
+            assert!(eq(runs.last().unwrap(), plain.last().unwrap()));
+            let a: Vec<&T> = runs.iter().collect();
+            let b: Vec<&T> = plain.iter().collect();
+            assert!(a.iter().zip(&b).all(|(x, y)| eq(x, y)) && a.len() == b.len());
+            let a: Vec<&T> = runs.iter().rev().collect();
+            let b: Vec<&T> = plain.iter().rev().collect();
+            assert!(a.iter().zip(&b).all(|(x, y)| eq(x, y)) && a.len() == b.len());
+            assert_eq!(runs.iter().len(), plain.len());
+            // Mixed ends meet without loss or repeat.
+            let mut it = runs.iter();
+            let mut seen = 0;
+            while it.next().is_some() {
+                seen += 1;
+                if it.next_back().is_some() {
+                    seen += 1;
+                }
+            }
+            assert_eq!(seen, plain.len());
+        }
+    }
+
+    #[test]
+    fn run_ring_reads_like_a_ring() {
+        let mut x: u32 = 7;
+        let mut items = Vec::new();
+        for i in 0..400u32 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            // Runs of 1 to 8 equal values, NaN and None among them.
+            let v = if (x >> 20) % 5 == 0 {
+                None
+            } else {
+                Some(f64::from((x >> 24) % 3))
+            };
+            for _ in 0..=(x >> 28) % 8 {
+                items.push(v);
+            }
+            if i % 50 == 0 {
+                items.push(Some(f64::NAN));
+                items.push(Some(f64::NAN));
+            }
+        }
+        let bits = |a: &Option<f64>, b: &Option<f64>| a.map(f64::to_bits) == b.map(f64::to_bits);
+        for cap in [1, 2, 7, 100, 5000] {
+            same_as_ring(&items, cap, bits);
+        }
+        let points: Vec<ListenerPoint> = items
+            .iter()
+            .map(|v| ListenerPoint {
+                depth: v.map_or(GAP, |d| d as u32),
+                high: 3,
+                syn_recv: 0,
+                drops_per_s: v.map_or(f32::NAN, |d| d as f32),
+            })
+            .collect();
+        let same = |a: &ListenerPoint, b: &ListenerPoint| a.same(b);
+        same_as_ring(&points, 60, same);
+    }
+
+    #[test]
+    fn a_series_that_does_not_change_costs_one_run() {
+        let mut r = RunRing::new(900);
+        for _ in 0..10_000 {
+            r.push(ListenerPoint {
+                depth: 0,
+                high: 0,
+                syn_recv: 0,
+                drops_per_s: f32::NAN,
+            });
+        }
+        assert_eq!((r.len(), r.runs()), (900, 1));
+        assert!(r.heap_bytes() <= 4 * 20, "{}", r.heap_bytes());
+        // Busy for a while, then quiet for the whole window: the room goes back.
+        for i in 0..900 {
+            r.push(ListenerPoint {
+                depth: i,
+                ..ListenerPoint::gap()
+            });
+        }
+        assert_eq!(r.runs(), 900);
+        for _ in 0..900 {
+            r.push(ListenerPoint::gap());
+        }
+        assert_eq!(r.runs(), 1);
+        assert!(r.heap_bytes() <= 64 * 20, "{}", r.heap_bytes());
+    }
 
     #[test]
     fn ring_keeps_the_newest_and_never_grows_past_its_bound() {

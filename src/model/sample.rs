@@ -60,6 +60,15 @@ pub struct CollectorStats {
     /// True when the budget made the sampler dump SYN-RECV less often or poll listeners more
     /// slowly than configured.
     pub throttled: bool,
+    /// Listeners the fast sampler polls between ticks (the active ones: a queue, drops,
+    /// SYN-RECV or new connections within the last minute, or selected); the others are read
+    /// once per tick.
+    #[serde(default)]
+    pub active_listeners: u64,
+    /// Fast polls of the active listeners per second over the interval since the previous
+    /// tick (0 when none was active).
+    #[serde(default)]
+    pub fast_poll_hz: f64,
 }
 
 /// One display tick's worth of collected data.

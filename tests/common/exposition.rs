@@ -60,6 +60,7 @@ pub fn rich_tick() -> Tick {
                 fast_interval_asked_ms: 100,
                 syn_recv_age_ms: 1500,
                 throttled: true,
+                ..CollectorStats::default()
             },
         }
     };

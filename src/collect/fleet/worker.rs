@@ -314,7 +314,17 @@ fn full_sample(slot: &mut Slot, cfg: &SamplerConfig) -> SampleEvent {
         slot.collector.syn_recv_cost() + slot.collector.service_cost(),
     );
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    // The fleet's fast poll dumps every listener of the namespace: all are "active"; the
+    // poll rate is the most readings any listener got since the previous tick.
+    let polls = slot
+        .peaks
+        .values()
+        .map(|p| u64::from(p.2))
+        .max()
+        .unwrap_or(0);
     let collector = CollectorStats {
+        active_listeners: snapshot.tcp_listeners.len() as u64,
+        fast_poll_hz: polls as f64 / wall,
         cpu_percent,
         budget_percent: slot.share,
         sample_ms,

@@ -35,6 +35,12 @@ pub(super) struct Activity {
 }
 
 impl Activity {
+    /// /proc/PID/stat starttime of the process read: with the pid, tells one process from a
+    /// later one given the same pid.
+    pub(super) fn starttime(&self) -> u64 {
+        self.cpu.starttime
+    }
+
     /// The activity after a read of /proc/PID/stat (`stat`) taken at `now`, given what the
     /// process's previous read left (`prev`) and the kernel's clock ticks per second
     /// (`clk_tck`, `sysconf(_SC_CLK_TCK)`; `None`: unknown, so no CPU share).

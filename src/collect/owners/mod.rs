@@ -5,11 +5,15 @@
 //! process (a *scan*, a few microseconds per fd), so [`OwnerResolver`] caches inode → (pid, fd)
 //! and, per holder process, its command name, open-fd count and `RLIMIT_NOFILE` soft limit.
 //!
-//! Each call *refreshes* holder processes: one open of /proc/PID/fd, a `readlinkat` per cached
-//! socket fd (is it still that socket?), the fd count from an `fstat` of that directory (Linux
-//! 6.2+; a listing before), the limit from `prlimit(2)`, and one read of /proc/PID/stat for
-//! the scheduler state, the thread count and the CPU time (its share of a core over the
-//! interval since the process's previous read: `activity`). Which processes are refreshed:
+//! Each call *refreshes* holder processes: one open of /proc/PID/fd, the fd count from an
+//! `fstat` of that directory (Linux 6.2+; a listing before), the limit from `prlimit(2)`, and
+//! one read of /proc/PID/stat for the scheduler state, the thread count, the start time and the
+//! CPU time (its share of a core over the interval since the process's previous read:
+//! `activity`). Its cached socket fds are re-checked (a `readlinkat` each: is it still that
+//! socket?) only when there is a reason — its fd count or start time changed, or the start time
+//! is unreadable — and then at most [`RECHECK_PER_CALL`] per call: owners at O(change), not a
+//! `readlinkat` per listener per sample. A new listener (a new inode) or a holder that exited
+//! brings a scan as before. Which processes are refreshed:
 //!
 //! - all of them, on every call, while there are at most [`REFRESH_ALL_UP_TO`];
 //! - beyond that (thousands of processes holding sockets), every process with at least
@@ -24,14 +28,17 @@
 //! Nothing here fails as a whole: processes exit and fds close while /proc is read; whatever
 //! could not be read becomes an absent field or an [`Owners::Unknown`] with the reason.
 //!
-//! This file holds the cache and the refresh policy; `scan` the full /proc scan and the spacing
-//! of scans; `proc_access` every system call and raw /proc read (and the only `unsafe`);
+//! This file holds the cache and the refresh policy; `refresh` the refresh of due holders and
+//! the re-check of their sockets; `scan` the full /proc scan and the spacing of scans; `proc_access` every system call and raw /proc read (and the only `unsafe`);
 //! `parse` the pure parsers of what /proc returns; `activity` the CPU share from successive
 //! reads of /proc/PID/stat.
 
 mod activity;
 mod parse;
 mod proc_access;
+#[cfg(test)]
+mod recheck_tests;
+mod refresh;
 mod scan;
 #[cfg(test)]
 mod test_support;
@@ -52,7 +59,7 @@ pub use scan::{FULL_RESCAN_INTERVAL, RESCAN_COST_FACTOR};
 pub use parse::{netns_link_inode, nspid_is_single, parse_decimal_u32, socket_link_inode};
 
 use activity::Activity;
-use proc_access::{short_of_descriptors, socket_at, ProcAccess};
+use proc_access::ProcAccess;
 use scan::{scan_proc, Holder, RescanSpacing, ScanStats};
 
 /// Socket owner uid to pass to [`OwnerResolver::resolve`] when the kernel did not report one
@@ -69,6 +76,11 @@ pub const REFRESH_ROUNDS: usize = 10;
 /// A process with at least this fraction of its fd limit open is refreshed on every call,
 /// however many processes there are (the near-fd-limit finding fires at 90 %).
 pub const HOT_FD_FRACTION: f64 = 0.5;
+
+/// At most this many cached sockets of one process are re-checked per call; a process holding
+/// more is re-checked over several calls (10,000 listeners: 20 calls), so a busy server whose
+/// fd count moves every second does not cost a `readlinkat` per listener per second.
+pub const RECHECK_PER_CALL: usize = 512;
 
 /// What the cache knows about one inode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +118,10 @@ struct ProcState {
     /// When `fds_open`, `fd_limit` and `activity` were read and the process's cached sockets
     /// re-checked.
     checked: Instant,
+    /// Re-check round in progress: where the next call starts in the process's cached sockets,
+    /// and how many are still to re-check ([`RECHECK_PER_CALL`] per call).
+    recheck_at: usize,
+    recheck_left: usize,
 }
 
 impl ProcState {
@@ -310,97 +326,6 @@ impl OwnerResolver {
         }
     }
 
-    /// Refreshes the holder processes that are due: re-checks their cached sockets, reads
-    /// their fd count, limit and /proc/PID/stat, forgets those that exited. True when a scan is wanted (a new
-    /// inode, or a holder that no longer holds its socket).
-    fn refresh(&mut self, sockets: &[(u64, u32)], now: Instant) -> bool {
-        let due = due_pids(
-            self.procs.iter().map(|(&pid, p)| (pid, p.checked, p.hot())),
-            self.refresh_all_up_to,
-            self.refresh_rounds,
-        );
-        // The cached (socket, fd) pairs of each due process, among the sockets asked for.
-        let mut work: HashMap<u32, Vec<(u64, u32)>> =
-            due.iter().map(|&pid| (pid, Vec::new())).collect();
-        let mut need_scan = false;
-        for &(inode, _) in sockets {
-            match self.entries.get(&inode).map(|e| &e.lookup) {
-                Some(Lookup::Pending) => need_scan = true,
-                Some(Lookup::Held { holders, .. }) => {
-                    for h in holders {
-                        if let Some(held) = work.get_mut(&h.pid) {
-                            held.push((inode, h.fd));
-                        }
-                    }
-                }
-                Some(Lookup::NotFound) | None => {}
-            }
-        }
-        // One process at a time (one descriptor open, however many are due).
-        let mut lost: HashSet<(u64, u32)> = HashSet::new();
-        let mut name = String::with_capacity(10);
-        for (pid, held) in work {
-            self.refresh_process(pid, &held, now, &mut lost, &mut name);
-        }
-        for &(inode, _) in sockets {
-            let Some(Entry {
-                lookup: Lookup::Held { holders, stale },
-                ..
-            }) = self.entries.get_mut(&inode)
-            else {
-                continue;
-            };
-            let before = holders.len();
-            let procs = &self.procs;
-            holders.retain(|h| procs.contains_key(&h.pid) && !lost.contains(&(inode, h.pid)));
-            *stale |= holders.len() != before;
-            need_scan |= *stale;
-        }
-        need_scan
-    }
-
-    /// Refreshes one due process: its /proc/PID/fd serves the re-checks of `held`, its cached
-    /// (socket, fd) pairs (a socket no longer at its fd goes into `lost`), the fd count, and
-    /// says whether the process still exists; then its limit and /proc/PID/stat are read.
-    /// `name`: scratch space for fd names.
-    fn refresh_process(
-        &mut self,
-        pid: u32,
-        held: &[(u64, u32)],
-        now: Instant,
-        lost: &mut HashSet<(u64, u32)>,
-        name: &mut String,
-    ) {
-        let dir = match self.access.open_fd_dir(pid) {
-            Ok(dir) => dir,
-            // sockq itself short of descriptors: the process's numbers keep their age until a
-            // later call can read them.
-            Err(e) if short_of_descriptors(&e) => return,
-            // Exited, or no longer readable (another uid, made non-dumpable): what it held can
-            // no longer be vouched for; a rescan looks again.
-            Err(_) => {
-                self.procs.remove(&pid);
-                return;
-            }
-        };
-        for &(inode, fd) in held {
-            if socket_at(&dir, fd, name) != Some(inode) {
-                lost.insert((inode, pid));
-            }
-        }
-        let fds_open = self.access.count_fds(pid, &dir);
-        let fd_limit = self.access.fd_limit(pid);
-        let stat = self.access.stat(pid);
-        let read_at = self.read_time(now);
-        let clk_tck = self.clk_tck;
-        if let Some(p) = self.procs.get_mut(&pid) {
-            p.fds_open = fds_open;
-            p.fd_limit = fd_limit;
-            p.activity = stat.map(|s| Activity::next(p.activity.as_ref(), &s, read_at, clk_tck));
-            p.checked = now;
-        }
-    }
-
     /// When a read made just now in this `resolve` call happened, on the caller's clock.
     fn read_time(&self, now: Instant) -> Instant {
         #[cfg(test)]
@@ -449,6 +374,8 @@ impl OwnerResolver {
                     fd_limit,
                     activity,
                     checked: now,
+                    recheck_at: 0,
+                    recheck_left: 0,
                 },
             );
         }

@@ -233,6 +233,12 @@ impl FdListing {
     pub(super) fn socket_at(&self, fd: u32, name: &mut String) -> Option<u64> {
         socket_at(&self.dir, fd, name)
     }
+
+    /// The open directory, for `readlinkat`s from other threads (a descriptor may be shared;
+    /// the listing's stream may not).
+    pub(super) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
 }
 
 /// The socket inode that fd `fd` of the process whose /proc/PID/fd is open as `dir` refers to

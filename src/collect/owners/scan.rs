@@ -87,15 +87,31 @@ pub(super) struct Scanned {
     pub(super) stats: ScanStats,
 }
 
+/// Below this many processes a scan reads them on one thread: a thread costs more than it saves.
+const PARALLEL_PIDS: usize = 64;
+
+/// A process with at least this many fds has its `readlinkat`s spread over threads.
+const PARALLEL_FDS: usize = 4096;
+
+/// Threads a scan uses: the CPUs sockq may run on, at most 4 (the reads are system calls into
+/// procfs, which scale with cores; more threads would only take CPU from the host's work).
+fn scan_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .clamp(1, 4)
+}
+
 /// Reads /proc/PID/{fd,ns/net} of every process; returns the holders of the wanted inodes and
-/// the open-fd count of every process holding one.
+/// the open-fd count of every process holding one. Processes are read on several threads when
+/// there are many ([`PARALLEL_PIDS`]), and so are the fds of a process with very many
+/// ([`PARALLEL_FDS`]): a scan is wall time for `sockq snapshot` and at a dashboard's start.
 pub(super) fn scan_proc(
     access: &ProcAccess,
     netns_inode: Option<u64>,
-    wanted: impl Fn(u64) -> bool,
+    wanted: impl Fn(u64) -> bool + Sync,
     wanted_count: usize,
 ) -> Scanned {
-    let mut out = Scanned::default();
     // The listing is closed before any process is read, so sockq's own fd count (when it holds
     // a socket asked about) has only the one descriptor of its /proc/PID/fd listing to
     // discount.
@@ -103,14 +119,87 @@ pub(super) fn scan_proc(
         Ok(pids) => pids,
         Err(e) => {
             let root = access.root().display();
+            let mut out = Scanned::default();
             out.stats.root_error = Some(format!("cannot list {root}: {e}"));
             return out;
         }
     };
+    let threads = if pids.len() >= PARALLEL_PIDS {
+        scan_threads()
+    } else {
+        1
+    };
+    let scan = |t: usize| {
+        let mine = pids.iter().skip(t).step_by(threads).copied();
+        scan_pids(access, netns_inode, mine, &wanted, wanted_count)
+    };
+    let parts: Vec<(Scanned, Vec<u32>)> = if threads > 1 {
+        std::thread::scope(|s| {
+            let spawned: Vec<_> = (1..threads)
+                .map(|t| {
+                    let scan = &scan;
+                    (
+                        t,
+                        std::thread::Builder::new()
+                            .name("sockq-scan".into())
+                            .spawn_scoped(s, move || scan(t)),
+                    )
+                })
+                .collect();
+            let mut parts = vec![scan(0)];
+            for (t, handle) in spawned {
+                // A thread that could not start (or died) is done here instead.
+                match handle.map(|h| h.join()) {
+                    Ok(Ok(part)) => parts.push(part),
+                    _ => parts.push(scan(t)),
+                }
+            }
+            parts
+        })
+    } else {
+        vec![scan(0)]
+    };
+    let mut out = Scanned::default();
+    let mut deferred = Vec::new();
+    for (part, d) in parts {
+        out.merge(part);
+        deferred.extend(d);
+    }
     // Processes of other network namespaces are searched last, and only if some socket is still
     // unaccounted for: a process may hold a socket of another namespace (a socket passed over a
     // UNIX socket, or made by a thread that entered the namespace with setns, since
     // /proc/PID/ns/net shows the main thread's namespace only).
+    if out.found.len() < wanted_count {
+        for pid in deferred {
+            scan_pid(access, pid, &wanted, wanted_count, &mut out);
+        }
+    } else {
+        out.stats.other_netns = u32::try_from(deferred.len()).unwrap_or(u32::MAX);
+    }
+    out
+}
+
+impl Scanned {
+    fn merge(&mut self, other: Scanned) {
+        for (inode, holders) in other.found {
+            self.found.entry(inode).or_default().extend(holders);
+        }
+        self.fd_counts.extend(other.fd_counts);
+        self.stats.processes += other.stats.processes;
+        self.stats.unreadable += other.stats.unreadable;
+    }
+}
+
+/// Scans `pids` of the wanted namespace; returns what it found and the pids of other
+/// namespaces (skipped before their fds are listed).
+fn scan_pids(
+    access: &ProcAccess,
+    netns_inode: Option<u64>,
+    pids: impl Iterator<Item = u32>,
+    wanted: &(impl Fn(u64) -> bool + Sync),
+    wanted_count: usize,
+) -> (Scanned, Vec<u32>) {
+    let mut out = Scanned::default();
     let mut deferred: Vec<u32> = Vec::new();
     for pid in pids {
         out.stats.processes += 1;
@@ -120,21 +209,22 @@ pub(super) fn scan_proc(
                 continue;
             }
         }
-        scan_pid(access, pid, &wanted, &mut out);
+        scan_pid(access, pid, wanted, wanted_count, &mut out);
     }
-    if out.found.len() < wanted_count {
-        for pid in deferred {
-            scan_pid(access, pid, &wanted, &mut out);
-        }
-    } else {
-        out.stats.other_netns = u32::try_from(deferred.len()).unwrap_or(u32::MAX);
-    }
-    out
+    (out, deferred)
 }
 
 /// Reads the fd table of one process, recording the wanted socket inodes it holds and, if it
-/// holds one, how many fds it has open.
-fn scan_pid(access: &ProcAccess, pid: u32, wanted: &impl Fn(u64) -> bool, out: &mut Scanned) {
+/// holds one, how many fds it has open. Stops early once the process holds every wanted inode
+/// (its other fds can only be more of the same). A process with very many fds is read on
+/// several threads.
+fn scan_pid(
+    access: &ProcAccess,
+    pid: u32,
+    wanted: &(impl Fn(u64) -> bool + Sync),
+    wanted_count: usize,
+    out: &mut Scanned,
+) {
     let mut listing = match access.open_fd_listing(pid) {
         Ok(listing) => listing,
         Err(e) => {
@@ -147,28 +237,96 @@ fn scan_pid(access: &ProcAccess, pid: u32, wanted: &impl Fn(u64) -> bool, out: &
     };
     let fds = listing.fds();
     let open = fds.len() as u64;
-    let mut holds = false;
-    let mut name = String::with_capacity(10);
-    for fd in fds {
-        // An fd closed between the listing and the readlink simply fails here.
-        let Some(inode) = listing.socket_at(fd, &mut name) else {
-            continue;
-        };
-        if wanted(inode) {
+    let held = if fds.len() >= PARALLEL_FDS && scan_threads() > 1 {
+        held_parallel(&listing, &fds, wanted)
+    } else {
+        held_in_order(&listing, &fds, wanted, wanted_count)
+    };
+    if !held.is_empty() {
+        for (inode, fd) in held {
             out.found.entry(inode).or_default().push(Holder { pid, fd });
-            holds = true;
         }
-    }
-    if holds {
         // The descriptor of the listing, when the process is sockq itself.
         let own = access.own_reading_fds(pid, 1);
         out.fd_counts.insert(pid, open.saturating_sub(own));
     }
 }
 
+/// The wanted (inode, fd) pairs among `fds`, read in order; stops once `wanted_count` distinct
+/// inodes are found.
+fn held_in_order(
+    listing: &super::proc_access::FdListing,
+    fds: &[u32],
+    wanted: &impl Fn(u64) -> bool,
+    wanted_count: usize,
+) -> Vec<(u64, u32)> {
+    let mut held = Vec::new();
+    let mut distinct = std::collections::HashSet::new();
+    let mut name = String::with_capacity(10);
+    for &fd in fds {
+        // An fd closed between the listing and the readlink simply fails here.
+        let Some(inode) = listing.socket_at(fd, &mut name) else {
+            continue;
+        };
+        if wanted(inode) {
+            held.push((inode, fd));
+            distinct.insert(inode);
+            if distinct.len() >= wanted_count {
+                break;
+            }
+        }
+    }
+    held
+}
+
+/// [`held_in_order`] without the early stop, the fds split over [`scan_threads`] threads (each
+/// a `readlinkat` relative to the same open directory).
+fn held_parallel(
+    listing: &super::proc_access::FdListing,
+    fds: &[u32],
+    wanted: &(impl Fn(u64) -> bool + Sync),
+) -> Vec<(u64, u32)> {
+    let dir = listing.fd();
+    let threads = scan_threads();
+    let chunk = fds.len().div_ceil(threads);
+    let read = |part: &[u32]| {
+        let mut name = String::with_capacity(10);
+        part.iter()
+            .filter_map(|&fd| {
+                let inode = super::proc_access::socket_at(dir, fd, &mut name)?;
+                wanted(inode).then_some((inode, fd))
+            })
+            .collect::<Vec<_>>()
+    };
+    std::thread::scope(|s| {
+        let mut parts = fds.chunks(chunk.max(1));
+        let first = parts.next().unwrap_or(&[]);
+        let spawned: Vec<_> = parts
+            .map(|part| {
+                let read = &read;
+                (
+                    part,
+                    std::thread::Builder::new()
+                        .name("sockq-scan".into())
+                        .spawn_scoped(s, move || read(part)),
+                )
+            })
+            .collect();
+        let mut held = read(first);
+        for (part, handle) in spawned {
+            match handle.map(|h| h.join()) {
+                Ok(Ok(found)) => held.extend(found),
+                _ => held.extend(read(part)),
+            }
+        }
+        held
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::owners::proc_access::ProcAccess;
     use crate::collect::owners::test_support::{
         me, pids, reason, FakeProc, LIMITS, LIMITS_1024, LIMITS_UNLIMITED,
     };
@@ -292,6 +450,59 @@ mod tests {
         // Without it, min_rescan it is.
         let plain = OwnerResolver::new(fake.root.clone(), None, Duration::from_secs(5));
         assert_eq!(plain.spacing.gap(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn fake_proc_many_processes_and_a_huge_fd_table_are_read_in_parallel_alike() {
+        let fake = FakeProc::new("parallel");
+        // One process with 5,000 fds, three of them wanted sockets (first, middle, last) and
+        // one wanted socket twice; 100 small processes with one socket each.
+        let big: Vec<(u32, String)> = (0..5000u32)
+            .map(|fd| {
+                let target = match fd {
+                    0 => "socket:[7000]".to_string(),
+                    2500 | 2501 => "socket:[7001]".to_string(),
+                    4999 => "socket:[7002]".to_string(),
+                    _ => format!("socket:[{}]", 900_000 + fd),
+                };
+                (fd, target)
+            })
+            .collect();
+        let fds: Vec<(u32, &str)> = big.iter().map(|(fd, t)| (*fd, t.as_str())).collect();
+        fake.add(10, "big", LIMITS, None, &fds);
+        for pid in 100..200u32 {
+            let link = format!("socket:[{}]", 8000 + pid);
+            fake.add(
+                pid,
+                "small",
+                LIMITS,
+                None,
+                &[(3, link.as_str()), (4, "/dev/null")],
+            );
+        }
+        const { assert!(PARALLEL_FDS <= 5000 && PARALLEL_PIDS <= 101) };
+        let wanted: Vec<u64> = [7000, 7001, 7002]
+            .into_iter()
+            .chain((100..200).map(|pid| 8000 + pid))
+            .collect();
+        let access = ProcAccess::new(fake.root.clone());
+        let scanned = scan_proc(&access, None, |ino| wanted.contains(&ino), wanted.len());
+        assert_eq!(scanned.found.len(), wanted.len());
+        let fds_of = |ino: u64| {
+            let mut v: Vec<(u32, u32)> =
+                scanned.found[&ino].iter().map(|h| (h.pid, h.fd)).collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(fds_of(7000), [(10, 0)]);
+        assert_eq!(fds_of(7001), [(10, 2500), (10, 2501)]);
+        assert_eq!(fds_of(7002), [(10, 4999)]);
+        for pid in 100..200u32 {
+            assert_eq!(fds_of(u64::from(8000 + pid)), [(pid, 3)]);
+            assert_eq!(scanned.fd_counts[&pid], 2);
+        }
+        assert_eq!(scanned.fd_counts[&10], 5000);
+        assert_eq!(scanned.stats.processes, 101);
     }
 
     #[test]

@@ -39,6 +39,22 @@ pub(super) fn families(tick: &Tick, stats: &ExporterStats) -> Vec<Family> {
     f.push(vec![], Value::Int(u64::from(c.throttled)));
     out.push(f);
     let mut f = Family::new(
+        "sockq_collector_active_listeners",
+        "Listeners the fast sampler polls between ticks (the active ones: a queue, drops, \
+         SYN-RECV or new connections within the last minute); the others are read once per tick.",
+        Kind::Gauge,
+    );
+    f.push(vec![], Value::Int(c.active_listeners));
+    out.push(f);
+    let mut f = Family::new(
+        "sockq_collector_fast_polls_per_second",
+        "Fast polls of the active listeners per second over the latest interval (0 when none \
+         was active).",
+        Kind::Gauge,
+    );
+    f.push(vec![], Value::Float(c.fast_poll_hz));
+    out.push(f);
+    let mut f = Family::new(
         "sockq_syn_recv_age_seconds",
         "Age of the SYN-RECV numbers: 0 when dumped for the latest sample, more when the budget \
          spaced out the (expensive) SYN-RECV dump.",
