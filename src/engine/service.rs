@@ -134,6 +134,7 @@ impl ServiceTrack {
                 .cw_rising_since_ns
                 .map_or(0.0, |since| dump_ns.saturating_sub(since) as f64 / 1e9),
             in_service_growth_per_s: growth(|p| p.in_service),
+            fds_held_growth_per_s: growth(|p| p.in_service + p.close_wait),
         });
     }
 }

@@ -190,6 +190,11 @@ pub struct ServiceTick {
     /// Growth of in-service children per second over the dumps of the last minute (at least
     /// 10 s of them). Absent before that.
     pub in_service_growth_per_s: Option<f64>,
+    /// Growth per second of the children that hold one of the owner's file descriptors: in
+    /// service plus accepted CLOSE-WAIT (a leak holds its fds too), over the same dumps.
+    /// Absent before that.
+    #[serde(default)]
+    pub fds_held_growth_per_s: Option<f64>,
 }
 
 /// Arrivals seen by cookie against the namespace's own count of connections created.

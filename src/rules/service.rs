@@ -198,11 +198,13 @@ fn close_wait_growing(lt: &ListenerTick, l: &TcpListener, s: &ServiceStats) -> O
 
 /// In-service connections grow toward the owner's fd limit.
 fn fds_at_this_rate(lt: &ListenerTick, l: &TcpListener, s: &ServiceStats) -> Option<Finding> {
+    // Accepted CLOSE-WAIT children hold an fd each as well: a leak exhausts the table too.
     let growth = lt
         .service
         .as_ref()?
-        .in_service_growth_per_s
+        .fds_held_growth_per_s
         .filter(|&g| g > 0.0)?;
+    let close_wait = s.close_wait.saturating_sub(s.close_wait_unaccepted);
     let p = l
         .owners
         .processes()
@@ -219,11 +221,12 @@ fn fds_at_this_rate(lt: &ListenerTick, l: &TcpListener, s: &ServiceStats) -> Opt
         "fds_at_this_rate",
         lt,
         format!(
-            "Connections in service on {} grow by {growth:.1}/s ({} now); {}[{}] has {left} of {limit} file descriptors left: at this rate accept() fails with EMFILE in {seconds:.0} s.",
+            "Connections of {} that hold a file descriptor grow by {growth:.1}/s ({} in service, {close_wait} in CLOSE-WAIT now); {}[{}] has {left} of {limit} file descriptors left: at this rate accept() fails with EMFILE in {seconds:.0} s.",
             lt.endpoint, s.in_service, p.comm, p.pid
         ),
         ev([
             ("in_service", Some(s.in_service as f64)),
+            ("close_wait", Some(close_wait as f64)),
             ("growth_per_s", Some(growth)),
             ("fds_open", Some(open as f64)),
             ("fd_limit", Some(limit as f64)),
@@ -385,6 +388,7 @@ mod tests {
             close_wait_growth_per_s: Some(0.0),
             close_wait_rising_s: 0.0,
             in_service_growth_per_s: Some(0.0),
+            fds_held_growth_per_s: Some(0.0),
         };
         let t = tick(vec![(with(s), Some(st))]);
         assert!(t.findings.is_empty(), "{:?}", t.findings);
@@ -486,6 +490,7 @@ mod tests {
         };
         let st = ServiceTick {
             in_service_growth_per_s: Some(10.0),
+            fds_held_growth_per_s: Some(10.0),
             ..ServiceTick::default()
         };
         // 1000 open of 1024, growing 10/s: 2.4 s left.
@@ -503,6 +508,40 @@ mod tests {
             .service(Some(ServiceStats::default()))
             .build();
         assert!(rules(&tick(vec![(far, Some(st))])).is_empty());
+    }
+
+    #[test]
+    fn fds_at_this_rate_counts_a_close_wait_leak() {
+        // In service flat, accepted CLOSE-WAIT growing 10/s: the fds run out all the same.
+        let l = tcp_listener(8080)
+            .owner(process(7, "srv", Some(1000), Some(1024)))
+            .service(Some(ServiceStats {
+                group: 1,
+                in_service: 5,
+                close_wait: 300,
+                close_wait_unaccepted: 20,
+                ..ServiceStats::default()
+            }))
+            .build();
+        let st = ServiceTick {
+            in_service_growth_per_s: Some(0.0),
+            close_wait_growth_per_s: Some(10.0),
+            fds_held_growth_per_s: Some(10.0),
+            ..ServiceTick::default()
+        };
+        let t = tick(vec![(l, Some(st))]);
+        let f = t
+            .findings
+            .iter()
+            .find(|f| f.rule == "fds_at_this_rate")
+            .expect("fires on the CLOSE-WAIT growth");
+        assert_eq!(f.evidence["close_wait"], 280.0);
+        assert!((f.evidence["seconds_left"] - 2.4).abs() < 1e-9, "{f:?}");
+        assert!(
+            f.message.contains("5 in service, 280 in CLOSE-WAIT"),
+            "{}",
+            f.message
+        );
     }
 
     #[test]
