@@ -30,9 +30,14 @@ pub struct NamespaceRow {
     pub findings: usize,
     /// The worst severity of its findings.
     pub worst: Option<Severity>,
+    /// How many of the active findings have that worst severity.
+    pub worst_count: usize,
     /// The host namespace.
     pub host: bool,
 }
+
+/// Width of the namespace's name: 24 leaves 12 columns of findings ("12 CRIT +3") at 80.
+const LABEL_W: usize = 24;
 
 /// The rows, those in most trouble first (then the host, then by inode).
 pub fn namespace_rows<'a>(
@@ -49,6 +54,7 @@ pub fn namespace_rows<'a>(
                         .collect::<Vec<_>>()
                 })
                 .unwrap_or_default();
+            let worst = active.iter().map(|f| f.severity).max();
             NamespaceRow {
                 inode: r.inode,
                 label: r.label(),
@@ -56,7 +62,8 @@ pub fn namespace_rows<'a>(
                 trouble: tick.map(tick_trouble).unwrap_or_default(),
                 somaxconn: tick.and_then(|t| t.snapshot.tunables.somaxconn),
                 findings: active.len(),
-                worst: active.iter().map(|f| f.severity).max(),
+                worst,
+                worst_count: active.iter().filter(|f| Some(f.severity) == worst).count(),
                 host: r.name.host,
             }
         })
@@ -89,7 +96,7 @@ pub fn draw_namespaces(
         Line::styled(
             fit(
                 &format!(
-                    "  {:<28} {:>6} {:>6} {:>8} {:>8} {:>7}  {}",
+                    "  {:<LABEL_W$} {:>6} {:>6} {:>8} {:>8} {:>7}  {}",
                     "NETNS", "LISTEN", "FILL", "DROP/s", "OVFL/s", "SOMAXC", "FINDINGS"
                 ),
                 width,
@@ -101,21 +108,30 @@ pub fn draw_namespaces(
     let first = selected.saturating_sub(room.saturating_sub(1));
     for (i, r) in rows.iter().enumerate().skip(first).take(room) {
         let mark = if i == selected { "▶ " } else { "  " };
-        let mut label: String = safe(&r.label).chars().take(28).collect();
-        if r.label.chars().count() > 28 {
+        let mut label: String = safe(&r.label).chars().take(LABEL_W).collect();
+        if r.label.chars().count() > LABEL_W {
             label.pop();
             label.push('…');
         }
         let listeners = r.listeners.map_or("-".into(), |n| n.to_string());
         let fill = format!("{:.0}%", r.trouble.worst_fill * 100.0);
+        // "2 CRIT +3": two critical findings and three less severe ones.
         let findings = match r.worst {
-            Some(s) => format!("{} {}", r.findings, s.label()),
+            Some(s) if r.findings > r.worst_count => {
+                format!(
+                    "{} {} +{}",
+                    r.worst_count,
+                    s.label(),
+                    r.findings - r.worst_count
+                )
+            }
+            Some(s) => format!("{} {}", r.worst_count, s.label()),
             None => "-".into(),
         };
         let somaxconn = r.somaxconn.map_or("?".into(), |v| v.to_string());
         let text = fit(
             &format!(
-                "{mark}{label:<28} {listeners:>6} {fill:>6} {:>8.1} {:>8.1} {somaxconn:>7}  {findings}",
+                "{mark}{label:<LABEL_W$} {listeners:>6} {fill:>6} {:>8.1} {:>8.1} {somaxconn:>7}  {findings}",
                 r.trouble.drops, r.trouble.overflows
             ),
             width,
