@@ -26,7 +26,9 @@
 //! needs CAP_SYS_ADMIN.
 //!
 //! `scan` makes the system calls, `group` (pure) assembles namespaces from what a scan saw,
-//! `parse` (pure) reads cgroup paths and state files, `names` reads those files under a root.
+//! `parse` (pure) reads cgroup paths and state files, `names` reads those files under a root,
+//! `cgroupns` makes the cgroup reads in the host's cgroup namespace when sockq is in another (a
+//! container's): a thread enters it (CAP_SYS_ADMIN), else the blind spot says paths are relative.
 
 mod cgroupns;
 mod group;
