@@ -419,3 +419,32 @@ where
 {
     run_in_checked(&target(r), Some(r.inode), f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cgroup_note_says_why_only_when_it_matters() {
+        assert_eq!(cgroup_note(&CgroupView::Host, true), None);
+        assert_eq!(cgroup_note(&CgroupView::Entered, true), None);
+        let denied = CgroupView::NotEntered("setns: Operation not permitted".into());
+        assert_eq!(
+            cgroup_note(&denied, false).as_deref(),
+            Some(
+                "cgroup paths are relative to sockq's cgroup namespace: containers may be \
+                 unnamed (the host's cannot be entered: setns: Operation not permitted)"
+            )
+        );
+        // unknown whether sockq's is the host's: said only when a path read was relative
+        let unknown = CgroupView::Unknown("/proc/1/ns/cgroup: Permission denied".into());
+        assert_eq!(cgroup_note(&unknown, false), None);
+        assert_eq!(
+            cgroup_note(&unknown, true).as_deref(),
+            Some(
+                "cgroup paths are relative to sockq's cgroup namespace: containers may be \
+                 unnamed (the host's cannot be opened: /proc/1/ns/cgroup: Permission denied)"
+            )
+        );
+    }
+}
