@@ -26,8 +26,11 @@
 //! needs CAP_SYS_ADMIN.
 //!
 //! `scan` makes the system calls, `group` (pure) assembles namespaces from what a scan saw,
-//! `parse` (pure) reads cgroup paths and state files, `names` reads those files under a root.
+//! `parse` (pure) reads cgroup paths and state files, `names` reads those files under a root,
+//! `cgroupns` makes the cgroup reads in the host's cgroup namespace when sockq is in another (a
+//! container's): a thread enters it (CAP_SYS_ADMIN), else the blind spot says paths are relative.
 
+mod cgroupns;
 mod group;
 pub mod names;
 pub mod parse;
@@ -37,7 +40,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use self::cgroupns::CgroupView;
 use self::group::{Group, Witness};
+use self::names::ProcessNames;
 use self::scan::{Places, ScanGaps};
 use super::netns::{run_in_checked, NetnsTarget};
 use super::{thread_cpu, CollectError};
@@ -126,6 +131,8 @@ pub struct Discovery {
     index: HashMap<u64, usize>,
     known: HashMap<u64, Known>,
     blind: Option<String>,
+    /// Why the last naming read cgroup paths relative to sockq's own cgroup namespace.
+    cgroup_note: Option<String>,
     cost: RefreshCost,
 }
 
@@ -145,6 +152,7 @@ impl Discovery {
             index: HashMap::new(),
             known: HashMap::new(),
             blind: None,
+            cgroup_note: None,
             cost: RefreshCost::default(),
         }
     }
@@ -185,6 +193,7 @@ impl Discovery {
             .filter_map(|(&inode, k)| k.main.map(|m| (inode, m)))
             .collect();
         let groups = group::assemble(&obs, &keep);
+        let mut found = self.name_all(&groups);
         let mut known = HashMap::with_capacity(groups.len());
         let mut list = Vec::with_capacity(groups.len());
         let mut same: HashSet<u64> = HashSet::new();
@@ -202,7 +211,7 @@ impl Discovery {
                 },
                 _ => {
                     named += 1;
-                    self.name(&g, main_id)
+                    known_from(&g, main_id, found.remove(&g.inode).unwrap_or_default())
                 }
             };
             if continuing {
@@ -235,7 +244,12 @@ impl Discovery {
                 .cloned()
                 .collect(),
         };
-        self.blind = blind_line(&gaps, obs.host.is_some(), &known);
+        self.blind = blind_line(
+            &gaps,
+            obs.host.is_some(),
+            &known,
+            self.cgroup_note.as_deref(),
+        );
         self.cost = RefreshCost {
             wall: t0.elapsed(),
             cpu: thread_cpu().saturating_sub(cpu0),
@@ -249,20 +263,63 @@ impl Discovery {
         Ok(changes)
     }
 
-    /// Names a namespace from its main process (the host is "host": not named further).
-    fn name(&self, g: &Group, main: Option<(u32, u64)>) -> Known {
-        let found = match (&g.main, g.host) {
-            (Some(m), false) => names::name_process(&self.opts.root, &self.opts.proc_root, m.pid),
-            _ => names::ProcessNames::default(),
-        };
-        Known {
-            witness: g.witness.clone(),
-            main,
-            container: found.container,
-            pod: found.pod,
-            problems: found.problems,
+    /// Names the namespaces of `groups` that are new or whose main process changed (the host
+    /// is "host": not named further), by inode. Their cgroup paths are read in the host's
+    /// cgroup namespace when sockq is not in it (`cgroupns`); when that cannot be done, and
+    /// matters, [`Self::blind_spot`] says so.
+    fn name_all(&mut self, groups: &[Group]) -> HashMap<u64, ProcessNames> {
+        let to_name: Vec<(u64, u32)> = groups
+            .iter()
+            .filter(|g| !g.host && !self.named_already(g))
+            .filter_map(|g| g.main.as_ref().map(|m| (g.inode, m.pid)))
+            .collect();
+        if to_name.is_empty() {
+            return HashMap::new();
         }
+        let (root, proc_root) = (&self.opts.root, &self.opts.proc_root);
+        let (found, view) = cgroupns::in_host_cgroupns(proc_root, || {
+            to_name
+                .iter()
+                .map(|&(inode, pid)| (inode, names::name_process(root, proc_root, pid)))
+                .collect::<HashMap<u64, ProcessNames>>()
+        });
+        let relative = found.values().any(|n| n.relative_cgroups);
+        self.cgroup_note = cgroup_note(&view, relative);
+        found
     }
+
+    /// Whether `g` is a namespace known from the last refresh with the same main process.
+    fn named_already(&self, g: &Group) -> bool {
+        let main = g.main.as_ref().map(|m| (m.pid, m.starttime));
+        self.known
+            .get(&g.inode)
+            .is_some_and(|k| k.witness.overlaps(&g.witness) && k.main == main)
+    }
+}
+
+/// What is known of a namespace named now.
+fn known_from(g: &Group, main: Option<(u32, u64)>, found: ProcessNames) -> Known {
+    Known {
+        witness: g.witness.clone(),
+        main,
+        container: found.container,
+        pod: found.pod,
+        problems: found.problems,
+    }
+}
+
+/// The blind spot of cgroup paths read relative to sockq's own cgroup namespace: when the
+/// host's could not be entered, or (unknown whether it is another) a path read was relative.
+fn cgroup_note(view: &CgroupView, relative: bool) -> Option<String> {
+    let why = match view {
+        CgroupView::Host | CgroupView::Entered => return None,
+        CgroupView::NotEntered(why) => format!("the host's cannot be entered: {why}"),
+        CgroupView::Unknown(_) if !relative => return None,
+        CgroupView::Unknown(why) => format!("the host's cannot be opened: {why}"),
+    };
+    Some(format!(
+        "cgroup paths are relative to sockq's cgroup namespace: containers may be unnamed ({why})"
+    ))
 }
 
 /// The model entry of a group and what is known of it.
@@ -294,7 +351,12 @@ fn netns_ref(g: &Group, k: &Known) -> NetnsRef {
 }
 
 /// One line saying what a refresh could not see, or `None`.
-fn blind_line(gaps: &ScanGaps, host_known: bool, known: &HashMap<u64, Known>) -> Option<String> {
+fn blind_line(
+    gaps: &ScanGaps,
+    host_known: bool,
+    known: &HashMap<u64, Known>,
+    cgroup_note: Option<&str>,
+) -> Option<String> {
     let mut parts = Vec::new();
     if gaps.denied > 0 {
         let mut pids: Vec<String> = gaps.denied_pids.iter().map(u32::to_string).collect();
@@ -323,6 +385,7 @@ fn blind_line(gaps: &ScanGaps, host_known: bool, known: &HashMap<u64, Known>) ->
     for dir in &gaps.mount_dirs {
         parts.push(format!("cannot list {dir}"));
     }
+    parts.extend(cgroup_note.map(String::from));
     let mut problems: Vec<&String> = known.values().flat_map(|k| &k.problems).collect();
     problems.sort();
     problems.dedup();
@@ -355,4 +418,33 @@ where
     F: FnOnce() -> Result<T, CollectError> + Send + 'static,
 {
     run_in_checked(&target(r), Some(r.inode), f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cgroup_note_says_why_only_when_it_matters() {
+        assert_eq!(cgroup_note(&CgroupView::Host, true), None);
+        assert_eq!(cgroup_note(&CgroupView::Entered, true), None);
+        let denied = CgroupView::NotEntered("setns: Operation not permitted".into());
+        assert_eq!(
+            cgroup_note(&denied, false).as_deref(),
+            Some(
+                "cgroup paths are relative to sockq's cgroup namespace: containers may be \
+                 unnamed (the host's cannot be entered: setns: Operation not permitted)"
+            )
+        );
+        // unknown whether sockq's is the host's: said only when a path read was relative
+        let unknown = CgroupView::Unknown("/proc/1/ns/cgroup: Permission denied".into());
+        assert_eq!(cgroup_note(&unknown, false), None);
+        assert_eq!(
+            cgroup_note(&unknown, true).as_deref(),
+            Some(
+                "cgroup paths are relative to sockq's cgroup namespace: containers may be \
+                 unnamed (the host's cannot be opened: /proc/1/ns/cgroup: Permission denied)"
+            )
+        );
+    }
 }

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use procfs::process::Process;
 
 use super::parse::{
-    identity_from_cgroups, parse_docker_config, parse_kubelet_etc_hosts, parse_oci_config,
-    parse_storage_containers, CgroupIdentity, StateNames,
+    identity_from_cgroups, is_outside_cgroupns_root, parse_docker_config, parse_kubelet_etc_hosts,
+    parse_oci_config, parse_storage_containers, CgroupIdentity, StateNames,
 };
 use crate::model::netns::{Container, Pod, Runtime};
 
@@ -40,17 +40,24 @@ pub struct ProcessNames {
     pub pod: Option<Pod>,
     /// What could not be read (other than files that do not exist), one line each.
     pub problems: Vec<String>,
+    /// Its cgroup paths, as read, are relative to a cgroup namespace root it is outside of
+    /// (`/../…`): levels that would name it may be missing.
+    pub relative_cgroups: bool,
 }
 
 /// Names process `pid` from `proc_root/PID/cgroup` and the state files under `root`.
 pub fn name_process(root: &Path, proc_root: &Path, pid: u32) -> ProcessNames {
     let mut problems = Vec::new();
     let cgroups = Process::new_with_root(proc_root.join(pid.to_string())).and_then(|p| p.cgroups());
+    let mut relative_cgroups = false;
     let identity = match cgroups {
-        Ok(c) => identity_from_cgroups(
-            c.0.iter()
-                .map(|l| (l.hierarchy, l.controllers.as_slice(), l.pathname.as_str())),
-        ),
+        Ok(c) => {
+            relative_cgroups = c.0.iter().any(|l| is_outside_cgroupns_root(&l.pathname));
+            identity_from_cgroups(
+                c.0.iter()
+                    .map(|l| (l.hierarchy, l.controllers.as_slice(), l.pathname.as_str())),
+            )
+        }
         Err(procfs::ProcError::NotFound(_)) => CgroupIdentity::default(),
         Err(e) => {
             problems.push(format!("{}/{pid}/cgroup: {e}", proc_root.display()));
@@ -62,6 +69,7 @@ pub fn name_process(root: &Path, proc_root: &Path, pid: u32) -> ProcessNames {
         container,
         pod,
         problems,
+        relative_cgroups,
     }
 }
 

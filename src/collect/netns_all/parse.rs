@@ -57,9 +57,15 @@ pub fn identity_from_cgroups<'a>(
 }
 
 /// The identity from one cgroup path. The innermost container wins (`/docker/<a>/docker/<b>`
-/// is `b`); a pod UID is read from any `kubepods` level.
+/// is `b`); a pod UID is read from any `kubepods` level. Leading `..` segments (a process
+/// outside the reader's cgroup namespace root: `/../../besteffort/pod<uid>/<id>`) are dropped,
+/// so what is left of the path still names what it can.
 pub fn identity_from_path(path: &str) -> CgroupIdentity {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .skip_while(|s| *s == "..")
+        .collect();
     let kube = segments.iter().any(|s| s.starts_with("kubepods"));
     let mut id = CgroupIdentity {
         pod_uid: if kube {
@@ -77,6 +83,13 @@ pub fn identity_from_path(path: &str) -> CgroupIdentity {
         }
     }
     id
+}
+
+/// Whether a cgroup path is relative to a cgroup namespace root the process is outside of
+/// (`/../…`): the kernel prints it so to a reader in another cgroup namespace, and the levels
+/// above the common ancestor (`kubepods`, `docker`) are missing.
+pub fn is_outside_cgroupns_root(path: &str) -> bool {
+    path.split('/').find(|s| !s.is_empty()) == Some("..")
 }
 
 /// A container named by one cgroup path segment (its parent segment for `/docker/<id>`).
@@ -523,6 +536,40 @@ mod tests {
             Some((Runtime::Podman, other))
         );
         assert_eq!(identity_from_cgroups([]), CgroupIdentity::default());
+    }
+
+    #[test]
+    fn paths_relative_to_another_cgroup_namespace() {
+        let d = Runtime::Docker;
+        // the levels that survive still name the container: a scope, a kubepods level
+        assert_eq!(
+            container(&format!("/../../system.slice/docker-{ID}.scope")),
+            Some((d, ID.into()))
+        );
+        assert_eq!(container(&format!("/../docker/{ID}")), Some((d, ID.into())));
+        let uid = "0b6f2f2e-8a7e-4c1d-9a55-3f1e2d4c5b6a";
+        let sysd = identity_from_path(&format!(
+            "/../../kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice/cri-containerd-{ID}.scope",
+            uid.replace('-', "_")
+        ));
+        assert_eq!(sysd.pod_uid.as_deref(), Some(uid));
+        assert_eq!(sysd.container, Some((Runtime::Containerd, ID.into())));
+        // the cut-off levels cannot be guessed: `/docker/<id>` seen from a sibling container,
+        // cgroupfs kubepods seen from another pod
+        assert_eq!(container(&format!("/../{ID}")), None);
+        assert_eq!(
+            identity_from_path(&format!("/../../../besteffort/pod{uid}/{ID}")),
+            CgroupIdentity::default()
+        );
+        // `..` only at the start is dropped; nothing else changes
+        assert_eq!(container(".."), None);
+        assert_eq!(container("/../.."), None);
+        assert!(is_outside_cgroupns_root("/../x"));
+        assert!(is_outside_cgroupns_root(".."));
+        assert!(!is_outside_cgroupns_root("/"));
+        assert!(!is_outside_cgroupns_root(&format!("/docker/{ID}")));
+        assert!(!is_outside_cgroupns_root("/a/../b"));
+        assert!(!is_outside_cgroupns_root("/..x"));
     }
 
     #[test]
