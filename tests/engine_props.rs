@@ -307,8 +307,9 @@ fn check_engine(engine: &Engine, cap: usize) -> Result<(), TestCaseError> {
             prop_assert!(*r >= 0.0 && r.is_finite(), "{} rate {}", c.name, r);
         }
     }
-    let bound =
-        listeners * cap * size_of::<ListenerPoint>() + rings * cap * size_of::<Option<f64>>();
+    // Run-length rings: at most one run per point, each run the value and its length.
+    let bound = listeners * cap * size_of::<(ListenerPoint, u32)>()
+        + rings * cap * size_of::<(Option<f64>, u32)>();
     prop_assert!(
         engine.history_bytes() <= bound,
         "{} bytes of history > {} ({} listeners, capacity {})",

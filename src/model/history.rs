@@ -110,8 +110,12 @@ impl<T: RunItem> RunRing<T> {
         }
     }
 
-    /// Appends an item, dropping the oldest when full.
+    /// Appends an item, dropping the oldest when full. The oldest goes first, so the runs
+    /// never need room for more than `cap` items.
     pub fn push(&mut self, v: T) {
+        if self.len >= self.cap {
+            self.drop_oldest();
+        }
         match self.runs.back_mut() {
             Some((last, n)) if last.same(&v) && *n < u32::MAX => *n += 1,
             _ => {
@@ -124,19 +128,22 @@ impl<T: RunItem> RunRing<T> {
             }
         }
         self.len += 1;
-        if self.len > self.cap {
-            if let Some(front) = self.runs.front_mut() {
-                front.1 -= 1;
-                if front.1 == 0 {
-                    self.runs.pop_front();
-                    // A busy series that went quiet gives its room back.
-                    if self.runs.capacity() > 16 && self.runs.len() * 4 < self.runs.capacity() {
-                        self.runs.shrink_to(self.runs.len() * 2);
-                    }
-                }
+    }
+
+    /// Drops the oldest item.
+    fn drop_oldest(&mut self) {
+        let Some(front) = self.runs.front_mut() else {
+            return;
+        };
+        front.1 -= 1;
+        if front.1 == 0 {
+            self.runs.pop_front();
+            // A busy series that went quiet gives its room back.
+            if self.runs.capacity() > 16 && self.runs.len() * 4 < self.runs.capacity() {
+                self.runs.shrink_to(self.runs.len() * 2);
             }
-            self.len -= 1;
         }
+        self.len -= 1;
     }
 
     /// Items, oldest first.
@@ -375,6 +382,27 @@ mod tests {
             .collect();
         let same = |a: &ListenerPoint, b: &ListenerPoint| a.same(b);
         same_as_ring(&points, 60, same);
+    }
+
+    #[test]
+    fn a_full_run_ring_of_distinct_items_holds_no_more_than_its_capacity() {
+        // Found by tests/engine_props.rs: a new run was reserved before the oldest went, one
+        // run over the capacity.
+        for cap in 1..8usize {
+            let mut r = RunRing::new(cap);
+            for i in 0..100u64 {
+                r.push(Some(i as f64));
+                assert!(r.len() <= cap);
+                assert!(
+                    r.heap_bytes() <= cap * std::mem::size_of::<(Option<f64>, u32)>(),
+                    "cap {cap}: {} bytes after {i}",
+                    r.heap_bytes()
+                );
+            }
+            let items: Vec<Option<f64>> = r.iter().copied().collect();
+            let want: Vec<Option<f64>> = (100 - cap as u64..100).map(|i| Some(i as f64)).collect();
+            assert_eq!(items, want);
+        }
     }
 
     #[test]
