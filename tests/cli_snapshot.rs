@@ -58,7 +58,7 @@ fn scene(tag: &str) -> anyhow::Result<Scene> {
     let unix_path = dir.path().join("scene.sock");
     let unix_sock = unix_listen(&unix_path, 5)?;
     let unix_client = UnixStream::connect(&unix_path)?;
-    wait_for_accept_queue(full.port(), 3, Duration::from_secs(2))?;
+    wait_for_accept_queue(full.port(), 3, Duration::from_secs(10))?;
     Ok(Scene {
         full,
         idle,
@@ -398,7 +398,7 @@ fn head_1(args: &[&str]) -> anyhow::Result<(String, std::process::ExitStatus, St
         let mut reader = std::io::BufReader::with_capacity(128, std::fs::File::from(read_end));
         reader.read_line(&mut first)?;
     } // the read end is closed here: sockq's next write fails with EPIPE
-    let status = wait_with_timeout(&mut child, Duration::from_secs(5))?;
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60))?;
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
         std::io::Read::read_to_string(&mut e, &mut err)?;

@@ -422,7 +422,7 @@ fn run_lab_with<T>(args: &[&str], mut beside: impl FnMut(u32) -> T) -> (Run, Vec
     let ids = lab.ids(&first);
     lines.push(first);
     // A tick a second; a late one is a slow machine, no line for 5 s is a hang.
-    while let Some(line) = lab.next(Duration::from_secs(5)) {
+    while let Some(line) = lab.next(Duration::from_secs(30)) {
         seen.push(beside(lab.child.id()));
         lines.push(line);
     }
@@ -1311,7 +1311,7 @@ fn headless_signal(signal: nix::sys::signal::Signal) {
     let mut lab = Headless::start(&["syn-flood", "--duration", "60s"]);
     let first = lab.next(STARTUP).expect("a first tick");
     let ids = lab.ids(&first);
-    let second = lab.next(Duration::from_secs(5)).expect("a second tick");
+    let second = lab.next(Duration::from_secs(30)).expect("a second tick");
     assert!(
         syn_recv(&second) > 0,
         "the flood runs: {}",

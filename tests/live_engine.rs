@@ -145,7 +145,7 @@ fn burst_between_two_ticks_shows_as_the_peak_of_the_next_tick() {
         // Between two ticks: five clients fill the queue (backlog+1), wait ~250 ms, and are all
         // accepted, so the next tick itself reads depth 0.
         let clients = connect_n(addr, 5)?;
-        wait_for_accept_queue(addr.port(), 5, Duration::from_secs(2))?;
+        wait_for_accept_queue(addr.port(), 5, Duration::from_secs(10))?;
         std::thread::sleep(Duration::from_millis(250));
         let mut accepted = Vec::new();
         loop {
@@ -200,7 +200,7 @@ fn one_dropping_listener_is_named_and_its_rate_equals_listen_overflows() {
         let (_full, addr) = listen("127.0.0.1:0", 2)?;
         let (_quiet, quiet) = listen("127.0.0.1:0", 16)?;
         let _held = connect_n(addr, 3)?;
-        wait_for_accept_queue(addr.port(), 3, Duration::from_secs(2))?;
+        wait_for_accept_queue(addr.port(), 3, Duration::from_secs(10))?;
         let mut live = Live::start(config(1000, 100, UNTHROTTLED, false))?;
         let t1 = live.next()?;
         assert_eq!(lt(&t1, addr).drops_per_s, None, "first tick: no rate");
@@ -294,7 +294,7 @@ fn full_queue_held_for_5_s_is_not_accepting() {
     in_netns("engine_not_accepting", || {
         let (_l, addr) = listen("127.0.0.1:0", 2)?;
         let _held = connect_n(addr, 3)?;
-        wait_for_accept_queue(addr.port(), 3, Duration::from_secs(2))?;
+        wait_for_accept_queue(addr.port(), 3, Duration::from_secs(10))?;
         let mut live = Live::start(config(1000, 100, UNTHROTTLED, false))?;
         let mut reported = None;
         for _ in 0..8 {

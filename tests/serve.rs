@@ -98,7 +98,7 @@ impl Server {
         use nix::sys::signal::{kill, Signal};
         use nix::unistd::Pid;
         kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM)?;
-        wait_with_timeout(&mut self.child, Duration::from_secs(5))
+        wait_with_timeout(&mut self.child, Duration::from_secs(30))
     }
 }
 
@@ -316,7 +316,7 @@ fn full_listener_is_exported_in_both_formats_and_passes_promtool() {
     in_netns("serve_full_listener", || {
         let (_l, addr) = listen("127.0.0.1:0", 4)?;
         let _held = connect_n(addr, 5)?;
-        wait_for_accept_queue(addr.port(), 5, Duration::from_secs(2))?;
+        wait_for_accept_queue(addr.port(), 5, Duration::from_secs(10))?;
         // SYNs to a full queue are dropped: the listener's drop counter moves (and keeps moving
         // with each retransmission while these live).
         let _syns = syn_only_clients(addr, 3)?;
@@ -539,7 +539,7 @@ fn at_the_cap_the_oldest_idle_connection_makes_room() {
         assert_eq!(limit_counters(&r.body), ((1.0, 0.0), (0.0, 0.0)));
         // …in the slot of the oldest idle one; the others stay open.
         assert!(
-            closed_within(&mut held[0], Duration::from_secs(5))?,
+            closed_within(&mut held[0], Duration::from_secs(30))?,
             "the oldest idle connection is still open"
         );
         for (i, s) in held.iter_mut().enumerate().skip(1) {
@@ -750,7 +750,7 @@ fn connections_being_answered_are_never_cut_to_make_room() {
             slow[0].content_length
         );
         let mut third = connect_from(loopback(2), server.addr, Duration::from_secs(5))?;
-        assert!(closed_within(&mut third, Duration::from_secs(5))?);
+        assert!(closed_within(&mut third, Duration::from_secs(30))?);
 
         // Idle connections from six other peers over the cap (4): they make room for each
         // other, never with the slow readers' slots.
@@ -780,7 +780,7 @@ fn connections_being_answered_are_never_cut_to_make_room() {
         slow.push(SlowReader::start(loopback(9), server.addr)?);
         slow.push(SlowReader::start(loopback(10), server.addr)?);
         let mut refused = connect_from(loopback(11), server.addr, Duration::from_secs(5))?;
-        assert!(closed_within(&mut refused, Duration::from_secs(5))?);
+        assert!(closed_within(&mut refused, Duration::from_secs(30))?);
 
         // Every slow reader gets its whole response.
         for (i, s) in slow.into_iter().enumerate() {
@@ -846,7 +846,7 @@ fn cardinality_is_bounded_by_max_listeners() {
         for _ in 0..5 {
             let (l, addr) = listen("127.0.0.1:0", 2)?;
             clients.push(connect_n(addr, 3)?);
-            wait_for_accept_queue(addr.port(), 3, Duration::from_secs(2))?;
+            wait_for_accept_queue(addr.port(), 3, Duration::from_secs(10))?;
             full.push((l, addr));
         }
         let server = Server::start(

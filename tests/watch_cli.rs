@@ -38,7 +38,7 @@ struct FullQueue {
 fn full_queue() -> anyhow::Result<FullQueue> {
     let (listener, addr) = listen("127.0.0.1:0", 2)?;
     let clients = connect_n(addr, 3)?;
-    wait_for_accept_queue(addr.port(), 3, Duration::from_secs(2))?;
+    wait_for_accept_queue(addr.port(), 3, Duration::from_secs(10))?;
     Ok(FullQueue {
         addr,
         _listener: listener,
@@ -353,7 +353,7 @@ fn watch_exits_quietly_when_stdout_closes() {
                 assert_eq!(v["seq"], 1);
             }
         } // the reading end is closed here, like `sockq watch | head -1`
-        let status = wait_with_timeout(&mut child, Duration::from_secs(3))
+        let status = wait_with_timeout(&mut child, Duration::from_secs(60))
             .unwrap_or_else(|e| panic!("json={json}: {e:#}"));
         let (_, err) = drain(&mut child).unwrap();
         assert_eq!(status.code(), Some(0), "json={json}: {status:?}, {err}");
@@ -406,7 +406,7 @@ fn watch_exits_when_a_stalled_pipe_closes() {
     let ticks_to_stall = 65_536 / size + 6;
     std::thread::sleep(Duration::from_millis(100 * ticks_to_stall as u64 + 1000));
     drop(out);
-    let status = wait_with_timeout(&mut child, Duration::from_secs(3))
+    let status = wait_with_timeout(&mut child, Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e:#} (lines of {size} B, seq {})", tick["seq"]));
     let (_, err) = drain(&mut child).unwrap();
     assert_eq!(status.code(), Some(0), "{status:?}: {err}");
