@@ -1,41 +1,54 @@
-//! perf_service: the service dump (a listener's children, issue 14) at 10,000 established
-//! connections against `ss -tn`, in a private network namespace (root only).
+//! perf_service: the service dump (a listener's children, issue 14) at 10,000 or 100,000
+//! established connections against `ss -tn` and `ss -tnoi`, in a private network namespace
+//! (root only).
 //!
 //!     cargo build --release --bin sockq --example perf_service
 //!     sudo target/release/examples/perf_service --runs 11 --conns 10000 --watch-secs 30
+//!     sudo target/release/examples/perf_service --runs 11 --conns 100000 --watch-secs 30
 //!
-//! One listener on 127.0.0.1 accepts `--conns` clients of a python child process (the namespace
-//! then holds 2 × conns established sockets: each server child and its client; the client side
-//! is what the port filter keeps out of sockq's dump). Both tools are checked to see `--conns`
-//! children. Then, interleaved and rotating which goes first, `--runs` rounds of:
+//! One listener on 127.0.0.1 (backlog 65535, `somaxconn` raised in the namespace) has `--conns`
+//! accepted connections (the namespace then holds 2 × conns established sockets: each server
+//! child and its client; the client side is what the port filter keeps out of sockq's dump).
+//! A process may hold at most RLIMIT_NOFILE (hard) descriptors, so the connections are spread
+//! over python children of at most [`PER_PROCESS`] each: acceptors that share the listener's
+//! descriptor, and clients, each from its own source address 127.0.0.(2+k) (its own range of
+//! ephemeral ports). Both tools are checked to see `--conns` children. Then, interleaved and
+//! rotating which goes first, `--runs` rounds of:
 //!
 //! - the service dump as `Collector::sample` makes it (`service::children_request` with the
 //!   port filter, `decode_child`, a warm `ChildTracker` pass, `attribute_service`), without
 //!   tcp_info (what a quiet server costs) and with it (after a dump that found children waiting
 //!   or unread bytes);
 //! - the raw floor: the same request through `DiagSocket::dump`, counting messages only;
-//! - `ss -tn` (every connection, both families), `ss -tn sport = :PORT` (the same kernel filter),
-//!   `ss -tni sport = :PORT` (with tcp_info, as sockq's second variant), each as a process;
+//! - `ss -tn` (every connection, both families), `ss -tnoi` (with timers and tcp_info),
+//!   `ss -tn sport = :PORT` (the same kernel filter), `ss -tnoi sport = :PORT` (with tcp_info,
+//!   as sockq's second variant), each as a process;
 //! - a full warm `Collector::sample()` (listeners, SYN-RECV, service, counters, owners).
 //!
 //! Then the budget plan for these costs, and `sockq watch --json --interval 1s` for
-//! `--watch-secs`: its sampler's CPU per tick and the service numbers' age.
+//! `--watch-secs`: its sampler's CPU per tick, the service numbers' age and the ticks whose
+//! `blind_spots` say the dump was spaced out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and tools may panic on failure
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Stdio};
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::resource::{getrusage, setrlimit, Resource, UsageWho};
+use socket2::{Domain, Socket, Type};
 use sockq::collect::netlink::DiagSocket;
 use sockq::collect::sampler::plan_budget;
 use sockq::collect::service::{self, ChildTracker};
 use sockq::collect::{thread_cpu, Collector, CollectorOptions};
 use sockq::model::{testing::tcp_listener, Family};
+
+/// Connections per python child (acceptor or client): under a hard RLIMIT_NOFILE of 20,000.
+const PER_PROCESS: usize = 10_000;
 
 struct Args {
     runs: usize,
@@ -129,13 +142,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn run(a: Args) -> anyhow::Result<()> {
-    // The accepted side here, the clients in a child process (each side needs conns
-    // descriptors; the hard limit may not be raised without CAP_SYS_RESOURCE).
     let (_, hard) = nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE)?;
     ensure!(
-        hard >= a.conns as u64 + 1024,
-        "RLIMIT_NOFILE hard limit {hard} is too small for {} connections",
-        a.conns
+        hard >= PER_PROCESS as u64 + 1024,
+        "RLIMIT_NOFILE hard limit {hard} is too small for {PER_PROCESS} connections a process"
     );
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     unshare(CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET): run as root")?;
@@ -144,28 +154,41 @@ fn run(a: Args) -> anyhow::Result<()> {
         .status()?;
     ensure!(st.success());
     std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "10000 65000")?;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
+    std::fs::write("/proc/sys/net/core/somaxconn", "65535")?;
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    sock.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    sock.listen(65535)?;
+    let n = a.conns;
+    let t0 = Instant::now();
+    // The acceptors inherit the listener (the only descriptor spawned without close-on-exec).
+    sock.set_cloexec(false)?;
+    let fd = sock.as_raw_fd().to_string();
+    let mut acceptors = Vec::new();
+    for k in 0..n.div_ceil(PER_PROCESS) {
+        let m = PER_PROCESS.min(n - k * PER_PROCESS);
+        acceptors.push(python(ACCEPTOR, &[&fd, &m.to_string()])?);
+    }
+    sock.set_cloexec(true)?;
+    let listener: TcpListener = sock.into();
     let addr: SocketAddr = listener.local_addr()?;
     let port = addr.port();
-    let n = a.conns;
-    let acceptor = std::thread::spawn(move || {
-        (0..n)
-            .map(|_| listener.accept().map(|(s, _)| s))
-            .collect::<Result<Vec<_>, _>>()
-            .map(|v| (v, listener))
-    });
-    let t0 = Instant::now();
-    let mut clients = Command::new("python3")
-        .args(["-c", CLIENTS, &port.to_string(), &n.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("python3 for the clients")?;
-    let mut ready = String::new();
-    BufReader::new(clients.stdout.take().unwrap()).read_line(&mut ready)?;
-    ensure!(ready.trim() == "ok", "the clients said {ready:?}");
-    let (accepted, _listener) = acceptor.join().unwrap()?;
-    eprintln!("{n} connections in {:.1} s", t0.elapsed().as_secs_f64());
+    let mut clients = Vec::new();
+    for k in 0..n.div_ceil(PER_PROCESS) {
+        let m = PER_PROCESS.min(n - k * PER_PROCESS);
+        let src = format!("127.0.0.{}", 2 + k);
+        clients.push(python(CLIENTS, &[&port.to_string(), &m.to_string(), &src])?);
+    }
+    for (_, out) in clients.iter_mut().chain(acceptors.iter_mut()) {
+        let mut ready = String::new();
+        out.read_line(&mut ready)?;
+        ensure!(ready.trim() == "ok", "a python child said {ready:?}");
+    }
+    eprintln!(
+        "{n} connections in {:.1} s ({} acceptor and {} client processes)",
+        t0.elapsed().as_secs_f64(),
+        acceptors.len(),
+        clients.len()
+    );
 
     // Both tools see them.
     let out = Command::new("ss")
@@ -221,8 +244,9 @@ fn run(a: Args) -> anyhow::Result<()> {
         "sockq service dump + tcp_info",
         "raw floor",
         "ss -tn",
+        "ss -tnoi",
         "ss -tn sport",
-        "ss -tni sport",
+        "ss -tnoi sport",
         "sockq full sample",
     ];
     let mut series = vec![Series::default(); steps.len()];
@@ -249,8 +273,9 @@ fn run(a: Args) -> anyhow::Result<()> {
                     (t.elapsed(), thread_cpu() - c0)
                 }
                 3 => time_ss(&["-tn"]),
-                4 => time_ss(&["-tn", &sport]),
-                5 => time_ss(&["-tni", &sport]),
+                4 => time_ss(&["-tnoi"]),
+                5 => time_ss(&["-tn", &sport]),
+                6 => time_ss(&["-tnoi", &sport]),
                 _ => {
                     let (c0, t) = (thread_cpu(), Instant::now());
                     c.sample()?;
@@ -270,21 +295,22 @@ fn run(a: Args) -> anyhow::Result<()> {
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     );
     println!();
-    println!("| measurement | wall ms | CPU ms | wall min–max | / `ss -tn` | / `ss -tn sport` | / raw floor |");
-    println!("|---|---|---|---|---|---|---|");
-    let ss_all = series[3].wall().as_secs_f64();
-    let ss_f = series[4].wall().as_secs_f64();
-    let floor = series[2].wall().as_secs_f64();
+    println!("| measurement | wall ms | CPU ms | wall min–max | CPU / `ss -tn` | CPU / `ss -tnoi` | CPU / `ss -tn sport` | CPU / `ss -tnoi sport` | CPU / raw floor | wall / `ss -tn` |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let cpu_of = |i: usize| series[i].cpu().as_secs_f64();
     for (i, name) in steps.iter().enumerate() {
-        let w = series[i].wall().as_secs_f64();
+        let c = cpu_of(i);
         println!(
-            "| {name} | {} | {} | {} | {:.3} | {:.3} | {:.3} |",
+            "| {name} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
             ms(series[i].wall()),
             ms(series[i].cpu()),
             series[i].range(),
-            w / ss_all,
-            w / ss_f,
-            w / floor
+            c / cpu_of(3),
+            c / cpu_of(4),
+            c / cpu_of(5),
+            c / cpu_of(6),
+            c / cpu_of(2),
+            series[i].wall().as_secs_f64() / series[3].wall().as_secs_f64(),
         );
     }
     // The budget: the two dumps that walk the established hash are planned as one cost.
@@ -320,9 +346,12 @@ fn run(a: Args) -> anyhow::Result<()> {
     let mut cpu = Vec::new();
     let mut ages = Vec::new();
     let mut throttled = 0;
+    let mut spaced = 0;
     let mut seen = Vec::new();
     for line in BufReader::new(stdout).lines() {
-        let v: serde_json::Value = serde_json::from_str(&line?)?;
+        let line = line?;
+        spaced += usize::from(line.contains("the dump was spaced out to keep the CPU budget"));
+        let v: serde_json::Value = serde_json::from_str(&line)?;
         cpu.push(v["collector"]["cpu_percent"].as_f64().unwrap_or(f64::NAN));
         ages.push(
             v["snapshot"]["service"]["age_ms"]
@@ -346,24 +375,67 @@ fn run(a: Args) -> anyhow::Result<()> {
     let steady: Vec<f64> = cpu.iter().skip(1).copied().collect();
     let mean = steady.iter().sum::<f64>() / steady.len().max(1) as f64;
     let max = steady.iter().copied().fold(0.0, f64::max);
+    let fresh = ages.iter().filter(|&&a| a == 0).count();
     println!(
-        "`sockq watch --json --interval 1s`, {ticks} ticks: sampler CPU mean {mean:.2} % (max tick {max:.2} %, first tick left out), service numbers at most {:.1} s old, {throttled} ticks throttled, in service seen {:?}",
+        "`sockq watch --json --interval 1s`, {ticks} ticks: sampler CPU mean {mean:.2} % (max tick {max:.2} %, first tick left out), service numbers at most {:.1} s old (dumped afresh on {fresh} ticks; {spaced} ticks say in blind_spots that the dump was spaced out), {throttled} ticks throttled, in service seen {:?}",
         *ages.iter().max().unwrap_or(&0) as f64 / 1000.0,
         seen.iter().min()..=seen.iter().max()
     );
-    let _ = clients.kill();
-    let _ = clients.wait();
-    drop(accepted);
+    for (mut p, _) in clients.into_iter().chain(acceptors) {
+        let _ = p.kill();
+        let _ = p.wait();
+    }
+    drop(listener);
     Ok(())
 }
 
-/// The clients: connect argv[2] times to 127.0.0.1:argv[1], say "ok", hold until stdin closes.
-const CLIENTS: &str = r#"
-import resource, socket, sys
+/// Starts `python3 -c code args…` with piped stdin (it holds until stdin closes) and stdout.
+fn python(
+    code: &str,
+    args: &[&str],
+) -> anyhow::Result<(Child, BufReader<std::process::ChildStdout>)> {
+    let mut c = Command::new("python3")
+        .arg("-c")
+        .arg(format!("{PRELUDE}{code}"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("python3 for the connections")?;
+    let out = BufReader::new(c.stdout.take().context("no stdout")?);
+    Ok((c, out))
+}
+
+/// Shared by the python children: the descriptor limit, and death with the harness thread (an
+/// acceptor blocked in accept() would not see its stdin close).
+const PRELUDE: &str = r#"
+import ctypes, resource, socket, sys
+ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-port, n = int(sys.argv[1]), int(sys.argv[2])
-cs = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+"#;
+
+/// An acceptor: accept argv[2] connections on the inherited listener argv[1], say "ok", hold
+/// them until stdin closes.
+const ACCEPTOR: &str = r#"
+l = socket.socket(fileno=int(sys.argv[1]))
+cs = [l.accept()[0] for _ in range(int(sys.argv[2]))]
+print("ok", flush=True)
+sys.stdin.read()
+"#;
+
+/// The clients: connect argv[2] times to 127.0.0.1:argv[1] from address argv[3]
+/// (IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect, per destination), say "ok", hold
+/// until stdin closes.
+const CLIENTS: &str = r#"
+port, n, src = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def conn():
+    s = socket.socket()
+    s.setsockopt(socket.IPPROTO_IP, 24, 1)
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+cs = [conn() for _ in range(n)]
 print("ok", flush=True)
 sys.stdin.read()
 "#;
