@@ -122,6 +122,8 @@ pub struct Engine {
     arrivals: service::Arrivals,
     /// Listeners of the latest sample the filter left out.
     left_out: LeftOut,
+    /// The last tick's listener order (see `listeners::ticks`).
+    tick_order: Vec<(ListenerKey, bool)>,
 }
 
 impl Engine {
@@ -144,6 +146,7 @@ impl Engine {
             gaps_since_prev: 0,
             arrivals: service::Arrivals::default(),
             left_out: LeftOut::default(),
+            tick_order: Vec::new(),
         }
     }
 
@@ -297,7 +300,8 @@ impl Engine {
                 .listeners
                 .values()
                 .any(|h| !h.gone && h.drops_delta.is_some_and(|d| d > 0));
-        let listener_ticks = listeners::ticks(&self.listeners, overflows_moved);
+        let listener_ticks =
+            listeners::ticks(&self.listeners, overflows_moved, &mut self.tick_order);
         self.arrivals
             .see(service_dump_ns, &snapshot.counters, &listener_ticks);
         let mut tick = Tick {

@@ -1,7 +1,7 @@
 //! Rules over a tick → findings: what is wrong, in plain words, with the numbers that show it
 //! and where to look next. Pure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::model::{Finding, ListenerKey, TcpListener, Tick};
 
@@ -58,15 +58,19 @@ fn rate(t: &Tick, name: &str) -> f64 {
 /// Evaluates every rule on a tick. Findings come most severe first.
 pub fn evaluate(t: &Tick) -> Vec<Finding> {
     let mut out = Vec::new();
-    let by_key: BTreeMap<ListenerKey, &TcpListener> = t
-        .snapshot
-        .tcp_listeners
-        .iter()
-        .map(|l| (ListenerKey::from(l), l))
-        .collect();
+    // Hashed, not ordered: built for every listener on every tick (only looked up here), and
+    // an ordered set of endpoints compared strings 14 times per listener.
+    let mut by_key: HashMap<ListenerKey, &TcpListener> =
+        HashMap::with_capacity(t.snapshot.tcp_listeners.len());
+    by_key.extend(
+        t.snapshot
+            .tcp_listeners
+            .iter()
+            .map(|l| (ListenerKey::from(l), l)),
+    );
     let mut fd_reported: Vec<u32> = Vec::new();
     // An SO_REUSEPORT group shares its children's numbers: its service findings once.
-    let mut service_reported: std::collections::BTreeSet<&str> = Default::default();
+    let mut service_reported: HashSet<&str> = HashSet::with_capacity(t.listeners.len());
     for lt in t.listeners.iter().filter(|lt| !lt.gone) {
         let Some(l) = by_key.get(&lt.key) else {
             continue;
