@@ -61,17 +61,23 @@ pub fn start(live: &LiveConfig) -> Result<Fleet, CmdError> {
         Fleet::start(FleetConfig::new(live.sampler.clone())).map_err(anyhow::Error::from)?;
     let blind = fleet.blind_spot().unwrap_or_default();
     let read = fleet.members().count();
-    match missing_line(
+    report_access(
         &blind,
         fleet.denied(),
         read + fleet.unreadable().count(),
         read,
-    ) {
+    );
+    Ok(fleet)
+}
+
+/// Says on stderr, once, what `--all-netns` could not read: the missing capabilities, else the
+/// discovery's blind spot (escaped), else nothing.
+pub fn report_access(blind: &str, denied: usize, found: usize, read: usize) {
+    match missing_line(blind, denied, found, read) {
         Some(line) => eprintln!("{line}"),
-        None if !blind.is_empty() => eprintln!("sockq: --all-netns: {}", terminal_safe(&blind)),
+        None if !blind.is_empty() => eprintln!("sockq: --all-netns: {}", terminal_safe(blind)),
         None => {}
     }
-    Ok(fleet)
 }
 
 /// Without privilege, one line saying what is missing and what is shown; `None` when nothing

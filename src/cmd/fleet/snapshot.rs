@@ -82,11 +82,7 @@ pub fn snapshot(cfg: &SnapshotConfig) -> CmdResult {
         namespaces,
     };
     let blind = fleet.blind_spot.clone().unwrap_or_default();
-    match super::missing_line(&blind, denied, found, found - denied) {
-        Some(line) => eprintln!("{line}"),
-        None if !blind.is_empty() => eprintln!("sockq: --all-netns: {}", terminal_safe(&blind)),
-        None => {}
-    }
+    super::report_access(&blind, denied, found, found - denied);
     let text = if cfg.json {
         serde_json::to_string_pretty(&fleet).map_err(CmdError::from)?
     } else {
