@@ -202,7 +202,7 @@ fn rate(t: &Tick, name: &str) -> Option<f64> {
 fn lt(t: &Tick, port: u16) -> &sockq::model::ListenerTick {
     t.listeners
         .iter()
-        .find(|l| l.endpoint == ep(port))
+        .find(|l| *l.endpoint == *ep(port))
         .unwrap_or_else(|| panic!("{} not in {:#?}", ep(port), t.listeners))
 }
 
@@ -496,7 +496,7 @@ fn gone_listener_is_marked_kept_for_retention_then_pruned() {
     assert_eq!(
         t.listeners
             .iter()
-            .map(|l| (l.endpoint.as_str(), l.gone))
+            .map(|l| (&*l.endpoint, l.gone))
             .collect::<Vec<_>>(),
         vec![("127.0.0.1:8080", false), ("127.0.0.1:9000", true)],
         "gone listeners come last"
@@ -520,13 +520,13 @@ fn gone_listener_is_marked_kept_for_retention_then_pruned() {
         assert_eq!(t.gone_listeners, 1, "at {ms} ms");
         let kept = w.engine.gone_listeners();
         assert_eq!(kept.len(), 1);
-        assert!(kept[0].gone && kept[0].endpoint == ep(9000), "at {ms} ms");
+        assert!(kept[0].gone && *kept[0].endpoint == *ep(9000), "at {ms} ms");
     }
     assert_eq!(w.engine.listener(&b).unwrap().points.len(), 4);
     // … then pruned.
     let t = w.tick_at(4000);
     assert_eq!(t.listeners.len(), 1);
-    assert_eq!(t.listeners[0].endpoint, ep(8080));
+    assert_eq!(&*t.listeners[0].endpoint, ep(8080));
     assert_eq!(t.gone_listeners, 0);
     assert!(w.engine.listener(&b).is_none());
     assert_eq!(w.engine.listeners().count(), 1);
@@ -544,7 +544,7 @@ fn a_new_socket_on_the_same_port_is_a_new_listener() {
     let mine: Vec<(u32, bool)> = t
         .listeners
         .iter()
-        .filter(|l| l.endpoint == ep(8080))
+        .filter(|l| *l.endpoint == *ep(8080))
         .map(|l| (l.backlog, l.gone))
         .collect();
     assert_eq!(mine, vec![(511, false), (128, true)]);
@@ -730,7 +730,9 @@ fn not_accepting_silent_when_the_fast_sampler_saw_the_queue_drain() {
 fn held_by(port: u16, depth: u32, backlog: u32, holders: Vec<ProcessInfo>) -> TcpListener {
     testing::tcp_listener(port)
         .queue(depth, backlog)
-        .owners(Owners::Known { processes: holders })
+        .owners(Owners::Known {
+            processes: holders.into(),
+        })
         .build()
 }
 
@@ -1125,7 +1127,8 @@ fn owned(mut l: TcpListener, pid: u32, open: Option<u64>, limit: Option<u64>) ->
             fd_limit: limit,
             age_ms: 0,
             ..ProcessInfo::default()
-        }],
+        }]
+        .into(),
     };
     l
 }

@@ -81,7 +81,7 @@ fn ep(addr: SocketAddr) -> String {
 fn lt(t: &Tick, addr: SocketAddr) -> &ListenerTick {
     t.listeners
         .iter()
-        .find(|l| l.endpoint == ep(addr))
+        .find(|l| *l.endpoint == *ep(addr))
         .unwrap_or_else(|| panic!("{addr} not in tick {}: {:#?}", t.seq, t.listeners))
 }
 

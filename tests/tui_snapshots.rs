@@ -55,7 +55,9 @@ fn proc_info(pid: u32, comm: &str, fds: u64, limit: u64) -> ProcessInfo {
 }
 
 fn known(processes: Vec<ProcessInfo>) -> Owners {
-    Owners::Known { processes }
+    Owners::Known {
+        processes: processes.into(),
+    }
 }
 
 fn tcp(addr: IpAddr, port: u16, v6only: Option<bool>, id: u64, backlog: u32) -> TcpListener {
@@ -628,7 +630,7 @@ fn key_of(engine: &Engine, endpoint: &str) -> ListenerKey {
         .unwrap()
         .listeners
         .iter()
-        .find(|l| l.endpoint == endpoint)
+        .find(|l| &*l.endpoint == endpoint)
         .unwrap_or_else(|| panic!("no {endpoint}"))
         .key
 }
@@ -676,6 +678,7 @@ fn detail_says_how_old_an_owners_numbers_are() {
     let Owners::Known { processes } = &mut specs[1].listener.owners else {
         panic!("nginx has known owners");
     };
+    let processes = std::sync::Arc::make_mut(processes);
     processes[2].age_ms = 999;
     processes[3].age_ms = 7_400;
     let engine = World::new(specs).engine(TICKS);
@@ -1648,7 +1651,7 @@ fn fill_is_the_depth_and_a_proven_overflow_marks_the_gauge() {
         .unwrap()
         .listeners
         .iter()
-        .find(|l| l.endpoint == "127.0.0.1:8081")
+        .find(|l| &*l.endpoint == "127.0.0.1:8081")
         .unwrap();
     assert!(lt.overflow_proven, "{lt:?}");
     let rows = new_app(true).rows(&engine);

@@ -107,7 +107,8 @@ fn neighbours() -> Vec<TcpListener> {
                     'S',
                     Some(1.0),
                     1,
-                )],
+                )]
+                .into(),
             })
             .service(Some(ServiceStats {
                 group: 2,
@@ -192,7 +193,7 @@ fn key_of(engine: &Engine, endpoint: &str) -> ListenerKey {
         .unwrap()
         .listeners
         .iter()
-        .find(|l| l.endpoint == endpoint)
+        .find(|l| &*l.endpoint == endpoint)
         .unwrap_or_else(|| panic!("no {endpoint}"))
         .key
 }

@@ -70,7 +70,8 @@ impl Synth {
                         fd_limit: Some(1024),
                         age_ms: 0,
                         ..ProcessInfo::default()
-                    }],
+                    }]
+                    .into(),
                 },
             })
             .collect();

@@ -13,14 +13,14 @@
 //! group only (the one its hash picks for an all-zero remote end); the others answer ENOENT and
 //! are polled instead with a dump of their port (the kernel builds messages for that port only).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::diag::{self, ExactListener};
 use super::error::{netlink, CollectError};
 use super::netlink::ExactAnswer;
 use super::Collector;
-use crate::model::{Family, ListenerKey, TcpListener};
+use crate::model::{fast_map, fast_set, Family, FastMap, FastSet, ListenerKey, TcpListener};
 
 /// How long a listener stays in the active set after its last sign of activity.
 pub const ACTIVE_FOR: Duration = Duration::from_secs(60);
@@ -47,9 +47,9 @@ struct Target {
 /// Which listeners the fast poll reads, updated at every display tick.
 #[derive(Debug, Default)]
 pub struct ActiveSet {
-    seen: HashMap<u64, Seen>,
-    last_active: HashMap<ListenerKey, Instant>,
-    selected: HashSet<ListenerKey>,
+    seen: FastMap<u64, Seen>,
+    last_active: FastMap<ListenerKey, Instant>,
+    selected: FastSet<ListenerKey>,
     targets: Vec<Target>,
 }
 
@@ -67,8 +67,8 @@ impl ActiveSet {
         bound_if: &HashMap<u64, u32>,
         now: Instant,
     ) {
-        let mut seen = HashMap::with_capacity(listeners.len());
-        let mut present = HashSet::with_capacity(self.last_active.len() + self.selected.len());
+        let mut seen = fast_map(listeners.len());
+        let mut present = fast_set(self.last_active.len() + self.selected.len());
         for l in listeners {
             let key = ListenerKey::from(l);
             let now_seen = Seen {
@@ -88,7 +88,7 @@ impl ActiveSet {
         self.seen = seen;
         self.last_active
             .retain(|k, at| present.contains(k) && now.saturating_duration_since(*at) < ACTIVE_FOR);
-        let by_port: HashSet<ListenerKey> = self
+        let by_port: FastSet<ListenerKey> = self
             .targets
             .iter()
             .filter(|t| t.by_port)

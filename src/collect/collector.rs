@@ -75,7 +75,7 @@ struct ServiceState {
     tracker: ChildTracker,
     last: Option<LastService>,
     /// Children first seen, per listener (by cookie), since sockq started.
-    totals: HashMap<u64, u64>,
+    totals: crate::model::FastMap<u64, u64>,
     /// Thread CPU time of the last dump.
     cost: Duration,
 }
@@ -405,8 +405,7 @@ impl Collector {
             for (l, n) in listeners.iter().zip(&new) {
                 *totals.entry(l.cookie).or_insert(0) += n;
             }
-            let present: std::collections::HashSet<u64> =
-                listeners.iter().map(|l| l.cookie).collect();
+            let present: crate::model::FastSet<u64> = listeners.iter().map(|l| l.cookie).collect();
             totals.retain(|cookie, _| present.contains(cookie));
         }
         for l in listeners.iter_mut() {

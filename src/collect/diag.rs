@@ -350,13 +350,13 @@ pub fn v4_mapped(a: &IpAddr) -> Option<IpAddr> {
 /// Listeners by port: the candidates of a socket's local port, for [`ListenerIndex::group`].
 #[derive(Debug, Default)]
 pub struct ListenerIndex {
-    by_port: HashMap<u16, Vec<usize>>,
+    by_port: crate::model::FastMap<u16, Vec<usize>>,
 }
 
 impl ListenerIndex {
     /// Indexes `listeners` by port.
     pub fn new(listeners: &[TcpListener]) -> Self {
-        let mut by_port: HashMap<u16, Vec<usize>> = HashMap::new();
+        let mut by_port: crate::model::FastMap<u16, Vec<usize>> = Default::default();
         for (i, l) in listeners.iter().enumerate() {
             by_port.entry(l.port).or_default().push(i);
         }

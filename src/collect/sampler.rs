@@ -10,7 +10,6 @@
 //! keeps its own CPU under a budget by spacing that dump and slowing the fast sampler, and says
 //! so in [`CollectorStats`] rather than silently showing stale numbers.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -21,7 +20,9 @@ use super::active::ActiveSet;
 use super::netns::NetnsTarget;
 use super::{thread_cpu, CollectError, Collector, CollectorOptions};
 use crate::engine::{Source, SourceEnded, Waker};
-use crate::model::{CollectorStats, DepthRange, ListenerKey, Sample, SampleError, SampleEvent};
+use crate::model::{
+    CollectorStats, DepthRange, FastMap, ListenerKey, Sample, SampleError, SampleEvent,
+};
 
 /// Sampler settings.
 #[derive(Debug, Clone)]
@@ -179,7 +180,7 @@ impl Drop for Sampler {
 /// Tracks depth ranges between ticks.
 #[derive(Default)]
 struct Peaks {
-    ranges: HashMap<ListenerKey, (u32, u32, u32)>,
+    ranges: FastMap<ListenerKey, (u32, u32, u32)>,
 }
 
 impl Peaks {

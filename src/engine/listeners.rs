@@ -2,12 +2,11 @@
 //! not-draining timers, and listeners that disappeared.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 
 use super::ListenerHistory;
 use crate::model::history::{ListenerPoint, Ring, RunRing, ServicePoint};
 use crate::model::rates::{counter_delta, CounterWidth};
-use crate::model::{DepthRange, ListenerKey, ListenerTick, TcpListener};
+use crate::model::{DepthRange, FastMap, ListenerKey, ListenerTick, TcpListener};
 
 /// One sample's view of the listeners, applied to the histories.
 pub struct Update<'a> {
@@ -29,8 +28,8 @@ pub struct Update<'a> {
 
 /// Applies one sample to the histories: seen listeners get a point, unseen ones a gap and the
 /// `gone` mark, and gone ones past their retention are dropped.
-pub fn update(histories: &mut HashMap<ListenerKey, Box<ListenerHistory>>, u: Update<'_>) {
-    let ranges: HashMap<ListenerKey, DepthRange> =
+pub fn update(histories: &mut FastMap<ListenerKey, Box<ListenerHistory>>, u: Update<'_>) {
+    let ranges: FastMap<ListenerKey, DepthRange> =
         u.ranges.into_iter().map(|r| (r.key, r)).collect();
     for h in histories.values_mut() {
         // Until seen below (`see` clears both): a listener not gone before goes now.
@@ -72,7 +71,7 @@ pub fn update(histories: &mut HashMap<ListenerKey, Box<ListenerHistory>>, u: Upd
 /// must not grow memory (or every view) without bound; the oldest gone ones go first.
 pub const MAX_GONE: usize = 1000;
 
-fn prune_gone(histories: &mut HashMap<ListenerKey, Box<ListenerHistory>>, max: usize) {
+fn prune_gone(histories: &mut FastMap<ListenerKey, Box<ListenerHistory>>, max: usize) {
     let mut gone: Vec<(u64, ListenerKey)> = histories
         .iter()
         .filter(|(_, h)| h.gone)
@@ -149,7 +148,7 @@ fn see_service(h: &mut ListenerHistory, l: &TcpListener) {
 impl ListenerHistory {
     fn first_seen(l: &TcpListener, cap: usize, now_ns: u64) -> Self {
         ListenerHistory {
-            endpoint: l.endpoint(),
+            endpoint: l.endpoint().into(),
             listener: l.clone(),
             points: RunRing::new(cap),
             drops_per_s: None,
@@ -168,11 +167,11 @@ impl ListenerHistory {
 
 /// The listeners whose own drop counters moved in this tick (asked for when the namespace's
 /// overflow counters moved), by endpoint.
-pub fn dropping(histories: &HashMap<ListenerKey, Box<ListenerHistory>>) -> Vec<String> {
+pub fn dropping(histories: &FastMap<ListenerKey, Box<ListenerHistory>>) -> Vec<String> {
     let mut out: Vec<String> = histories
         .values()
         .filter(|h| h.drops_delta.is_some_and(|d| d > 0))
-        .map(|h| h.endpoint.clone())
+        .map(|h| h.endpoint.to_string())
         .collect();
     out.sort();
     out
@@ -185,7 +184,7 @@ pub fn dropping(histories: &HashMap<ListenerKey, Box<ListenerHistory>>) -> Vec<S
 /// with the same gone marks (a listener's endpoint never changes), sorted again otherwise:
 /// sorting 10,000 endpoints every tick was most of the string comparisons of a quiet tick.
 pub fn ticks(
-    histories: &HashMap<ListenerKey, Box<ListenerHistory>>,
+    histories: &FastMap<ListenerKey, Box<ListenerHistory>>,
     overflows_moved: bool,
     order: &mut Vec<(ListenerKey, bool)>,
 ) -> Vec<ListenerTick> {
@@ -259,7 +258,7 @@ fn listener_tick(key: ListenerKey, h: &ListenerHistory, overflows_moved: bool) -
 
 /// The listeners that went away before this tick and are still kept (retention), as ticks
 /// with their last numbers, by endpoint: the dashboard shows them dimmed, marked gone.
-pub fn gone_ticks(histories: &HashMap<ListenerKey, Box<ListenerHistory>>) -> Vec<ListenerTick> {
+pub fn gone_ticks(histories: &FastMap<ListenerKey, Box<ListenerHistory>>) -> Vec<ListenerTick> {
     let mut out: Vec<ListenerTick> = histories
         .iter()
         .filter(|(_, h)| h.gone && !h.newly_gone)
@@ -331,7 +330,7 @@ mod tests {
         e.ingest(at(listeners, t))
             .listeners
             .iter()
-            .map(|l| (l.endpoint.clone(), l.gone))
+            .map(|l| (l.endpoint.to_string(), l.gone))
             .collect()
     }
 

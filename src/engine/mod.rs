@@ -4,13 +4,13 @@
 //! `gaps` counts missed ticks, `rates` turns counters into rates, `listeners` keeps each
 //! listener's history and timers; [`Engine::ingest`] assembles the tick and asks the rules.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::model::history::{ListenerPoint, Ring, RunRing, ServicePoint};
 use crate::model::meta::QUEUE_COUNTER_INFO;
 use crate::model::{
-    DepthRange, Filter, ListenerKey, ListenerTick, Sample, SampleEvent, TcpListener, Tick,
+    DepthRange, FastMap, Filter, ListenerKey, ListenerTick, Sample, SampleEvent, TcpListener, Tick,
     TICK_SCHEMA_VERSION,
 };
 use crate::rules;
@@ -63,7 +63,7 @@ impl EngineConfig {
 #[derive(Debug, Clone)]
 pub struct ListenerHistory {
     /// `address:port` as ss prints it (formatted once, when first seen).
-    pub endpoint: String,
+    pub endpoint: std::sync::Arc<str>,
     /// The latest reading of the socket.
     pub listener: TcpListener,
     /// One point per tick since first seen (gaps included), newest last.
@@ -108,7 +108,7 @@ pub struct Engine {
     cfg: EngineConfig,
     cap: usize,
     seq: u64,
-    listeners: HashMap<ListenerKey, Box<ListenerHistory>>,
+    listeners: FastMap<ListenerKey, Box<ListenerHistory>>,
     counter_history: BTreeMap<&'static str, RunRing<Option<f64>>>,
     /// The latest tick; its snapshot is the previous sample when the next one arrives.
     latest: Option<Tick>,
@@ -138,7 +138,7 @@ impl Engine {
             cfg,
             cap,
             seq: 0,
-            listeners: HashMap::new(),
+            listeners: FastMap::default(),
             counter_history,
             latest: None,
             held: hold::Held::default(),

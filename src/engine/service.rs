@@ -169,7 +169,7 @@ impl Arrivals {
                 let mut endpoints = HashSet::new();
                 let seen_per_s = listeners
                     .iter()
-                    .filter(|t| !t.gone && endpoints.insert(t.endpoint.as_str()))
+                    .filter(|t| !t.gone && endpoints.insert(&*t.endpoint))
                     .filter_map(|t| t.service.as_ref()?.new_conns_per_s)
                     .sum();
                 ArrivalCheck {

@@ -416,7 +416,8 @@ mod tests {
                 process_in_state(9511, "nginx", 'S', Some(1.4), 1),
                 process_in_state(9510, "nginx", 'S', Some(0.0), 1),
                 process_in_state(9512, "nginx", 'T', Some(0.0), 1),
-            ],
+            ]
+            .into(),
         };
         let snap = snapshot(
             vec![
@@ -548,7 +549,8 @@ mod tests {
         let workers = Owners::Known {
             processes: (1..=11)
                 .map(|pid| process_in_state(pid, "php-fpm", 'S', Some(0.0), 1))
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
         };
         let snap = snapshot(vec![tcp_listener(9000).owners(workers).build()], 1);
         let text = render(&snap, None);

@@ -255,7 +255,7 @@ mod tests {
             .build();
         let lt = ListenerTick {
             key: ListenerKey::from(&l),
-            endpoint: l.endpoint(),
+            endpoint: l.endpoint().into(),
             depth,
             backlog,
             depth_high: depth,

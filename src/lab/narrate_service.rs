@@ -208,7 +208,7 @@ mod tests {
             .build();
         let lt = ListenerTick {
             key: ListenerKey::from(&l),
-            endpoint: l.endpoint(),
+            endpoint: l.endpoint().into(),
             depth: 3,
             backlog: 32,
             depth_high: 3,

@@ -116,7 +116,8 @@ mod tests {
                     7 => process(7, "w", Some(90), Some(100)),
                     _ => process(pid, "w", Some(10), Some(100)),
                 })
-                .collect(),
+                .collect::<Vec<_>>()
+                .into(),
         };
         assert_eq!(tightest_owner(&owners(&[3, 7, 5])).map(|p| p.pid), Some(7));
         assert_eq!(tightest_owner(&owners(&[5, 3, 4])).map(|p| p.pid), Some(3));

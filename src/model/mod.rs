@@ -1,5 +1,6 @@
 //! Plain data: samples and what is derived from them. No I/O, no terminal, no rules.
 
+pub mod fastmap;
 pub mod filter;
 pub mod finding;
 pub mod fleet;
@@ -17,6 +18,7 @@ pub mod snapshot;
 pub mod testing;
 pub mod tick;
 
+pub use fastmap::{fast_map, fast_set, FastMap, FastSet};
 pub use filter::Filter;
 pub use finding::{Finding, Severity};
 pub use netns::{EnterBy, NetnsChanges, NetnsName, NetnsRef};

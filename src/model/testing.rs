@@ -27,7 +27,9 @@ pub fn tcp_listener(port: u16) -> ListenerBuilder {
         syn_recv: 0,
         syn_recv_group: 1,
         syn_recv_max_retrans: None,
-        owners: Owners::Known { processes: vec![] },
+        owners: Owners::Known {
+            processes: vec![].into(),
+        },
         service: None,
     })
 }
@@ -87,7 +89,9 @@ impl ListenerBuilder {
 
     /// One holder process.
     pub fn owner(self, p: ProcessInfo) -> Self {
-        self.owners(Owners::Known { processes: vec![p] })
+        self.owners(Owners::Known {
+            processes: vec![p].into(),
+        })
     }
 
     /// The listener.

@@ -17,7 +17,8 @@ pub struct ListenerTick {
     /// Identity.
     pub key: ListenerKey,
     /// `address:port` as ss prints it.
-    pub endpoint: String,
+    // Shared with the engine's copy: not a new string per listener per tick.
+    pub endpoint: std::sync::Arc<str>,
     /// Accept-queue depth at the tick.
     pub depth: u32,
     /// Backlog in force.

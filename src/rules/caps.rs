@@ -130,7 +130,7 @@ pub(super) fn application_cap(t: &Tick, lt: &ListenerTick, l: &TcpListener) -> O
     Some(Finding {
         severity: Severity::Warning,
         rule: "application_cap".into(),
-        listener: Some(lt.endpoint.clone()),
+        listener: Some(lt.endpoint.to_string()),
         key: Some(lt.key),
         cleared_s: None,
         message: format!(
@@ -207,7 +207,7 @@ mod tests {
             .build();
         let lt = ListenerTick {
             key: ListenerKey::from(&l),
-            endpoint: l.endpoint(),
+            endpoint: l.endpoint().into(),
             depth,
             backlog: 511,
             depth_high: depth,
@@ -317,7 +317,7 @@ mod tests {
         let mut t = tick(at(1018, 129, Some(2400)), Some(0.0), 129, &[]);
         let l = &mut t.snapshot.tcp_listeners[0];
         l.owners = crate::model::Owners::Known {
-            processes: vec![process(77, "lab-server", Some(1024), Some(1024))],
+            processes: vec![process(77, "lab-server", Some(1024), Some(1024))].into(),
         };
         let findings = super::super::evaluate(&t);
         let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();

@@ -13,7 +13,7 @@ pub(super) fn fd_rule(lt: &ListenerTick, l: &TcpListener, p: &ProcessInfo) -> Op
     Some(Finding {
         severity: if at_limit || lt.depth > 0 { Severity::Critical } else { Severity::Warning },
         rule: "near_fd_limit".into(),
-        listener: Some(lt.endpoint.clone()),
+        listener: Some(lt.endpoint.to_string()),
         key: Some(lt.key),
         cleared_s: None,
         message: format!(

@@ -122,7 +122,7 @@ pub(super) fn holders_stopped(lt: &ListenerTick, l: &TcpListener) -> Option<Find
             Severity::Warning
         },
         rule: "holders_stopped".into(),
-        listener: Some(ep.clone()),
+        listener: Some(ep.to_string()),
         key: Some(lt.key),
         cleared_s: None,
         message,
@@ -195,7 +195,7 @@ pub(super) fn holder_busy(lt: &ListenerTick, l: &TcpListener) -> Option<Finding>
             Severity::Warning
         },
         rule: "holder_busy".into(),
-        listener: Some(ep.clone()),
+        listener: Some(ep.to_string()),
         key: Some(lt.key),
         cleared_s: None,
         message,

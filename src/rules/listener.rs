@@ -71,7 +71,7 @@ fn accept_queue_fill(t: &Tick, lt: &ListenerTick, l: &TcpListener) -> Option<Fin
         return Some(Finding {
             severity: Severity::Critical,
             rule: "accept_queue_full".into(),
-            listener: Some(ep.clone()),
+            listener: Some(ep.to_string()),
             key: Some(lt.key),
             cleared_s: None,
             message,
@@ -85,7 +85,7 @@ fn accept_queue_fill(t: &Tick, lt: &ListenerTick, l: &TcpListener) -> Option<Fin
     (lt.high_fill_s >= SUSTAINED_HIGH_S).then(|| Finding {
             severity: Severity::Warning,
             rule: "accept_queue_high".into(),
-            listener: Some(ep.clone()),
+            listener: Some(ep.to_string()),
             key: Some(lt.key),
             cleared_s: None,
             message: format!(
@@ -153,7 +153,7 @@ fn not_accepting(lt: &ListenerTick, l: &TcpListener) -> Option<Finding> {
     Some(Finding {
         severity: Severity::Warning,
         rule: "not_accepting".into(),
-        listener: Some(ep.clone()),
+        listener: Some(ep.to_string()),
         key: Some(lt.key),
         cleared_s: None,
         message: format!(
@@ -186,7 +186,7 @@ fn capped_by_somaxconn(t: &Tick, lt: &ListenerTick) -> Option<Finding> {
         return Some(Finding {
             severity: Severity::Warning,
             rule: "backlog_from_old_somaxconn".into(),
-            listener: Some(ep.clone()),
+            listener: Some(ep.to_string()),
             key: Some(lt.key),
             cleared_s: None,
             message: format!(
@@ -205,7 +205,7 @@ fn capped_by_somaxconn(t: &Tick, lt: &ListenerTick) -> Option<Finding> {
     Some(Finding {
                 severity: if pressured { Severity::Warning } else { Severity::Info },
                 rule: "backlog_capped_by_somaxconn".into(),
-                listener: Some(ep.clone()),
+                listener: Some(ep.to_string()),
                 key: Some(lt.key),
                 cleared_s: None,
                 message: format!(
@@ -228,7 +228,7 @@ fn syn_queue_without_cookies(t: &Tick, lt: &ListenerTick, l: &TcpListener) -> Op
     risky.then(|| Finding {
             severity: if l.syn_recv > u64::from(backlog) { Severity::Critical } else { Severity::Warning },
             rule: "syn_queue_without_cookies".into(),
-            listener: Some(ep.clone()),
+            listener: Some(ep.to_string()),
             key: Some(lt.key),
             cleared_s: None,
             message: format!(

@@ -1,9 +1,9 @@
 //! Rules over a tick → findings: what is wrong, in plain words, with the numbers that show it
 //! and where to look next. Pure.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
-use crate::model::{Finding, ListenerKey, TcpListener, Tick};
+use crate::model::{fast_map, fast_set, FastMap, FastSet, Finding, ListenerKey, TcpListener, Tick};
 
 mod caps;
 mod fds;
@@ -60,8 +60,7 @@ pub fn evaluate(t: &Tick) -> Vec<Finding> {
     let mut out = Vec::new();
     // Hashed, not ordered: built for every listener on every tick (only looked up here), and
     // an ordered set of endpoints compared strings 14 times per listener.
-    let mut by_key: HashMap<ListenerKey, &TcpListener> =
-        HashMap::with_capacity(t.snapshot.tcp_listeners.len());
+    let mut by_key: FastMap<ListenerKey, &TcpListener> = fast_map(t.snapshot.tcp_listeners.len());
     by_key.extend(
         t.snapshot
             .tcp_listeners
@@ -70,13 +69,13 @@ pub fn evaluate(t: &Tick) -> Vec<Finding> {
     );
     let mut fd_reported: Vec<u32> = Vec::new();
     // An SO_REUSEPORT group shares its children's numbers: its service findings once.
-    let mut service_reported: HashSet<&str> = HashSet::with_capacity(t.listeners.len());
+    let mut service_reported: FastSet<&str> = fast_set(t.listeners.len());
     for lt in t.listeners.iter().filter(|lt| !lt.gone) {
         let Some(l) = by_key.get(&lt.key) else {
             continue;
         };
         listener_rules(t, lt, l, &mut out);
-        if service_reported.insert(lt.endpoint.as_str()) {
+        if service_reported.insert(&*lt.endpoint) {
             service_rules(t, lt, l, &mut out);
             out.extend(application_cap(t, lt, l));
         }

@@ -36,7 +36,7 @@ fn finding(
     Finding {
         severity,
         rule: rule.into(),
-        listener: Some(lt.endpoint.clone()),
+        listener: Some(lt.endpoint.to_string()),
         key: Some(lt.key),
         cleared_s: None,
         message,
@@ -313,7 +313,7 @@ mod tests {
     fn lt(l: &TcpListener, service: Option<ServiceTick>) -> ListenerTick {
         ListenerTick {
             key: ListenerKey::from(l),
-            endpoint: l.endpoint(),
+            endpoint: l.endpoint().into(),
             depth: l.accept_queue,
             backlog: l.backlog,
             depth_high: l.accept_queue,

@@ -120,7 +120,7 @@ impl Row {
         };
         Row {
             key: lt.key,
-            endpoint: lt.endpoint.clone(),
+            endpoint: lt.endpoint.to_string(),
             port: l.map(|l| l.port),
             owners: l.map_or(
                 Owners::Unknown {

@@ -43,11 +43,13 @@ mod scan;
 #[cfg(test)]
 mod test_support;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::snapshot::{Owners, ProcessInfo};
+use crate::model::{fast_map, FastMap};
 
 pub use activity::MIN_CPU_INTERVAL;
 pub use parse::{parse_nofile_soft_limit, parse_proc_stat, parse_socket_link, ProcStat};
@@ -150,6 +152,14 @@ impl ProcState {
     }
 }
 
+/// Owner lists built in one [`OwnerResolver::resolve`] call, by their holders' pids: the
+/// sockets a process holds share one list (read at the same moment, so equal anyway).
+#[derive(Default)]
+struct SharedLists {
+    one: FastMap<u32, Arc<Vec<ProcessInfo>>>,
+    many: FastMap<Vec<u32>, Arc<Vec<ProcessInfo>>>,
+}
+
 /// Maps socket inodes to the processes holding them, with a cache that keeps /proc scans rare.
 ///
 /// Not thread-safe by design: one collector owns one resolver.
@@ -159,8 +169,8 @@ pub struct OwnerResolver {
     netns_inode: Option<u64>,
     spacing: RescanSpacing,
     euid: u32,
-    entries: HashMap<u64, Entry>,
-    procs: HashMap<u32, ProcState>,
+    entries: FastMap<u64, Entry>,
+    procs: FastMap<u32, ProcState>,
     refresh_all_up_to: usize,
     refresh_rounds: usize,
     last_scan: Option<Instant>,
@@ -190,8 +200,8 @@ impl OwnerResolver {
             netns_inode,
             spacing: RescanSpacing::new(min_rescan),
             euid: nix::unistd::geteuid().as_raw(),
-            entries: HashMap::new(),
-            procs: HashMap::new(),
+            entries: FastMap::default(),
+            procs: FastMap::default(),
             refresh_all_up_to: REFRESH_ALL_UP_TO,
             refresh_rounds: REFRESH_ROUNDS,
             last_scan: None,
@@ -237,9 +247,9 @@ impl OwnerResolver {
     /// Otherwise the holder processes due (see the module docs) are refreshed. An inode that a
     /// scan looked for and did not find is not looked for again before the next full scan
     /// (another user's socket would otherwise cost a scan every `min_rescan`).
-    pub fn resolve(&mut self, sockets: &[(u64, u32)], now: Instant) -> HashMap<u64, Owners> {
+    pub fn resolve(&mut self, sockets: &[(u64, u32)], now: Instant) -> FastMap<u64, Owners> {
         self.call_started = Instant::now();
-        let mut out = HashMap::with_capacity(sockets.len());
+        let mut out = fast_map(sockets.len());
         if sockets.is_empty() {
             return out;
         }
@@ -274,16 +284,24 @@ impl OwnerResolver {
                     .saturating_sub(now.saturating_duration_since(t))
             })
             .unwrap_or_default();
+        let mut shared = SharedLists::default();
         for &(inode, uid) in sockets {
             out.entry(inode)
-                .or_insert_with(|| self.owners_of(inode, uid, next_scan, now));
+                .or_insert_with(|| self.owners_of(inode, uid, next_scan, now, &mut shared));
         }
         out
     }
 
     /// What the cache says about one inode asked for (`uid`: the socket's owner), after this
     /// call's refresh or scan; holders found gone are dropped from its entry on the way.
-    fn owners_of(&mut self, inode: u64, uid: u32, next_scan: Duration, now: Instant) -> Owners {
+    fn owners_of(
+        &mut self,
+        inode: u64,
+        uid: u32,
+        next_scan: Duration,
+        now: Instant,
+        shared: &mut SharedLists,
+    ) -> Owners {
         let Some(entry) = self.entries.get_mut(&inode) else {
             return Owners::Unknown {
                 reason: "the kernel reports no inode for this socket, so no process can be \
@@ -306,11 +324,22 @@ impl OwnerResolver {
                 let before = holders.len();
                 holders.retain(|h| procs.contains_key(&h.pid));
                 *stale |= holders.len() != before;
-                let mut processes: Vec<ProcessInfo> = holders
-                    .iter()
-                    .filter_map(|h| procs.get(&h.pid).map(|p| p.info(h.pid, now)))
-                    .collect();
-                processes.sort_by(ProcessInfo::busiest_first);
+                let build = || {
+                    let mut processes: Vec<ProcessInfo> = holders
+                        .iter()
+                        .filter_map(|h| procs.get(&h.pid).map(|p| p.info(h.pid, now)))
+                        .collect();
+                    processes.sort_by(ProcessInfo::busiest_first);
+                    Arc::new(processes)
+                };
+                let processes = match holders.as_slice() {
+                    [h] => shared.one.entry(h.pid).or_insert_with(build).clone(),
+                    many => {
+                        let mut pids: Vec<u32> = many.iter().map(|h| h.pid).collect();
+                        pids.sort_unstable();
+                        shared.many.entry(pids).or_insert_with(build).clone()
+                    }
+                };
                 if processes.is_empty() {
                     Owners::Unknown {
                         reason: format!(
@@ -485,6 +514,7 @@ fn whole_seconds(d: Duration) -> String {
 mod tests {
     use super::test_support::{me, pids, reason, FakeProc, LIMITS, LIMITS_1024};
     use super::*;
+    use std::collections::HashMap;
     use std::fs::{self, File};
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
@@ -810,7 +840,7 @@ mod tests {
         assert!(resolver.clk_tck.is_some(), "sysconf(_SC_CLK_TCK)");
         let t0 = Instant::now();
         let at = |secs: u64| t0 + Duration::from_secs(secs);
-        let me_ = |o: &HashMap<u64, Owners>| o[&42].processes()[0].clone();
+        let me_ = |o: &FastMap<u64, Owners>| o[&42].processes()[0].clone();
 
         // First read (a scan): state and threads, no CPU share yet.
         let p = me_(&resolver.resolve(&[(42, me())], t0));
@@ -1008,7 +1038,7 @@ mod tests {
         let t0 = Instant::now();
         let at = |secs: u64| t0 + Duration::from_secs(secs);
         let owners = resolver.resolve(&sockets, t0);
-        let info = |o: &HashMap<u64, Owners>, pid: u64| o[&(1000 + pid)].processes()[0].clone();
+        let info = |o: &FastMap<u64, Owners>, pid: u64| o[&(1000 + pid)].processes()[0].clone();
         assert_eq!(info(&owners, 100).fds_open, Some(3));
         assert_eq!(info(&owners, 100).fd_limit, Some(4));
         assert!((100..=105).all(|pid| info(&owners, pid).age_ms == 0));

@@ -2,7 +2,6 @@
 //! cached sockets are re-checked only when its fd count or start time changed (or no start time
 //! can be read), at most [`RECHECK_PER_CALL`] per call.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::test_support::{me, pids, reason, FakeProc, LIMITS};
@@ -11,7 +10,7 @@ use crate::model::snapshot::Owners;
 
 const HELD_BY_100: &str = "the process that held it has closed it or exited";
 
-fn held(owners: &HashMap<u64, Owners>, inode: u64) -> bool {
+fn held(owners: &crate::model::FastMap<u64, Owners>, inode: u64) -> bool {
     matches!(&owners[&inode], Owners::Known { .. })
 }
 
@@ -105,7 +104,7 @@ fn a_holder_of_many_sockets_is_rechecked_a_bounded_share_per_call() {
             fake.link(100, 2, "/dev/null");
         }
     }
-    let lost = |o: &HashMap<u64, Owners>| o.values().filter(|o| !held_o(o)).count();
+    let lost = |o: &crate::model::FastMap<u64, Owners>| o.values().filter(|o| !held_o(o)).count();
     let owners = resolver.resolve(&sockets, at(1));
     assert_eq!(lost(&owners), RECHECK_PER_CALL, "the first share");
     // The round goes on at the next call although the count did not move again.

@@ -340,7 +340,8 @@ mod tests {
                     fd_limit: Some(1024),
                     age_ms: 0,
                     ..ProcessInfo::default()
-                }],
+                }]
+                .into(),
             },
             service: None,
         }
@@ -653,7 +654,9 @@ mod tests {
         use crate::model::testing::{process, process_in_state};
         let with = |port: u16, processes: Vec<ProcessInfo>| {
             let mut l = listener(port, 1, 8, u64::from(port), "x");
-            l.owners = Owners::Known { processes };
+            l.owners = Owners::Known {
+                processes: processes.into(),
+            };
             l
         };
         let t = tick(vec![
@@ -701,6 +704,7 @@ mod tests {
             ],
         );
         if let Owners::Known { processes } = &mut l.owners {
+            let processes = std::sync::Arc::make_mut(processes);
             processes[0].fds_open = Some(900);
             processes[0].fd_limit = Some(1000);
         }

@@ -253,7 +253,7 @@ mod tests {
     #[test]
     fn a_stopped_holder_is_named_with_its_state_and_cpu() {
         let stopped = Owners::Known {
-            processes: vec![process_in_state(9512, "nginx", 'T', Some(0.0), 1)],
+            processes: vec![process_in_state(9512, "nginx", 'T', Some(0.0), 1)].into(),
         };
         assert!(all_stopped(&stopped));
         assert_eq!(
@@ -264,7 +264,8 @@ mod tests {
             processes: vec![
                 process_in_state(9513, "nginx", 'R', Some(97.4), 1),
                 process_in_state(9512, "nginx", 'T', Some(0.0), 1),
-            ],
+            ]
+            .into(),
         };
         assert!(!all_stopped(&mixed));
         assert_eq!(
@@ -272,7 +273,7 @@ mod tests {
             Some("busiest: nginx[9513] R, CPU 97%")
         );
         let unread = Owners::Known {
-            processes: vec![crate::model::testing::process(1, "x", Some(3), Some(10))],
+            processes: vec![crate::model::testing::process(1, "x", Some(3), Some(10))].into(),
         };
         assert_eq!(busiest_line(&unread), None);
         assert!(!all_stopped(&unread));
