@@ -5,7 +5,7 @@
 //! Rates are taken between dumps (their CLOCK_MONOTONIC times), not ticks: a dump reused for a
 //! few ticks under the CPU budget adds no point.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use crate::model::{ArrivalCheck, Counters, ListenerTick, ServiceStats, ServiceTick};
 
@@ -166,7 +166,7 @@ impl Arrivals {
         self.check = self.last.and_then(|(ns, before)| {
             let rate = per_s((passive - before) as f64, dump_ns.checked_sub(ns)?)?;
             (rate >= 0.0).then(|| {
-                let mut endpoints = HashSet::new();
+                let mut endpoints = crate::model::fast_set(listeners.len());
                 let seen_per_s = listeners
                     .iter()
                     .filter(|t| !t.gone && endpoints.insert(&*t.endpoint))

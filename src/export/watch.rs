@@ -16,13 +16,13 @@ pub const HEADER: &str = "TIME      LISTEN  FULL   OVFL/s   DROP/s COOKIE/s  SYN
 /// once: its members share the numbers) and the longest wait among them; `-` when no listener
 /// has service numbers.
 fn service_cells(t: &Tick) -> (String, String) {
-    let mut endpoints = HashSet::new();
+    let mut endpoints = crate::model::fast_set(t.snapshot.tcp_listeners.len());
     let known: Vec<_> = t
         .snapshot
         .tcp_listeners
         .iter()
-        .filter_map(|l| Some((l.endpoint(), l.service.as_ref()?)))
-        .filter(|(ep, _)| endpoints.insert(ep.clone()))
+        .filter_map(|l| Some((l.endpoint_id(), l.service.as_ref()?)))
+        .filter(|(ep, _)| endpoints.insert(*ep))
         .map(|(_, s)| s)
         .collect();
     if known.is_empty() {

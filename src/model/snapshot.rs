@@ -397,13 +397,21 @@ impl TcpListener {
 
     /// `address:port` as `ss` prints it: `[::1]:80` for IPv6, `*:80` for a dual-stack `::`.
     pub fn endpoint(&self) -> String {
+        match self.endpoint_id() {
+            (None, port) => format!("*:{port}"),
+            (Some(IpAddr::V4(a)), port) => format!("{a}:{port}"),
+            (Some(IpAddr::V6(a)), port) => format!("[{a}]:{port}"),
+        }
+    }
+
+    /// What [`Self::endpoint`] is made of, without formatting it: equal exactly when the
+    /// endpoints are (the members of an SO_REUSEPORT group share it). `None`: the wildcard of
+    /// both families (`*`).
+    pub fn endpoint_id(&self) -> (Option<IpAddr>, u16) {
         if self.address.is_unspecified() && self.v6only == Some(false) {
-            return format!("*:{}", self.port);
+            return (None, self.port);
         }
-        match self.address {
-            IpAddr::V4(a) => format!("{a}:{}", self.port),
-            IpAddr::V6(a) => format!("[{a}]:{}", self.port),
-        }
+        (Some(self.address), self.port)
     }
 }
 

@@ -69,13 +69,13 @@ pub fn evaluate(t: &Tick) -> Vec<Finding> {
     );
     let mut fd_reported: Vec<u32> = Vec::new();
     // An SO_REUSEPORT group shares its children's numbers: its service findings once.
-    let mut service_reported: FastSet<&str> = fast_set(t.listeners.len());
+    let mut service_reported: FastSet<_> = fast_set(t.listeners.len());
     for lt in t.listeners.iter().filter(|lt| !lt.gone) {
         let Some(l) = by_key.get(&lt.key) else {
             continue;
         };
         listener_rules(t, lt, l, &mut out);
-        if service_reported.insert(&*lt.endpoint) {
+        if service_reported.insert(l.endpoint_id()) {
             service_rules(t, lt, l, &mut out);
             out.extend(application_cap(t, lt, l));
         }
