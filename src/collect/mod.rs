@@ -21,6 +21,7 @@ pub mod service;
 pub mod tunables;
 
 mod collector;
+mod peaks;
 
 pub use collector::{
     monotonic_ns, thread_cpu, Collector, CollectorOptions, ListenerSample, OWNER_RESCAN_FLOOR,

@@ -18,11 +18,10 @@ use std::time::{Duration, Instant};
 
 use super::active::ActiveSet;
 use super::netns::NetnsTarget;
+use super::peaks::Peaks;
 use super::{thread_cpu, CollectError, Collector, CollectorOptions};
 use crate::engine::{Source, SourceEnded, Waker};
-use crate::model::{
-    CollectorStats, DepthRange, FastMap, ListenerKey, Sample, SampleError, SampleEvent,
-};
+use crate::model::{CollectorStats, ListenerKey, Sample, SampleError, SampleEvent};
 
 /// Sampler settings.
 #[derive(Debug, Clone)]
@@ -174,36 +173,6 @@ impl Drop for Sampler {
             // timeout) before it sees the flag.
             let _ = h.join();
         }
-    }
-}
-
-/// Tracks depth ranges between ticks.
-#[derive(Default)]
-struct Peaks {
-    ranges: FastMap<ListenerKey, (u32, u32, u32)>,
-}
-
-impl Peaks {
-    fn see(&mut self, key: ListenerKey, depth: u32) {
-        let e = self.ranges.entry(key).or_insert((depth, depth, 0));
-        e.0 = e.0.max(depth);
-        e.1 = e.1.min(depth);
-        e.2 += 1;
-    }
-
-    fn take(&mut self) -> Vec<DepthRange> {
-        let mut v: Vec<DepthRange> = self
-            .ranges
-            .drain()
-            .map(|(key, (high, low, readings))| DepthRange {
-                key,
-                high,
-                low,
-                readings,
-            })
-            .collect();
-        v.sort_by_key(|r| r.key);
-        v
     }
 }
 
@@ -409,7 +378,7 @@ impl Worker {
         // ends, as it would a range of that one reading): O(polled), not O(listeners).
         for l in &snapshot.tcp_listeners {
             let key = ListenerKey::from(l);
-            if self.peaks.ranges.contains_key(&key) {
+            if self.peaks.has(&key) {
                 self.peaks.see(key, l.accept_queue);
             }
         }
@@ -588,28 +557,5 @@ mod tests {
         // ...except on a small host, whatever a loaded machine made the dump cost.
         assert!(poll_everything(1, MS(50), MS(100), 0.001));
         assert!(poll_everything(POLL_ALL_UP_TO, MS(50), MS(100), 2.0));
-    }
-
-    #[test]
-    fn peaks_keep_high_and_low_between_ticks() {
-        let mut p = Peaks::default();
-        let k = ListenerKey {
-            inode: 1,
-            cookie: 2,
-        };
-        for d in [0, 3, 5, 1, 2] {
-            p.see(k, d);
-        }
-        let r = p.take();
-        assert_eq!(
-            r,
-            vec![DepthRange {
-                key: k,
-                high: 5,
-                low: 0,
-                readings: 5
-            }]
-        );
-        assert!(p.take().is_empty());
     }
 }

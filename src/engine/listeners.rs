@@ -4,7 +4,7 @@
 use std::collections::hash_map::Entry;
 
 use super::ListenerHistory;
-use crate::model::history::{ListenerPoint, Ring, RunRing, ServicePoint};
+use crate::model::history::{ListenerPoint, RunRing, ServicePoint};
 use crate::model::rates::{counter_delta, CounterWidth};
 use crate::model::{DepthRange, FastMap, ListenerKey, ListenerTick, TcpListener};
 
@@ -137,7 +137,7 @@ fn see_service(h: &mut ListenerHistory, l: &TcpListener) {
     match (h.service_points.as_mut(), point) {
         (Some(r), p) => r.push(p.unwrap_or_else(ServicePoint::gap)),
         (None, Some(p)) => {
-            let mut r = Ring::new(h.points.capacity());
+            let mut r = RunRing::new(h.points.capacity());
             r.push(p);
             h.service_points = Some(r);
         }

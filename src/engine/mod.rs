@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::model::history::{ListenerPoint, Ring, RunRing, ServicePoint};
+use crate::model::history::{ListenerPoint, RunRing, ServicePoint};
 use crate::model::meta::QUEUE_COUNTER_INFO;
 use crate::model::{
     DepthRange, FastMap, Filter, ListenerKey, ListenerTick, Sample, SampleEvent, TcpListener, Tick,
@@ -89,7 +89,7 @@ pub struct ListenerHistory {
     /// One point per tick of its children (in service, unread, CLOSE-WAIT), aligned with
     /// `points` from the first tick it had service numbers; `None` before that, so a listener
     /// never dumped costs nothing.
-    pub service_points: Option<Ring<ServicePoint>>,
+    pub service_points: Option<RunRing<ServicePoint>>,
 }
 
 /// Listeners of the latest sample that the filter (`--port`, `--process`) left out: what a view
@@ -195,7 +195,9 @@ impl Engine {
     pub fn history_bytes(&self) -> usize {
         self.listeners
             .values()
-            .map(|h| h.points.heap_bytes() + h.service_points.as_ref().map_or(0, Ring::heap_bytes))
+            .map(|h| {
+                h.points.heap_bytes() + h.service_points.as_ref().map_or(0, RunRing::heap_bytes)
+            })
             .sum::<usize>()
             + self
                 .counter_history

@@ -89,6 +89,12 @@ impl RunItem for ListenerPoint {
     }
 }
 
+impl RunItem for ServicePoint {
+    fn same(&self, other: &Self) -> bool {
+        self == other
+    }
+}
+
 /// A ring of at most `cap` items stored as runs of equal items, with the same reading API as
 /// [`Ring`]: a series that did not change costs one run (a few bytes) whatever the window, so
 /// the history of 10,000 quiet listeners is small; a series that changes every tick costs a
@@ -431,6 +437,26 @@ mod tests {
         }
         assert_eq!(r.runs(), 1);
         assert!(r.heap_bytes() <= 64 * 20, "{}", r.heap_bytes());
+    }
+
+    /// A listener's children that did not change (the service sparklines of a quiet listener)
+    /// cost one run, not 12 bytes a tick; a change and a gap each start a run.
+    #[test]
+    fn quiet_service_points_cost_one_run() {
+        let p = ServicePoint {
+            in_service: 3,
+            unread_conns: 1,
+            close_wait: 0,
+        };
+        let mut r = RunRing::new(900);
+        for _ in 0..2_000 {
+            r.push(p);
+        }
+        assert_eq!((r.len(), r.runs()), (900, 1));
+        r.push(ServicePoint { close_wait: 1, ..p });
+        r.push(ServicePoint::gap());
+        assert_eq!(r.runs(), 3);
+        assert!(r.iter().last().is_some_and(ServicePoint::is_gap));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! fast depth poll (with the high/low between samples) at the rate its share of the budget
 //! allows ([`plan_budget`]) — for a quiet namespace, at most one per interval.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 use nix::sched::{setns, CloneFlags};
 
 use super::super::netns::{current_netns_inode, NetnsError};
+use super::super::peaks::Peaks;
 use super::super::sampler::{plan_budget, BudgetPlan, SamplerConfig};
 use super::super::{thread_cpu, CollectError, Collector};
 use crate::model::{
-    CollectorStats, DepthRange, EnterBy, ListenerKey, NetnsRef, Sample, SampleError, SampleEvent,
+    CollectorStats, EnterBy, ListenerKey, NetnsRef, Sample, SampleError, SampleEvent,
 };
 
 /// What the fleet asks of its thread.
@@ -58,7 +59,7 @@ struct Slot {
     /// Thread CPU spent on this namespace since its previous full sample, and when that was.
     cpu: Duration,
     since: Instant,
-    peaks: HashMap<ListenerKey, (u32, u32, u32)>,
+    peaks: Peaks,
 }
 
 /// The thread's state.
@@ -184,7 +185,7 @@ impl Worker {
                 fast_cost: Duration::ZERO,
                 cpu: Duration::ZERO,
                 since: now,
-                peaks: HashMap::new(),
+                peaks: Peaks::default(),
             },
         );
         Ok(())
@@ -275,7 +276,7 @@ fn fast_poll(slot: &mut Slot, depths: &mut Vec<(ListenerKey, u32)>) {
     let cpu0 = thread_cpu();
     if slot.collector.listener_depths(depths).is_ok() {
         for &(key, depth) in depths.iter() {
-            see(&mut slot.peaks, key, depth);
+            slot.peaks.see(key, depth);
         }
     }
     slot.fast_cost = thread_cpu().saturating_sub(cpu0);
@@ -300,7 +301,7 @@ fn full_sample(slot: &mut Slot, cfg: &SamplerConfig) -> SampleEvent {
         }
     };
     for l in &snapshot.tcp_listeners {
-        see(&mut slot.peaks, l.into(), l.accept_queue);
+        slot.peaks.see(l.into(), l.accept_queue);
     }
     let wall = slot.since.elapsed().as_secs_f64().max(1e-3);
     let cpu_percent = slot.cpu.as_secs_f64() / wall * 100.0;
@@ -316,12 +317,7 @@ fn full_sample(slot: &mut Slot, cfg: &SamplerConfig) -> SampleEvent {
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     // The fleet's fast poll dumps every listener of the namespace: all are "active"; the
     // poll rate is the most readings any listener got since the previous tick.
-    let polls = slot
-        .peaks
-        .values()
-        .map(|p| u64::from(p.2))
-        .max()
-        .unwrap_or(0);
+    let polls = u64::from(slot.peaks.most_readings());
     let collector = CollectorStats {
         active_listeners: snapshot.tcp_listeners.len() as u64,
         fast_poll_hz: polls as f64 / wall,
@@ -335,29 +331,12 @@ fn full_sample(slot: &mut Slot, cfg: &SamplerConfig) -> SampleEvent {
             || slot.plan.syn_interval > slot.interval
             || slot.interval > cfg.interval,
     };
-    let mut depth_ranges: Vec<DepthRange> = slot
-        .peaks
-        .drain()
-        .map(|(key, (high, low, readings))| DepthRange {
-            key,
-            high,
-            low,
-            readings,
-        })
-        .collect();
-    depth_ranges.sort_by_key(|r| r.key);
+    let depth_ranges = slot.peaks.take();
     SampleEvent::Sample(Box::new(Sample {
         snapshot,
         depth_ranges,
         collector,
     }))
-}
-
-fn see(peaks: &mut HashMap<ListenerKey, (u32, u32, u32)>, key: ListenerKey, depth: u32) {
-    let e = peaks.entry(key).or_insert((depth, depth, 0));
-    e.0 = e.0.max(depth);
-    e.1 = e.1.min(depth);
-    e.2 += 1;
 }
 
 /// The next deadline `step` after `due`; from now when that is already past (skip, do not
