@@ -456,7 +456,7 @@ mod tests {
         r.push(ServicePoint { close_wait: 1, ..p });
         r.push(ServicePoint::gap());
         assert_eq!(r.runs(), 3);
-        assert!(r.iter().last().is_some_and(ServicePoint::is_gap));
+        assert!(r.last().is_some_and(ServicePoint::is_gap));
     }
 
     #[test]
