@@ -619,7 +619,7 @@ fn key_of_any(engine: &Engine, endpoint: &str) -> ListenerKey {
     new_app(true)
         .rows(engine)
         .iter()
-        .find(|r| r.endpoint == endpoint)
+        .find(|r| &*r.endpoint == endpoint)
         .unwrap_or_else(|| panic!("no {endpoint}"))
         .key
 }
@@ -1156,7 +1156,7 @@ fn ch(c: char) -> KeyEvent {
 }
 
 fn endpoints(rows: &[Row]) -> Vec<&str> {
-    rows.iter().map(|r| r.endpoint.as_str()).collect()
+    rows.iter().map(|r| &*r.endpoint).collect()
 }
 
 /// Presses `k` as the event loop does: with the rows currently shown.
@@ -1346,7 +1346,7 @@ fn selection_moves_with_j_k_and_arrows() {
     let rows = app.rows(&engine);
     let now_at = at(&app).expect("still selected");
     assert_eq!(
-        rows[now_at].endpoint, "0.0.0.0:22",
+        &*rows[now_at].endpoint, "0.0.0.0:22",
         "the same listener, wherever it sorts"
     );
     // Key releases are ignored.
@@ -1411,7 +1411,7 @@ fn space_pauses_and_u_shows_unix_rows() {
     assert_eq!(rows.len(), 6);
     let unix: Vec<&Row> = rows.iter().filter(|r| r.unix).collect();
     assert_eq!(unix.len(), 1);
-    assert_eq!(unix[0].endpoint, "/run/php/php8.2-fpm.sock");
+    assert_eq!(&*unix[0].endpoint, "/run/php/php8.2-fpm.sock");
     assert_eq!((unix[0].depth, unix[0].backlog), (0, 511));
     let text = render(120, 30, &mut app, &engine);
     assert!(text.contains("incl. UNIX"), "{text}");
@@ -1657,13 +1657,13 @@ fn fill_is_the_depth_and_a_proven_overflow_marks_the_gauge() {
     let rows = new_app(true).rows(&engine);
     let row = rows
         .iter()
-        .find(|r| r.endpoint == "127.0.0.1:8081")
+        .find(|r| &*r.endpoint == "127.0.0.1:8081")
         .unwrap();
     assert_eq!((row.depth, row.peak, row.backlog), (0, 9, 8));
     assert_eq!(row.fill(), 0.0);
     assert!(row.peak_fill() > 1.0);
     assert_eq!(
-        rows[0].endpoint, "127.0.0.1:8081",
+        &*rows[0].endpoint, "127.0.0.1:8081",
         "sorted by the peak's fill"
     );
     // FILL (the depth now) beside the gauge (the peak) where it fits; at 80 columns the
@@ -1700,7 +1700,10 @@ fn fds_near_the_limit_show_without_the_fds_column() {
 fn a_gone_listener_says_how_long_ago_it_went() {
     let engine = gone().engine(TICKS);
     let rows = new_app(true).rows(&engine);
-    let row = rows.iter().find(|r| r.endpoint == "0.0.0.0:9090").unwrap();
+    let row = rows
+        .iter()
+        .find(|r| &*r.endpoint == "0.0.0.0:9090")
+        .unwrap();
     assert!(row.gone);
     assert_eq!(row.gone_s, Some(12));
     assert_eq!(

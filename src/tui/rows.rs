@@ -52,7 +52,7 @@ pub struct Row {
     /// Identity (UNIX listeners use their inode with cookie 0).
     pub key: ListenerKey,
     /// Address:port, or the UNIX path.
-    pub endpoint: String,
+    pub endpoint: std::sync::Arc<str>,
     /// Local port (TCP only).
     pub port: Option<u16>,
     /// Owning processes.
@@ -120,7 +120,7 @@ impl Row {
         };
         Row {
             key: lt.key,
-            endpoint: lt.endpoint.to_string(),
+            endpoint: lt.endpoint.clone(),
             port: l.map(|l| l.port),
             owners: l.map_or(
                 Owners::Unknown {
@@ -186,9 +186,9 @@ pub(super) fn unix_rows(tick: &Tick) -> Vec<Row> {
                 cookie: 0,
             },
             endpoint: if u.name.is_empty() {
-                format!("unix:(unnamed {})", u.inode)
+                format!("unix:(unnamed {})", u.inode).into()
             } else {
-                u.name.clone()
+                u.name.as_str().into()
             },
             port: None,
             owners: u.owners.clone(),
