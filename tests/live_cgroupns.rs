@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use common::netns_lab::{cannot_run, Holders};
-use sockq::model::fleet::FleetSnapshot;
+use sockq::model::fleet::{FleetSnapshot, NetnsSnapshot};
 use sockq::model::netns::{Container, Runtime};
 
 const PREFIX: &str = "sockq-cgns-";
@@ -168,6 +168,24 @@ fn in_private_cgroupns(procs: &Path, args: &[&str], out: &Path) -> anyhow::Resul
     Ok(std::fs::read_to_string(out)?)
 }
 
+/// `sockq snapshot --all-netns --json`, run under `wrapper` (a command prefix, may be empty) in
+/// a private cgroup namespace rooted at the cgroup `procs`, parsed.
+fn snapshot_all_netns(procs: &Path, wrapper: &[&str], out: &Path) -> anyhow::Result<FleetSnapshot> {
+    let mut args = wrapper.to_vec();
+    args.extend([common::sockq_bin(), "snapshot", "--all-netns", "--json"]);
+    let json = in_private_cgroupns(procs, &args, out)?;
+    serde_json::from_str(&json).context("sockq's JSON")
+}
+
+/// The entry of `fleet` for the namespace `inode` of the holder `pid`.
+fn listed(fleet: &FleetSnapshot, inode: u64, pid: u32) -> anyhow::Result<&NetnsSnapshot> {
+    fleet
+        .namespaces
+        .iter()
+        .find(|n| n.netns.inode == inode)
+        .with_context(|| format!("namespace {inode} of pid {pid} not listed"))
+}
+
 #[test]
 fn a_docker_container_is_named_from_a_private_cgroup_namespace() {
     let Some(mnt) = setup("a_docker_container_is_named_from_a_private_cgroup_namespace") else {
@@ -205,17 +223,8 @@ fn run(lab: &mut Lab, mnt: &Path) -> anyhow::Result<()> {
         "a private cgroup namespace rooted at {} should see pid {pid} at /../{id}: {seen_there}",
         own.display()
     );
-    let json = in_private_cgroupns(
-        &procs,
-        &[common::sockq_bin(), "snapshot", "--all-netns", "--json"],
-        &out,
-    )?;
-    let fleet: FleetSnapshot = serde_json::from_str(&json).context("sockq's JSON")?;
-    let ns = fleet
-        .namespaces
-        .iter()
-        .find(|n| n.netns.inode == inode)
-        .with_context(|| format!("namespace {inode} of pid {pid} not listed"))?;
+    let fleet = snapshot_all_netns(&procs, &[], &out)?;
+    let ns = listed(&fleet, inode, pid)?;
     assert_eq!(
         ns.netns.name.container,
         Some(Container {
@@ -238,25 +247,9 @@ fn run(lab: &mut Lab, mnt: &Path) -> anyhow::Result<()> {
     );
     // Without CAP_SYS_ADMIN the host's cgroup namespace cannot be entered: today's view, and
     // the blind spot says so.
-    let json = in_private_cgroupns(
-        &procs,
-        &[
-            "setpriv",
-            "--bounding-set",
-            "-sys_admin",
-            common::sockq_bin(),
-            "snapshot",
-            "--all-netns",
-            "--json",
-        ],
-        &out,
-    )?;
-    let fleet: FleetSnapshot = serde_json::from_str(&json).context("sockq's JSON")?;
-    let ns = fleet
-        .namespaces
-        .iter()
-        .find(|n| n.netns.inode == inode)
-        .with_context(|| format!("namespace {inode} of pid {pid} not listed"))?;
+    let without_sys_admin = ["setpriv", "--bounding-set", "-sys_admin"];
+    let fleet = snapshot_all_netns(&procs, &without_sys_admin, &out)?;
+    let ns = listed(&fleet, inode, pid)?;
     assert_eq!(ns.netns.name.container, None, "{:?}", ns.netns.name);
     let blind = fleet.blind_spot.unwrap_or_default();
     assert!(
