@@ -26,30 +26,20 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
+use common::netns_lab::{
+    inode_of, ss_listeners_held, ss_listeners_named, with_lab, NetnsLab, SsListeners,
+};
 use socket2::Socket;
 use sockq::collect::netns::NetnsTarget;
 use sockq::model::fleet::FleetSnapshot;
 
 const PREFIX: &str = "sockq-allcmd-";
 const DEADLINE: Duration = Duration::from_secs(180);
-
-/// Root, or a loud skip (a failure under CI).
-fn privileged(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let msg = format!("live test `{test}` needs root (ip netns add, unshare, setns)");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("\n*** SKIPPED: {msg} ***\n");
-    false
-}
 
 /// How a namespace of the test is entered.
 #[derive(Debug, Clone)]
@@ -75,20 +65,21 @@ impl Way {
     }
 
     /// `ss -ltnH` in it: (local address, Recv-Q, Send-Q).
-    fn ss(&self) -> anyhow::Result<BTreeSet<(String, u32, u32)>> {
-        let out = match self {
-            Way::Named(n) => common::run_ok("ip", &["netns", "exec", n, "ss", "-ltnH"])?,
-            Way::Held(p) => {
-                common::run_ok("nsenter", &["-t", &p.to_string(), "-n", "ss", "-ltnH"])?
-            }
-        };
-        out.lines()
-            .map(|line| {
-                let f: Vec<&str> = line.split_whitespace().collect();
-                ensure!(f.len() >= 4 && f[0] == "LISTEN", "ss line {line:?}");
-                Ok((f[3].to_string(), f[1].parse()?, f[2].parse()?))
-            })
-            .collect()
+    fn ss(&self) -> anyhow::Result<SsListeners> {
+        match self {
+            Way::Named(n) => ss_listeners_named(n),
+            Way::Held(p) => ss_listeners_held(*p),
+        }
+    }
+
+    /// A new named namespace of `lab`.
+    fn named(lab: &mut NetnsLab, tag: &str) -> anyhow::Result<Way> {
+        Ok(Way::Named(lab.add_named(tag)?.0))
+    }
+
+    /// A new namespace of `lab` held by a child.
+    fn held(lab: &mut NetnsLab) -> anyhow::Result<Way> {
+        Ok(Way::Held(lab.add_held()?.0))
     }
 }
 
@@ -97,94 +88,6 @@ struct Ns {
     way: Way,
     inode: u64,
     _sockets: (Socket, Vec<TcpStream>, Vec<Socket>),
-}
-
-/// Everything this test made; all removed on drop.
-struct Lab {
-    prefix: String,
-    names: Vec<String>,
-    children: Vec<Child>,
-}
-
-impl Lab {
-    fn new() -> Self {
-        remove_leftovers();
-        Lab {
-            prefix: format!("{PREFIX}{}-", std::process::id()),
-            names: Vec::new(),
-            children: Vec::new(),
-        }
-    }
-
-    fn add_named(&mut self, tag: &str) -> anyhow::Result<Way> {
-        let name = format!("{}{tag}", self.prefix);
-        self.names.push(name.clone()); // remembered first: a half-made one is deleted too
-        common::run_ok("ip", &["netns", "add", &name])?;
-        Ok(Way::Named(name))
-    }
-
-    fn add_held(&mut self) -> anyhow::Result<Way> {
-        let host = inode_of("/proc/self/ns/net")?;
-        let child = Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "unshare", "-n", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .context("setpriv --pdeathsig KILL unshare -n sleep 600")?;
-        let pid = child.id();
-        self.children.push(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if inode_of(&format!("/proc/{pid}/ns/net")).is_ok_and(|ns| ns != host)
-                && comm.trim() == "sleep"
-            {
-                return Ok(Way::Held(pid));
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "child {pid} not in its namespace after 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for n in &self.names {
-            let _ = Command::new("ip")
-                .args(["netns", "delete", n])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-/// Deletes `sockq-allcmd-<pid>-…` namespaces of test processes that no longer exist.
-fn remove_leftovers() {
-    let Ok(entries) = std::fs::read_dir("/run/netns") else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(PREFIX).and_then(|r| r.split('-').next()) else {
-            continue;
-        };
-        if !std::path::Path::new("/proc").join(pid).exists() {
-            let _ = Command::new("ip").args(["netns", "delete", &name]).status();
-        }
-    }
-}
-
-fn inode_of(path: &str) -> anyhow::Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    Ok(std::fs::metadata(path)
-        .with_context(|| format!("stat {path}"))?
-        .ino())
 }
 
 /// On a thread that entered `way`: lo up, optionally somaxconn, a listener on
@@ -312,25 +215,17 @@ impl Drop for Serve {
 
 #[test]
 fn every_namespace_through_snapshot_and_serve() {
-    if !privileged("every_namespace_through_snapshot_and_serve") {
-        return;
-    }
-    let mut lab = Lab::new();
-    let result = run(&mut lab);
-    drop(lab);
-    if let Err(e) = result {
-        panic!("{e:#}");
-    }
+    with_lab("every_namespace_through_snapshot_and_serve", PREFIX, run);
 }
 
-fn run(lab: &mut Lab) -> anyhow::Result<()> {
+fn run(lab: &mut NetnsLab) -> anyhow::Result<()> {
     // 30 namespaces: 15 named (the first one overflowing), 15 held by a process
     let mut ns: Vec<Ns> = Vec::new();
     for i in 0..30u16 {
         let way = if i < 15 {
-            lab.add_named(&format!("n{i}"))?
+            Way::named(lab, &format!("n{i}"))?
         } else {
-            lab.add_held()?
+            Way::held(lab)?
         };
         let port = 7100 + i;
         ns.push(if i == 0 {
@@ -528,11 +423,11 @@ fn run(lab: &mut Lab) -> anyhow::Result<()> {
     }
 
     // one made, one deleted while it runs
-    let late_way = lab.add_named("late")?;
+    let late_way = Way::named(lab, "late")?;
     let late = populate(&late_way, 7199, 8, 2, 0, None)?;
     let gone = ns.remove(1);
     if let Way::Named(name) = &gone.way {
-        common::run_ok("ip", &["netns", "delete", name])?;
+        lab.delete_named(name)?;
     }
     let (late_label, gone_label) = (late.way.label(), gone.way.label());
     let body = serve.wait_for("the new namespace in, the deleted one out", |body| {
@@ -555,23 +450,19 @@ fn run(lab: &mut Lab) -> anyhow::Result<()> {
 
 #[test]
 fn the_dashboard_lists_the_overflowing_namespace_first_and_opens_it() {
-    if !privileged("the_dashboard_lists_the_overflowing_namespace_first_and_opens_it") {
-        return;
-    }
-    let mut lab = Lab::new();
-    let result = dashboard(&mut lab);
-    drop(lab);
-    if let Err(e) = result {
-        panic!("{e:#}");
-    }
+    with_lab(
+        "the_dashboard_lists_the_overflowing_namespace_first_and_opens_it",
+        PREFIX,
+        dashboard,
+    );
 }
 
-fn dashboard(lab: &mut Lab) -> anyhow::Result<()> {
-    let over_way = lab.add_named("do")?;
+fn dashboard(lab: &mut NetnsLab) -> anyhow::Result<()> {
+    let over_way = Way::named(lab, "do")?;
     let over = populate(&over_way, 7300, 511, 129, 3, Some("128"))?;
     let mut calm = Vec::new();
     for i in 0..3u16 {
-        let way = lab.add_named(&format!("c{i}"))?;
+        let way = Way::named(lab, &format!("c{i}"))?;
         calm.push(populate(&way, 7301 + i, 16, usize::from(i), 0, None)?);
     }
     let tmux = common::tmux::Tmux::start(

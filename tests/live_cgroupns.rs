@@ -23,13 +23,13 @@
 mod common;
 
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use sockq::model::fleet::FleetSnapshot;
+use common::netns_lab::{cannot_run, Holders};
+use sockq::model::fleet::{FleetSnapshot, NetnsSnapshot};
 use sockq::model::netns::{Container, Runtime};
 
 const PREFIX: &str = "sockq-cgns-";
@@ -40,18 +40,14 @@ const DEADLINE: Duration = Duration::from_secs(180);
 /// Root and a cgroup v2 hierarchy, or a loud skip (a failure under CI).
 fn setup(test: &str) -> Option<PathBuf> {
     let why = if !nix::unistd::geteuid().is_root() {
-        "needs root (cgroups, unshare --cgroup, setns)".to_string()
+        "needs root (cgroups, unshare --cgroup, setns)"
     } else {
         match cgroup2_mount() {
             Some(m) => return Some(m),
-            None => "needs a cgroup v2 hierarchy (none in /proc/self/mountinfo)".to_string(),
+            None => "needs a cgroup v2 hierarchy (none in /proc/self/mountinfo)",
         }
     };
-    let msg = format!("live test `{test}` {why}");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("\n*** SKIPPED: {msg} ***\n");
+    cannot_run(test, why);
     None
 }
 
@@ -71,7 +67,7 @@ fn cgroup2_mount() -> Option<PathBuf> {
 struct Lab {
     /// Made by the test, removed in reverse order.
     dirs: Vec<PathBuf>,
-    children: Vec<Child>,
+    holders: Holders,
     files: Vec<PathBuf>,
 }
 
@@ -80,7 +76,7 @@ impl Lab {
         remove_leftovers(mnt);
         Lab {
             dirs: Vec::new(),
-            children: Vec::new(),
+            holders: Holders::default(),
             files: Vec::new(),
         }
     }
@@ -96,40 +92,12 @@ impl Lab {
             Err(e) => Err(e).with_context(|| format!("mkdir {}", dir.display())),
         }
     }
-
-    /// An `unshare -n sleep` child: its pid and namespace inode, once it is in it.
-    fn add_held(&mut self) -> anyhow::Result<(u32, u64)> {
-        let host = inode_of("/proc/self/ns/net")?;
-        let child = Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "unshare", "-n", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .context("setpriv --pdeathsig KILL unshare -n sleep 600")?;
-        let pid = child.id();
-        self.children.push(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if let Ok(ns) = inode_of(&format!("/proc/{pid}/ns/net")) {
-                if ns != host && comm.trim() == "sleep" {
-                    return Ok((pid, ns));
-                }
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "child {pid} not in its own namespace after 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        // first, so that the cgroups it was moved into are empty
+        self.holders.kill_all();
         for f in &self.files {
             let _ = std::fs::remove_file(f);
         }
@@ -168,12 +136,6 @@ fn remove_leftovers(mnt: &Path) {
     }
 }
 
-fn inode_of(path: &str) -> anyhow::Result<u64> {
-    Ok(std::fs::metadata(path)
-        .with_context(|| path.to_string())?
-        .ino())
-}
-
 /// Runs `args` in a new process that first moves itself into the cgroup `procs` (its
 /// `cgroup.procs` file) and then runs them under `unshare --cgroup`; stdout to `out`.
 fn in_private_cgroupns(procs: &Path, args: &[&str], out: &Path) -> anyhow::Result<String> {
@@ -206,6 +168,24 @@ fn in_private_cgroupns(procs: &Path, args: &[&str], out: &Path) -> anyhow::Resul
     Ok(std::fs::read_to_string(out)?)
 }
 
+/// `sockq snapshot --all-netns --json`, run under `wrapper` (a command prefix, may be empty) in
+/// a private cgroup namespace rooted at the cgroup `procs`, parsed.
+fn snapshot_all_netns(procs: &Path, wrapper: &[&str], out: &Path) -> anyhow::Result<FleetSnapshot> {
+    let mut args = wrapper.to_vec();
+    args.extend([common::sockq_bin(), "snapshot", "--all-netns", "--json"]);
+    let json = in_private_cgroupns(procs, &args, out)?;
+    serde_json::from_str(&json).context("sockq's JSON")
+}
+
+/// The entry of `fleet` for the namespace `inode` of the holder `pid`.
+fn listed(fleet: &FleetSnapshot, inode: u64, pid: u32) -> anyhow::Result<&NetnsSnapshot> {
+    fleet
+        .namespaces
+        .iter()
+        .find(|n| n.netns.inode == inode)
+        .with_context(|| format!("namespace {inode} of pid {pid} not listed"))
+}
+
 #[test]
 fn a_docker_container_is_named_from_a_private_cgroup_namespace() {
     let Some(mnt) = setup("a_docker_container_is_named_from_a_private_cgroup_namespace") else {
@@ -224,7 +204,7 @@ fn run(lab: &mut Lab, mnt: &Path) -> anyhow::Result<()> {
     lab.mkdir(&docker)?;
     lab.mkdir(&container)?;
     lab.mkdir(&own)?;
-    let (pid, inode) = lab.add_held()?;
+    let (pid, inode) = lab.holders.spawn()?;
     std::fs::write(container.join("cgroup.procs"), pid.to_string())
         .with_context(|| format!("moving {pid} into {}", container.display()))?;
     let seen_here = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
@@ -243,17 +223,8 @@ fn run(lab: &mut Lab, mnt: &Path) -> anyhow::Result<()> {
         "a private cgroup namespace rooted at {} should see pid {pid} at /../{id}: {seen_there}",
         own.display()
     );
-    let json = in_private_cgroupns(
-        &procs,
-        &[common::sockq_bin(), "snapshot", "--all-netns", "--json"],
-        &out,
-    )?;
-    let fleet: FleetSnapshot = serde_json::from_str(&json).context("sockq's JSON")?;
-    let ns = fleet
-        .namespaces
-        .iter()
-        .find(|n| n.netns.inode == inode)
-        .with_context(|| format!("namespace {inode} of pid {pid} not listed"))?;
+    let fleet = snapshot_all_netns(&procs, &[], &out)?;
+    let ns = listed(&fleet, inode, pid)?;
     assert_eq!(
         ns.netns.name.container,
         Some(Container {
@@ -276,25 +247,9 @@ fn run(lab: &mut Lab, mnt: &Path) -> anyhow::Result<()> {
     );
     // Without CAP_SYS_ADMIN the host's cgroup namespace cannot be entered: today's view, and
     // the blind spot says so.
-    let json = in_private_cgroupns(
-        &procs,
-        &[
-            "setpriv",
-            "--bounding-set",
-            "-sys_admin",
-            common::sockq_bin(),
-            "snapshot",
-            "--all-netns",
-            "--json",
-        ],
-        &out,
-    )?;
-    let fleet: FleetSnapshot = serde_json::from_str(&json).context("sockq's JSON")?;
-    let ns = fleet
-        .namespaces
-        .iter()
-        .find(|n| n.netns.inode == inode)
-        .with_context(|| format!("namespace {inode} of pid {pid} not listed"))?;
+    let without_sys_admin = ["setpriv", "--bounding-set", "-sys_admin"];
+    let fleet = snapshot_all_netns(&procs, &without_sys_admin, &out)?;
+    let ns = listed(&fleet, inode, pid)?;
     assert_eq!(ns.netns.name.container, None, "{:?}", ns.netns.name);
     let blind = fleet.blind_spot.unwrap_or_default();
     assert!(

@@ -20,12 +20,14 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
+use common::netns_lab::{
+    inode_of, ss_listeners_held, ss_listeners_named, with_lab, NetnsLab, SsListeners,
+};
 use socket2::Socket;
 use sockq::collect::netns::NetnsTarget;
 use sockq::collect::netns_all::{run_in_ref, target, Discovery, DiscoveryOptions};
@@ -34,130 +36,6 @@ use sockq::model::netns::MainProcess;
 use sockq::model::{EnterBy, NetnsChanges, NetnsRef};
 
 const PREFIX: &str = "sockq-nsall-";
-
-/// Root, or a loud skip (a failure under CI).
-fn privileged(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let msg = format!("live test `{test}` needs root (ip netns add, unshare, setns)");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("\n*** SKIPPED: {msg} ***\n");
-    false
-}
-
-/// The namespaces this test made; all removed on drop.
-struct Lab {
-    prefix: String,
-    names: Vec<String>,
-    children: Vec<Child>,
-}
-
-impl Lab {
-    fn new() -> Self {
-        remove_leftovers();
-        Lab {
-            prefix: format!("{PREFIX}{}-", std::process::id()),
-            names: Vec::new(),
-            children: Vec::new(),
-        }
-    }
-
-    /// `ip netns add PREFIX-tag`: its name and inode.
-    fn add_named(&mut self, tag: &str) -> anyhow::Result<(String, u64)> {
-        let name = format!("{}{tag}", self.prefix);
-        // remembered before it exists, so a half-made one is deleted too
-        self.names.push(name.clone());
-        common::run_ok("ip", &["netns", "add", &name])?;
-        Ok((name.clone(), inode_of(&format!("/run/netns/{name}"))?))
-    }
-
-    fn delete_named(&mut self, name: &str) -> anyhow::Result<()> {
-        common::run_ok("ip", &["netns", "delete", name])?;
-        Ok(())
-    }
-
-    /// An `unshare -n sleep` child: its pid and namespace inode, once it is in it.
-    fn add_held(&mut self) -> anyhow::Result<(u32, u64)> {
-        let host = inode_of("/proc/self/ns/net")?;
-        let child = Command::new("setpriv")
-            .args(["--pdeathsig", "KILL", "unshare", "-n", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .context("setpriv --pdeathsig KILL unshare -n sleep 600")?;
-        let pid = child.id();
-        self.children.push(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if let Ok(ns) = inode_of(&format!("/proc/{pid}/ns/net")) {
-                if ns != host && comm.trim() == "sleep" {
-                    return Ok((pid, ns));
-                }
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "child {pid} not in its own namespace after 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn kill_held(&mut self, pid: u32) -> anyhow::Result<()> {
-        let i = self
-            .children
-            .iter()
-            .position(|c| c.id() == pid)
-            .context("no such child")?;
-        let mut c = self.children.remove(i);
-        let killed = c.kill();
-        c.wait()?;
-        Ok(killed?)
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for n in &self.names {
-            let _ = Command::new("ip")
-                .args(["netns", "delete", n])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-/// Deletes `sockq-nsall-<pid>-…` namespaces of test processes that no longer exist.
-fn remove_leftovers() {
-    let Ok(entries) = std::fs::read_dir("/run/netns") else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.split('-').next())
-        else {
-            continue;
-        };
-        if !std::path::Path::new("/proc").join(pid).exists() {
-            let _ = Command::new("ip").args(["netns", "delete", &name]).status();
-        }
-    }
-}
-
-fn inode_of(path: &str) -> anyhow::Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    Ok(std::fs::metadata(path)
-        .with_context(|| format!("stat {path}"))?
-        .ino())
-}
 
 /// The namespaces of the host as coreutils sees them: `readlink /proc/*/ns/net` and the nsfs
 /// files under /run/netns and /var/run/docker/netns (`stat -f` says nsfs, `stat -L` the inode).
@@ -251,36 +129,24 @@ fn listeners_by_sockq(r: &NetnsRef) -> anyhow::Result<BTreeSet<(String, u32, u32
 }
 
 /// The same from `ss -ltnH`, run with `ip netns exec NAME` or `nsenter -t PID -n`.
-fn listeners_by_ss(r: &NetnsRef) -> anyhow::Result<BTreeSet<(String, u32, u32)>> {
-    let out = match &r.enter {
-        EnterBy::Named(name) => common::run_ok("ip", &["netns", "exec", name, "ss", "-ltnH"])?,
-        EnterBy::Pid(pid) => {
-            common::run_ok("nsenter", &["-t", &pid.to_string(), "-n", "ss", "-ltnH"])?
-        }
+fn listeners_by_ss(r: &NetnsRef) -> anyhow::Result<SsListeners> {
+    match &r.enter {
+        EnterBy::Named(name) => ss_listeners_named(name),
+        EnterBy::Pid(pid) => ss_listeners_held(*pid),
         EnterBy::Path(p) => bail!("not made by this test: {}", p.display()),
-    };
-    out.lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            ensure!(f.len() >= 4 && f[0] == "LISTEN", "ss line {line:?}");
-            Ok((f[3].to_string(), f[1].parse()?, f[2].parse()?))
-        })
-        .collect()
+    }
 }
 
 #[test]
 fn thirty_namespaces_found_named_entered_and_followed() {
-    if !privileged("thirty_namespaces_found_named_entered_and_followed") {
-        return;
-    }
-    let mut lab = Lab::new();
-    if let Err(e) = run(&mut lab) {
-        drop(lab);
-        panic!("{e:#}");
-    }
+    with_lab(
+        "thirty_namespaces_found_named_entered_and_followed",
+        PREFIX,
+        run,
+    );
 }
 
-fn run(lab: &mut Lab) -> anyhow::Result<()> {
+fn run(lab: &mut NetnsLab) -> anyhow::Result<()> {
     let named: Vec<(String, u64)> = (0..15)
         .map(|i| lab.add_named(&format!("n{i}")))
         .collect::<anyhow::Result<_>>()?;

@@ -11,6 +11,7 @@ use sockq::collect::{Collector, CollectorOptions};
 use sockq::model::Snapshot;
 
 pub mod exposition;
+pub mod netns_lab;
 pub mod promtool;
 pub mod tmux;
 
