@@ -683,3 +683,38 @@ fn netns_by_name_and_by_pid_read_that_namespace() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// An idle namespace: once a dump found no SYN-RECV request, the walk of the established hash
+/// is not made again while Tcp InSegs stays put (no SYN can have arrived); the first SYN that
+/// arrives moves InSegs, and the next sample dumps and counts exactly what `ss` counts.
+#[test]
+fn syn_recv_dump_is_skipped_while_no_segment_arrives() {
+    in_netns("syn_recv_idle", || {
+        syn::setup_sink()?;
+        let (_a, a) = listen("10.88.0.1:80", 2048)?;
+        let mut c = collector()?;
+        let first = c.sample()?;
+        assert_eq!(first.syn_recv.total, 0);
+        for _ in 0..3 {
+            let s = c.sample()?;
+            assert_eq!((s.syn_recv.total, s.syn_recv.age_ms), (0, 0));
+            assert_eq!(
+                c.syn_recv_cost(),
+                Duration::ZERO,
+                "no dump while InSegs stays {:?}",
+                s.counters.tcp.get("InSegs")
+            );
+            assert!(s.tcp_listeners.iter().all(|l| l.syn_recv == 0));
+        }
+        let mut sender = syn::SynSender::new()?;
+        sender.flood(SocketAddrV4::new(syn::TARGET_ADDR, 80), 0, 50)?;
+        let s = sample_until(&mut c, Duration::from_secs(30), |s| s.syn_recv.total >= 50)?;
+        let ss = Command::new("ss")
+            .args(["-Htn", "state", "syn-recv"])
+            .output()?;
+        let ss_count = String::from_utf8_lossy(&ss.stdout).lines().count() as u64;
+        assert_eq!((s.syn_recv.total, ss_count), (50, 50));
+        assert_eq!(find(&s, a.port())?.syn_recv, 50);
+        Ok(())
+    });
+}

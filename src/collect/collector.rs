@@ -60,6 +60,9 @@ pub struct Collector {
     opts: CollectorOptions,
     /// The last SYN-RECV tally, when it was taken, and the thread CPU time it cost.
     last_syn: Option<(SynRecvTally, Instant, bool)>,
+    /// Tcp InSegs read before the last SYN-RECV dump, when that dump found no request and was
+    /// not interrupted: while InSegs stays there no SYN arrived, so there is still none.
+    syn_idle_in_segs: Option<i64>,
     syn_cost: Duration,
     /// Thread CPU time of the last full sample's listener dump.
     listeners_cost: Duration,
@@ -118,6 +121,7 @@ impl Collector {
             host: host_info(),
             opts,
             last_syn: None,
+            syn_idle_in_segs: None,
             syn_cost: Duration::ZERO,
             listeners_cost: Duration::ZERO,
             listeners_last: 0,
@@ -294,7 +298,8 @@ impl Collector {
         // such an overflow over); the shorter the gap, the rarer that is.
         let counters = self.read_counters(&mut blind);
         let sockstat = self.read_sockstat(&mut blind);
-        let syn_recv = self.attach_syn_recv(&mut listeners, max_age, &mut blind);
+        let in_segs = counters.tcp.get("InSegs").copied();
+        let syn_recv = self.attach_syn_recv(&mut listeners, max_age, in_segs, &mut blind);
         let service = self.attach_service(&mut listeners, max_age, &mut blind);
         let mut unix_listeners = self.unix_if_asked(&mut blind);
         let (tunables, problems) = tunables::read_tunables(&self.opts.proc_root.join("sys"));
@@ -318,14 +323,28 @@ impl Collector {
     }
 
     /// Dumps SYN-RECV (or reuses the last dump while younger than `max_age`) and gives each
-    /// listener its count; says in `blind` what is stale or unknown.
+    /// listener its count; says in `blind` what is stale or unknown. `in_segs`: the
+    /// namespace's Tcp InSegs read for this sample — while it has not moved since a dump that
+    /// found no request, there is still none and the dump (a walk of the whole established
+    /// hash) is not made.
     fn attach_syn_recv(
         &mut self,
         listeners: &mut [TcpListener],
         max_age: Duration,
+        in_segs: Option<i64>,
         blind: &mut Vec<String>,
     ) -> SynRecvSummary {
         let mut syn_recv = SynRecvSummary::default();
+        if in_segs.is_some() && in_segs == self.syn_idle_in_segs {
+            if let Some((tally, at, _)) = self.last_syn.as_mut() {
+                // Still current (none): nothing arrived. Dated now, so that it is not reused
+                // later as if it were a spaced-out dump.
+                *at = Instant::now();
+                self.syn_cost = Duration::ZERO;
+                syn_recv.unmatched = diag::attribute_syn_recv(listeners, tally);
+                return syn_recv;
+            }
+        }
         let reuse = self
             .last_syn
             .as_ref()
@@ -337,10 +356,13 @@ impl Collector {
             families.dedup();
             match self.syn_recv_for(&families) {
                 Ok((tally, interrupted)) => {
+                    let none = tally.total == 0 && !interrupted;
+                    self.syn_idle_in_segs = in_segs.filter(|_| none);
                     self.last_syn = Some((tally, Instant::now(), interrupted))
                 }
                 Err(e) => {
                     self.last_syn = None;
+                    self.syn_idle_in_segs = None;
                     blind.push(format!("SYN-RECV requests unknown: {e}"));
                 }
             }

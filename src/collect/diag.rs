@@ -420,6 +420,9 @@ pub fn attribute_syn_recv(listeners: &mut [TcpListener], tally: &SynRecvTally) -
         l.syn_recv_group = 1;
         l.syn_recv_max_retrans = None;
     }
+    if tally.by_local.is_empty() {
+        return 0;
+    }
     let index = ListenerIndex::new(listeners);
     let mut unmatched = 0;
     let mut group: Vec<usize> = Vec::new();

@@ -296,8 +296,10 @@ pub struct SynRecvSummary {
     pub total: u64,
     /// Requests that matched no listener (the listener closed, or a race during the dump).
     pub unmatched: u64,
-    /// Age of these numbers in milliseconds: 0 when dumped for this sample; more when the
-    /// SYN-RECV dump (expensive during a flood) was spaced out to keep sockq's CPU budget.
+    /// Age of these numbers in milliseconds: 0 when current — dumped for this sample, or
+    /// known to be none without a dump (the last dump found none and the namespace's Tcp
+    /// InSegs has not moved since: no SYN arrived); more when the SYN-RECV dump (expensive
+    /// during a flood) was spaced out to keep sockq's CPU budget.
     pub age_ms: u64,
 }
 
