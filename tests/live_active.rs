@@ -192,3 +192,70 @@ fn the_sampler_polls_only_active_listeners_and_says_how_many() {
         }
     });
 }
+
+/// The dashboard hands the sampler the selected row (`Source::select`): a quiet listener is
+/// then polled at the fast rate like an active one, and no longer once the selection is
+/// cleared.
+#[test]
+fn a_selected_quiet_listener_is_polled_until_unselected() {
+    use sockq::engine::Source;
+    in_netns("active_select", || {
+        let quiet: Vec<_> = (0..POLL_ALL_UP_TO)
+            .map(|_| listen("127.0.0.1:0", 8))
+            .collect::<anyhow::Result<_>>()?;
+        let (_busy, busy) = listen("127.0.0.1:0", 8)?;
+        let _clients = connect_n(busy, 3)?;
+        wait_for_accept_queue(busy.port(), 3, Duration::from_secs(10))?;
+        let mut sampler = Sampler::start(
+            NetnsTarget::Current,
+            SamplerConfig {
+                interval: Duration::from_millis(300),
+                fast_interval: Duration::from_millis(50),
+                budget_percent: 0.001,
+                collector: CollectorOptions {
+                    unix: false,
+                    owners: false,
+                    ..CollectorOptions::default()
+                },
+            },
+        )?;
+        let chosen_port = quiet[0].1.port();
+        // 0: before the selection; 1: selected; 2: unselected again.
+        let mut phase = 0;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            anyhow::ensure!(Instant::now() < deadline, "stuck in phase {phase} for 60 s");
+            let Some(SampleEvent::Sample(s)) = sampler.next_event(Duration::from_secs(30))? else {
+                continue;
+            };
+            let chosen = s
+                .snapshot
+                .tcp_listeners
+                .iter()
+                .find(|l| l.port == chosen_port)
+                .map(ListenerKey::from)
+                .unwrap();
+            let range = s.depth_ranges.iter().find(|r| r.key == chosen);
+            match phase {
+                0 if s.collector.active_listeners == 1 => {
+                    assert!(range.is_none(), "a quiet listener is not polled: {range:?}");
+                    sampler.select(vec![chosen]);
+                    phase = 1;
+                }
+                // The selection takes effect at the next tick; the one after has its polls.
+                1 if s.collector.active_listeners == 2 && range.is_some_and(|r| r.readings > 1) => {
+                    let r = range.unwrap();
+                    assert_eq!((r.high, r.low), (0, 0), "{r:?}");
+                    assert_eq!(
+                        ss_depths()?.get(&format!("127.0.0.1:{chosen_port}")),
+                        Some(&0)
+                    );
+                    sampler.select(Vec::new());
+                    phase = 2;
+                }
+                2 if s.collector.active_listeners == 1 && range.is_none() => return Ok(()),
+                _ => {}
+            }
+        }
+    });
+}

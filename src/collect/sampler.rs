@@ -163,6 +163,10 @@ impl Source for Sampler {
     fn set_waker(&mut self, waker: Waker) {
         self.command(SamplerCommand::SetWaker(waker));
     }
+
+    fn select(&mut self, keys: Vec<ListenerKey>) {
+        self.command(SamplerCommand::Select(keys));
+    }
 }
 
 impl Drop for Sampler {

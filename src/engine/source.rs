@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::SampleEvent;
+use crate::model::{ListenerKey, SampleEvent};
 
 /// Called by a source when an event becomes ready, so a consumer that also waits on other
 /// things (the dashboard waits on the terminal) wakes at once instead of at its next poll.
@@ -22,6 +22,10 @@ pub trait Source {
 
     /// The user changed the display interval.
     fn set_interval(&mut self, _d: Duration) {}
+
+    /// The listeners the user has selected (the dashboard's highlighted row): a live source
+    /// polls them at its fast rate whether they are active or not. Replaces the last call's.
+    fn select(&mut self, _keys: Vec<ListenerKey>) {}
 
     /// A key the source handles itself (replay controls); true when taken.
     fn on_key(&mut self, _key: char) -> bool {

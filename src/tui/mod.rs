@@ -24,7 +24,7 @@ use ratatui::Terminal;
 
 use crate::engine::{Engine, EngineConfig, Source};
 use crate::model::lab::{Knob, LabStatus};
-use crate::model::{Filter, Tick};
+use crate::model::{Filter, ListenerKey, Tick};
 use app::{Action, App};
 
 /// Dashboard settings (the sample source is handed over separately).
@@ -205,6 +205,19 @@ struct Loop<'s, 'l> {
     stop: Arc<AtomicBool>,
 }
 
+/// The selection to hand the source when it changed since `sent` (which it then becomes): the
+/// sampler polls the selected listener at the fast rate whether it is active or not.
+fn selection_to_send(
+    sent: &mut Option<ListenerKey>,
+    now: Option<ListenerKey>,
+) -> Option<Vec<ListenerKey>> {
+    if *sent == now {
+        return None;
+    }
+    *sent = now;
+    Some(now.into_iter().collect())
+}
+
 impl Loop<'_, '_> {
     fn run(&mut self, terminal: &mut Term) -> Result<(), DashboardError> {
         let (tx, wakes) = mpsc::channel();
@@ -220,7 +233,11 @@ impl Loop<'_, '_> {
         let mut frozen: Option<Engine> = None;
         let mut last_draw = Instant::now();
         let mut last_tty_check = Instant::now();
+        let mut selection_sent: Option<ListenerKey> = None;
         loop {
+            if let Some(keys) = selection_to_send(&mut selection_sent, self.app.selected) {
+                self.source.select(keys);
+            }
             if self.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
@@ -377,5 +394,26 @@ mod test_hooks {
         if after.is_some_and(|n| draws > n) {
             panic!("test panic inside the draw loop (SOCKQ_TEST_PANIC_AFTER_DRAWS)");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_selection_goes_to_the_source_once_per_change() {
+        let k = |inode| ListenerKey { inode, cookie: 7 };
+        let mut sent = None;
+        assert_eq!(selection_to_send(&mut sent, None), None, "nothing yet");
+        assert_eq!(selection_to_send(&mut sent, Some(k(1))), Some(vec![k(1)]));
+        assert_eq!(selection_to_send(&mut sent, Some(k(1))), None, "unchanged");
+        assert_eq!(selection_to_send(&mut sent, Some(k(2))), Some(vec![k(2)]));
+        assert_eq!(
+            selection_to_send(&mut sent, None),
+            Some(vec![]),
+            "cleared: the source stops polling it"
+        );
+        assert_eq!(sent, None);
     }
 }
