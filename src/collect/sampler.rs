@@ -180,6 +180,33 @@ impl Drop for Sampler {
     }
 }
 
+/// The least of the last [`RecentMin::LEN`] costs of a fast poll: what the budget plans with.
+/// One poll's thread CPU time jumps when the machine is loaded (a virtual CPU preempted by
+/// its host is charged to the thread it ran); planning with one such reading slowed the poll
+/// and, through it, spaced the SYN-RECV and service dumps to a minute on a loaded small host.
+/// A poll never costs less than its work, so the least of the last few is that work.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RecentMin {
+    last: [Duration; Self::LEN],
+    next: usize,
+}
+
+impl RecentMin {
+    /// Readings kept: 1.6 s of polls at 10 Hz.
+    pub(super) const LEN: usize = 16;
+
+    /// Records one poll's cost.
+    pub(super) fn push(&mut self, d: Duration) {
+        self.last[self.next] = d;
+        self.next = (self.next + 1) % Self::LEN;
+    }
+
+    /// The least of the costs recorded (zero before the first).
+    pub(super) fn min(&self) -> Duration {
+        self.last.iter().copied().min().unwrap_or_default()
+    }
+}
+
 /// Spacing of the expensive parts under the budget.
 #[derive(Debug, Clone, Copy)]
 pub struct BudgetPlan {
@@ -303,8 +330,8 @@ struct Worker {
     /// Display interval now in force.
     interval: Duration,
     peaks: Peaks,
-    /// Thread CPU of the last fast poll.
-    fast_cost: Duration,
+    /// Thread CPU of the last fast polls.
+    fast_cost: RecentMin,
     plan: BudgetPlan,
     next_full: Instant,
     next_fast: Instant,
@@ -335,7 +362,7 @@ impl Worker {
             tx,
             waker: None,
             peaks: Peaks::default(),
-            fast_cost: Duration::ZERO,
+            fast_cost: RecentMin::default(),
             next_full: start,
             next_fast: start + plan.fast_interval,
             plan,
@@ -409,7 +436,7 @@ impl Worker {
             c.fast_interval,
             self.interval,
             c.budget_percent,
-            self.fast_cost,
+            self.fast_cost.min(),
             // Both dumps walk the established hash and are spaced out together.
             self.collector.syn_recv_cost() + self.collector.service_cost(),
         );
@@ -465,7 +492,7 @@ impl Worker {
     /// ([`poll_everything`]), into the peaks.
     fn fast_poll(&mut self) {
         if !self.poll_all && self.active.is_empty() {
-            self.fast_cost = Duration::ZERO;
+            self.fast_cost.push(Duration::ZERO);
             return;
         }
         let cpu0 = thread_cpu();
@@ -480,7 +507,7 @@ impl Worker {
             }
         }
         self.polls += 1;
-        self.fast_cost = thread_cpu().saturating_sub(cpu0);
+        self.fast_cost.push(thread_cpu().saturating_sub(cpu0));
     }
 }
 
@@ -489,6 +516,27 @@ mod tests {
     use super::*;
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn a_preempted_poll_does_not_slow_the_plan_but_a_costlier_host_does() {
+        let mut c = RecentMin::default();
+        assert_eq!(c.min(), Duration::ZERO);
+        for _ in 0..RecentMin::LEN {
+            c.push(Duration::from_micros(80));
+        }
+        c.push(MS(9)); // one reading charged with time the thread did not run
+        assert_eq!(c.min(), Duration::from_micros(80));
+        let slowed = plan_budget(MS(100), MS(1000), 2.0, MS(9), Duration::from_micros(500));
+        let planned = plan_budget(MS(100), MS(1000), 2.0, c.min(), Duration::from_micros(500));
+        assert!(slowed.fast_interval > MS(100), "{slowed:?}");
+        assert_eq!(planned.fast_interval, MS(100));
+        assert!(planned.syn_interval < MS(1000), "{planned:?}");
+        // Every poll costlier (more listeners): the plan follows within LEN polls.
+        for _ in 0..RecentMin::LEN {
+            c.push(MS(3));
+        }
+        assert_eq!(c.min(), MS(3));
+    }
 
     #[test]
     fn cheap_work_runs_at_the_configured_rates() {

@@ -19,7 +19,7 @@ use nix::sched::{setns, CloneFlags};
 
 use super::super::netns::{current_netns_inode, NetnsError};
 use super::super::peaks::Peaks;
-use super::super::sampler::{plan_budget, BudgetPlan, SamplerConfig};
+use super::super::sampler::{plan_budget, BudgetPlan, RecentMin, SamplerConfig};
 use super::super::{thread_cpu, CollectError, Collector};
 use crate::model::{
     CollectorStats, EnterBy, ListenerKey, NetnsRef, Sample, SampleError, SampleEvent,
@@ -55,7 +55,7 @@ struct Slot {
     plan: BudgetPlan,
     next_full: Instant,
     next_fast: Instant,
-    fast_cost: Duration,
+    fast_cost: RecentMin,
     /// Thread CPU spent on this namespace since its previous full sample, and when that was.
     cpu: Duration,
     since: Instant,
@@ -182,7 +182,7 @@ impl Worker {
                 },
                 next_full: now,
                 next_fast: now + self.cfg.fast_interval,
-                fast_cost: Duration::ZERO,
+                fast_cost: RecentMin::default(),
                 cpu: Duration::ZERO,
                 since: now,
                 peaks: Peaks::default(),
@@ -279,7 +279,7 @@ fn fast_poll(slot: &mut Slot, depths: &mut Vec<(ListenerKey, u32)>) {
             slot.peaks.see(key, depth);
         }
     }
-    slot.fast_cost = thread_cpu().saturating_sub(cpu0);
+    slot.fast_cost.push(thread_cpu().saturating_sub(cpu0));
 }
 
 /// A full sample with the depth ranges since the previous one and this namespace's cost;
@@ -311,7 +311,7 @@ fn full_sample(slot: &mut Slot, cfg: &SamplerConfig) -> SampleEvent {
         cfg.fast_interval,
         slot.interval,
         slot.share,
-        slot.fast_cost,
+        slot.fast_cost.min(),
         slot.collector.syn_recv_cost() + slot.collector.service_cost(),
     );
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
