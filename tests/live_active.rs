@@ -134,17 +134,25 @@ fn exact_requests_read_each_active_listener_like_ss() {
     });
 }
 
-#[test]
-fn the_sampler_polls_only_active_listeners_and_says_how_many() {
-    in_netns("active_sampler", || {
-        // More quiet listeners than `POLL_ALL_UP_TO` and one with a queue; a budget so small
-        // that they are not dumped at the fast rate (`poll_everything`), so only the active one
-        // is polled (the fast poll then slows to one per tick: enough here).
+/// More quiet listeners than `POLL_ALL_UP_TO` and one with 3 clients in its accept queue,
+/// sampled with a budget so small that they are not dumped at the fast rate
+/// (`poll_everything`): only active (or selected) listeners are polled, and the fast poll slows
+/// to one per tick (enough here).
+struct ActiveOnly {
+    quiet: Vec<(Socket, SocketAddr)>,
+    busy: SocketAddr,
+    _busy: Socket,
+    _clients: Vec<std::net::TcpStream>,
+    sampler: Sampler,
+}
+
+impl ActiveOnly {
+    fn start() -> anyhow::Result<Self> {
         let quiet: Vec<_> = (0..POLL_ALL_UP_TO)
             .map(|_| listen("127.0.0.1:0", 8))
             .collect::<anyhow::Result<_>>()?;
-        let (_busy, busy) = listen("127.0.0.1:0", 8)?;
-        let _clients = connect_n(busy, 3)?;
+        let (busy_socket, busy) = listen("127.0.0.1:0", 8)?;
+        let clients = connect_n(busy, 3)?;
         wait_for_accept_queue(busy.port(), 3, Duration::from_secs(10))?;
         let sampler = Sampler::start(
             NetnsTarget::Current,
@@ -159,6 +167,21 @@ fn the_sampler_polls_only_active_listeners_and_says_how_many() {
                 },
             },
         )?;
+        Ok(Self {
+            quiet,
+            busy,
+            _busy: busy_socket,
+            _clients: clients,
+            sampler,
+        })
+    }
+}
+
+#[test]
+fn the_sampler_polls_only_active_listeners_and_says_how_many() {
+    in_netns("active_sampler", || {
+        let scene = ActiveOnly::start()?;
+        let (quiet, busy, sampler) = (&scene.quiet, scene.busy, &scene.sampler);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             anyhow::ensure!(Instant::now() < deadline, "no tick with polls within 30 s");
@@ -200,26 +223,9 @@ fn the_sampler_polls_only_active_listeners_and_says_how_many() {
 fn a_selected_quiet_listener_is_polled_until_unselected() {
     use sockq::engine::Source;
     in_netns("active_select", || {
-        let quiet: Vec<_> = (0..POLL_ALL_UP_TO)
-            .map(|_| listen("127.0.0.1:0", 8))
-            .collect::<anyhow::Result<_>>()?;
-        let (_busy, busy) = listen("127.0.0.1:0", 8)?;
-        let _clients = connect_n(busy, 3)?;
-        wait_for_accept_queue(busy.port(), 3, Duration::from_secs(10))?;
-        let mut sampler = Sampler::start(
-            NetnsTarget::Current,
-            SamplerConfig {
-                interval: Duration::from_millis(300),
-                fast_interval: Duration::from_millis(50),
-                budget_percent: 0.001,
-                collector: CollectorOptions {
-                    unix: false,
-                    owners: false,
-                    ..CollectorOptions::default()
-                },
-            },
-        )?;
-        let chosen_port = quiet[0].1.port();
+        let mut scene = ActiveOnly::start()?;
+        let chosen_port = scene.quiet[0].1.port();
+        let sampler = &mut scene.sampler;
         // 0: before the selection; 1: selected; 2: unselected again.
         let mut phase = 0;
         let deadline = Instant::now() + Duration::from_secs(60);
