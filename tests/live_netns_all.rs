@@ -300,10 +300,24 @@ fn run(lab: &mut NetnsLab) -> anyhow::Result<()> {
                 .any(|r| r.inode == late && r.label() == late_name),
         "{late_name} added: {late_events:?}"
     );
+    // A namespace of another test on this host may have had `late`'s inode before it was freed
+    // (named `sockq-nsall-<its pid>-…`, or held by its own `sleep`): that one is not ours.
+    let own = format!("{PREFIX}{}-", std::process::id());
+    let foreign = |r: &&NetnsRef| {
+        let foreign_name =
+            !r.name.ip_netns.is_empty() && r.name.ip_netns.iter().all(|n| !n.starts_with(&own));
+        let foreign_holder = r
+            .name
+            .main
+            .as_ref()
+            .is_some_and(|m| m.comm == "sleep" && !held.iter().any(|&(pid, _)| pid == m.pid));
+        foreign_name || foreign_holder
+    };
     let late_seen: Vec<&NetnsRef> = added
         .iter()
         .chain(&removed)
         .filter(|r| r.inode == late && !was(r, &gone_name) && !main_is(r, gone_pid))
+        .filter(|r| !foreign(r))
         .copied()
         .collect();
     for r in late_seen {
