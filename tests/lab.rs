@@ -236,21 +236,21 @@ fn leftovers(ids: &LabIds) -> Vec<String> {
         let Ok(tasks) = std::fs::read_dir(p.path().join("task")) else {
             continue;
         };
-        let in_lab_ns = tasks.flatten().any(|t| {
-            std::fs::read_link(t.path().join("ns/net"))
-                .is_ok_and(|l| l.to_str() == Some(want.as_str()))
+        // The threads in the lab's namespace that were there before the lab was set up (or
+        // whose start is unreadable). One started since is in another namespace that got the
+        // freed inode: a later process, or a thread another test made for its own private
+        // namespace (as `in_netns` does) in a process older than the lab.
+        let old_in_lab_ns = tasks.flatten().any(|t| {
+            let in_lab = std::fs::read_link(t.path().join("ns/net"))
+                .is_ok_and(|l| l.to_str() == Some(want.as_str()));
+            let started = proc_stat(&t.path().join("stat").to_string_lossy()).map(|s| s.start);
+            in_lab && started.is_none_or(|start| start <= ids.setup_seen)
         });
-        if !in_lab_ns {
-            continue;
-        }
-        match pid_stat(pid) {
-            Some(s) if s.start > ids.setup_seen => {
-                // Started after the lab was set up: another namespace got the freed inode.
-            }
-            _ => found.push(format!(
+        if old_in_lab_ns {
+            found.push(format!(
                 "a process is still in the lab's namespace {want}: {}",
                 describe_pid(pid)
-            )),
+            ));
         }
     }
     found
