@@ -228,28 +228,12 @@ impl ActiveSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Owners, ServiceStats};
+    use crate::model::ServiceStats;
 
     fn listener(cookie: u64, port: u16) -> TcpListener {
-        TcpListener {
-            family: Family::Ipv4,
-            address: "127.0.0.1".parse().unwrap(),
-            port,
-            v6only: None,
-            inode: cookie + 1000,
-            cookie,
-            uid: 0,
-            accept_queue: 0,
-            backlog: 128,
-            drops: Some(0),
-            syn_recv: 0,
-            syn_recv_group: 1,
-            syn_recv_max_retrans: None,
-            owners: Owners::Unknown {
-                reason: String::new(),
-            },
-            service: None,
-        }
+        crate::model::testing::tcp_listener(port)
+            .identity(cookie + 1000, cookie)
+            .build()
     }
 
     fn polled(a: &ActiveSet) -> Vec<u64> {

@@ -450,25 +450,11 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn listener(addr: IpAddr, port: u16) -> TcpListener {
-        TcpListener {
-            family: Family::of(&addr),
-            address: addr,
-            port,
-            v6only: addr.is_ipv6().then_some(false),
-            inode: 1,
-            cookie: 1,
-            uid: 0,
-            accept_queue: 0,
-            backlog: 128,
-            drops: Some(0),
-            syn_recv: 0,
-            syn_recv_group: 1,
-            syn_recv_max_retrans: None,
-            owners: Owners::Unknown {
-                reason: String::new(),
-            },
-            service: None,
-        }
+        crate::model::testing::tcp_listener(port)
+            .addr(addr)
+            .v6only(addr.is_ipv6().then_some(false))
+            .identity(1, 1)
+            .build()
     }
 
     fn req(addr: IpAddr, port: u16, retrans: u8) -> SynRecvEntry {
