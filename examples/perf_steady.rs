@@ -506,13 +506,15 @@ fn main() -> anyhow::Result<()> {
             .join("sockq"),
     };
     ensure!(sockq.exists(), "{} not built", sockq.display());
-    let rev = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
+    // The measured binary says what it was built from (`--version`: commit and date); the
+    // checkout the harness runs in may be another commit.
+    let version = Command::new(&sockq)
+        .arg("--version")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     println!(
-        "## perf_steady at `{rev}` ({}), nproc {}, load {}",
+        "## perf_steady of `{version}` ({}), nproc {}, load {}",
         sockq.display(),
         std::thread::available_parallelism().map_or(0, usize::from),
         loadavg()
