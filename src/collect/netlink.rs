@@ -89,6 +89,29 @@ const fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
+/// The header and length of the message at the start of `rest` (the datagram from `offset`
+/// on), checked: a whole header, a length no shorter than the header and within the datagram.
+fn message_at(rest: &[u8], offset: usize) -> Result<(NetlinkBuffer<&[u8]>, usize), NetlinkError> {
+    if rest.len() < NLMSG_HDRLEN {
+        return Err(NetlinkError::Malformed {
+            offset,
+            what: format!("{} trailing bytes, less than a netlink header", rest.len()),
+        });
+    }
+    let msg = NetlinkBuffer::new_checked(rest).map_err(|e| NetlinkError::Malformed {
+        offset,
+        what: e.to_string(),
+    })?;
+    let len = msg.length() as usize;
+    if len < NLMSG_HDRLEN {
+        return Err(NetlinkError::Malformed {
+            offset,
+            what: format!("message length {len} is shorter than its header"),
+        });
+    }
+    Ok((msg, len))
+}
+
 /// Walks the netlink messages of one datagram of a dump reply.
 ///
 /// `seq`/`port` select the messages that answer our request (others — stale replies of an
@@ -107,23 +130,7 @@ where
     let mut offset = 0usize;
     while offset < dgram.len() {
         let rest = &dgram[offset..];
-        if rest.len() < NLMSG_HDRLEN {
-            return Err(NetlinkError::Malformed {
-                offset,
-                what: format!("{} trailing bytes, less than a netlink header", rest.len()),
-            });
-        }
-        let msg = NetlinkBuffer::new_checked(rest).map_err(|e| NetlinkError::Malformed {
-            offset,
-            what: e.to_string(),
-        })?;
-        let len = msg.length() as usize;
-        if len < NLMSG_HDRLEN {
-            return Err(NetlinkError::Malformed {
-                offset,
-                what: format!("message length {len} is shorter than its header"),
-            });
-        }
+        let (msg, len) = message_at(rest, offset)?;
         let ours = msg.sequence_number() == seq && port.is_none_or(|p| msg.port_number() == p);
         if ours {
             if msg.flags() & NLM_F_DUMP_INTR != 0 {
@@ -380,17 +387,7 @@ where
     let mut offset = 0usize;
     while offset < dgram.len() {
         let rest = &dgram[offset..];
-        let msg = NetlinkBuffer::new_checked(rest).map_err(|e| NetlinkError::Malformed {
-            offset,
-            what: e.to_string(),
-        })?;
-        let len = msg.length() as usize;
-        if len < NLMSG_HDRLEN {
-            return Err(NetlinkError::Malformed {
-                offset,
-                what: format!("message length {len} is shorter than its header"),
-            });
-        }
+        let (msg, len) = message_at(rest, offset)?;
         let index = msg.sequence_number().wrapping_sub(base) as usize;
         if index < n && port.is_none_or(|p| msg.port_number() == p) {
             let payload = &rest[NLMSG_HDRLEN..len];
