@@ -20,7 +20,7 @@ use super::diag::{self, ExactListener};
 use super::error::{netlink, CollectError};
 use super::netlink::ExactAnswer;
 use super::Collector;
-use crate::model::{fast_map, fast_set, Family, FastMap, FastSet, ListenerKey, TcpListener};
+use crate::model::{Family, FastMap, FastSet, ListenerKey, TcpListener};
 
 /// How long a listener stays in the active set after its last sign of activity.
 pub const ACTIVE_FOR: Duration = Duration::from_secs(60);
@@ -48,7 +48,12 @@ struct Target {
 #[derive(Debug, Default)]
 pub struct ActiveSet {
     seen: FastMap<u64, Seen>,
-    last_active: FastMap<ListenerKey, Instant>,
+    /// The previous tick's `seen`, kept for its allocation.
+    spare: FastMap<u64, Seen>,
+    /// When each listener was last active, and the update that last saw it.
+    last_active: FastMap<ListenerKey, (Instant, u64)>,
+    /// Updates so far.
+    updates: u64,
     selected: FastSet<ListenerKey>,
     targets: Vec<Target>,
 }
@@ -67,8 +72,20 @@ impl ActiveSet {
         bound_if: &HashMap<u64, u32>,
         now: Instant,
     ) {
-        let mut seen = fast_map(listeners.len());
-        let mut present = fast_set(self.last_active.len() + self.selected.len());
+        // One walk, three hash lookups per listener (this runs for every listener on every
+        // tick); last tick's map of counters is reused, not reallocated.
+        let mut seen = std::mem::take(&mut self.spare);
+        seen.clear();
+        seen.reserve(listeners.len());
+        let by_port: FastSet<ListenerKey> = self
+            .targets
+            .iter()
+            .filter(|t| t.by_port)
+            .map(|t| t.key)
+            .collect();
+        self.updates += 1;
+        let stamp = self.updates;
+        let mut targets = Vec::with_capacity(self.targets.len());
         for l in listeners {
             let key = ListenerKey::from(l);
             let now_seen = Seen {
@@ -79,27 +96,18 @@ impl ActiveSet {
                 now_seen.connections_seen > before.connections_seen
                     || matches!((before.drops, now_seen.drops), (Some(a), Some(b)) if b != a)
             });
-            if l.accept_queue > 0 || l.syn_recv > 0 || moved {
-                self.last_active.insert(key, now);
-            }
             seen.insert(l.cookie, now_seen);
-            present.insert(key);
-        }
-        self.seen = seen;
-        self.last_active
-            .retain(|k, at| present.contains(k) && now.saturating_duration_since(*at) < ACTIVE_FOR);
-        let by_port: FastSet<ListenerKey> = self
-            .targets
-            .iter()
-            .filter(|t| t.by_port)
-            .map(|t| t.key)
-            .collect();
-        self.targets = listeners
-            .iter()
-            .filter_map(|l| {
-                let key = ListenerKey::from(l);
-                let wanted = self.last_active.contains_key(&key) || self.selected.contains(&key);
-                wanted.then(|| Target {
+            let active = if l.accept_queue > 0 || l.syn_recv > 0 || moved {
+                self.last_active.insert(key, (now, stamp));
+                true
+            } else if let Some(at) = self.last_active.get_mut(&key) {
+                at.1 = stamp;
+                now.saturating_duration_since(at.0) < ACTIVE_FOR
+            } else {
+                false
+            };
+            if active || (!self.selected.is_empty() && self.selected.contains(&key)) {
+                targets.push(Target {
                     key,
                     id: ExactListener {
                         family: l.family,
@@ -109,9 +117,13 @@ impl ActiveSet {
                         cookie: l.cookie,
                     },
                     by_port: by_port.contains(&key),
-                })
-            })
-            .collect();
+                });
+            }
+        }
+        self.spare = std::mem::replace(&mut self.seen, seen);
+        self.last_active
+            .retain(|_, at| at.1 == stamp && now.saturating_duration_since(at.0) < ACTIVE_FOR);
+        self.targets = targets;
     }
 
     /// Number of listeners the fast poll reads.

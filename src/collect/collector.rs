@@ -554,16 +554,12 @@ impl Collector {
         if let Some(u) = &unix {
             sockets.extend(u.iter().map(|l| (l.inode, owners::UID_UNKNOWN)));
         }
-        let mut found = resolver.resolve(&sockets, Instant::now());
-        for l in listeners.iter_mut() {
-            if let Some(o) = found.remove(&l.inode) {
-                l.owners = o;
-            }
+        let mut found = resolver.resolve_each(&sockets, Instant::now()).into_iter();
+        for (l, o) in listeners.iter_mut().zip(found.by_ref()) {
+            l.owners = o;
         }
-        for l in unix.into_iter().flatten() {
-            if let Some(o) = found.remove(&l.inode) {
-                l.owners = o;
-            }
+        for (l, o) in unix.into_iter().flatten().zip(found) {
+            l.owners = o;
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::collections::hash_map::Entry;
 
+use super::order::TickOrder;
 use super::ListenerHistory;
 use crate::model::history::{ListenerPoint, RunRing, ServicePoint};
 use crate::model::rates::{counter_delta, CounterWidth};
@@ -24,18 +25,40 @@ pub struct Update<'a> {
     pub retention_ns: u64,
     /// CLOCK_MONOTONIC of the sample's service dump, if it has one.
     pub service_dump_ns: Option<u64>,
+    /// This update's number (the engine counts them): a history stamped with it was seen.
+    pub stamp: u64,
+    /// The namespace's ListenOverflows rose (or rose unexplained the tick before).
+    pub overflows_moved: bool,
+    /// List the listeners whose own drop counters moved (`Pass::dropping`).
+    pub want_dropping: bool,
+}
+
+/// What one update found, from the one walk over every history it makes.
+#[derive(Debug, Default)]
+pub struct Pass {
+    /// The tick's listeners: current ones and those that went away in it, in the tick's order
+    /// (see [`TickOrder`]).
+    pub ticks: Vec<ListenerTick>,
+    /// Histories kept as gone (retention).
+    pub gone: usize,
+    /// Some current listener's own drop counter moved.
+    pub any_dropping: bool,
+    /// Endpoints of the listeners whose drop counters moved, sorted (when asked for).
+    pub dropping: Vec<String>,
 }
 
 /// Applies one sample to the histories: seen listeners get a point, unseen ones a gap and the
-/// `gone` mark, and gone ones past their retention are dropped.
-pub fn update(histories: &mut FastMap<ListenerKey, Box<ListenerHistory>>, u: Update<'_>) {
+/// `gone` mark, and gone ones past their retention are dropped. Every history is visited once
+/// after the sample's listeners (the tick's numbers are built on the way): at 10,000 listeners
+/// each visit of a history is a cache miss, and the walks over all of them were most of a
+/// quiet tick's engine time.
+pub fn update(
+    histories: &mut FastMap<ListenerKey, Box<ListenerHistory>>,
+    order: &mut TickOrder,
+    u: Update<'_>,
+) -> Pass {
     let ranges: FastMap<ListenerKey, DepthRange> =
         u.ranges.into_iter().map(|r| (r.key, r)).collect();
-    for h in histories.values_mut() {
-        // Until seen below (`see` clears both): a listener not gone before goes now.
-        h.newly_gone = !h.gone;
-        h.gone = true;
-    }
     for l in u.listeners {
         let key = ListenerKey::from(l);
         // One lookup per listener: this runs for every listener on every tick.
@@ -47,24 +70,62 @@ pub fn update(histories: &mut FastMap<ListenerKey, Box<ListenerHistory>>, u: Upd
             ),
         };
         see(h, l, ranges.get(&key).copied(), known, u.dt, u.now_ns);
+        h.stamp = u.stamp;
         h.service.see(l.service.as_ref(), u.service_dump_ns);
         see_service(h, l);
     }
-    histories.retain(|_, h| {
-        if h.gone {
-            h.points.push(ListenerPoint::gap());
-            if let Some(r) = h.service_points.as_mut() {
-                r.push(ServicePoint::gap());
+    let mut pass = Pass {
+        ticks: Vec::with_capacity(u.listeners.len()),
+        ..Pass::default()
+    };
+    let mut check = order.check();
+    let last = &*order;
+    histories.retain(|key, h| {
+        if h.stamp != u.stamp {
+            if !gone_now(h, u.now_ns, u.retention_ns) {
+                return false;
             }
-            h.drops_per_s = None;
-            h.drops_delta = None;
-            h.range = None;
-            u.now_ns.saturating_sub(h.last_seen_ns) <= u.retention_ns
-        } else {
-            true
+            pass.gone += 1;
+        } else if h.drops_delta.is_some_and(|d| d > 0) {
+            pass.any_dropping = true;
+            if u.want_dropping {
+                pass.dropping.push(h.endpoint.to_string());
+            }
         }
+        if !h.gone || h.newly_gone {
+            last.see(&mut check, *key, h.gone);
+            pass.ticks.push(listener_tick(*key, h, u.overflows_moved));
+        }
+        true
     });
-    prune_gone(histories, MAX_GONE);
+    if pass.gone > MAX_GONE {
+        prune_gone(histories, MAX_GONE);
+        // Only a churn of more than MAX_GONE listeners in one tick prunes one gone in it.
+        pass.ticks.retain(|t| histories.contains_key(&t.key));
+        check = order.check();
+        for t in &pass.ticks {
+            order.see(&mut check, t.key, t.gone);
+        }
+        pass.gone = MAX_GONE;
+    }
+    order.apply(check, &mut pass.ticks);
+    pass.dropping.sort();
+    pass
+}
+
+/// A listener not in this sample: gone (once newly), with a gap in its series. False when it
+/// has been gone longer than the retention.
+fn gone_now(h: &mut ListenerHistory, now_ns: u64, retention_ns: u64) -> bool {
+    h.newly_gone = !h.gone;
+    h.gone = true;
+    h.points.push(ListenerPoint::gap());
+    if let Some(r) = h.service_points.as_mut() {
+        r.push(ServicePoint::gap());
+    }
+    h.drops_per_s = None;
+    h.drops_delta = None;
+    h.range = None;
+    now_ns.saturating_sub(h.last_seen_ns) <= retention_ns
 }
 
 /// Most listeners kept after they went away: a churn of thousands of short-lived listeners
@@ -157,71 +218,13 @@ impl ListenerHistory {
             high_fill_s: 0.0,
             undrained_s: 0.0,
             last_seen_ns: now_ns,
+            stamp: 0,
             gone: false,
             newly_gone: false,
             service: super::service::ServiceTrack::default(),
             service_points: None,
         }
     }
-}
-
-/// The listeners whose own drop counters moved in this tick (asked for when the namespace's
-/// overflow counters moved), by endpoint.
-pub fn dropping(histories: &FastMap<ListenerKey, Box<ListenerHistory>>) -> Vec<String> {
-    let mut out: Vec<String> = histories
-        .values()
-        .filter(|h| h.drops_delta.is_some_and(|d| d > 0))
-        .map(|h| h.endpoint.to_string())
-        .collect();
-    out.sort();
-    out
-}
-
-/// The per-tick numbers of the current listeners and of those that went away in this tick
-/// (marked gone once; the engine keeps them a while longer, see [`gone_ticks`]), current
-/// first, then by endpoint. `overflows_moved`: the namespace's ListenOverflows rose.
-/// `order`: the last tick's order (key, gone), reused while the same listeners are listed
-/// with the same gone marks (a listener's endpoint never changes), sorted again otherwise:
-/// sorting 10,000 endpoints every tick was most of the string comparisons of a quiet tick.
-pub fn ticks(
-    histories: &FastMap<ListenerKey, Box<ListenerHistory>>,
-    overflows_moved: bool,
-    order: &mut Vec<(ListenerKey, bool)>,
-) -> Vec<ListenerTick> {
-    let listed = |h: &ListenerHistory| !h.gone || h.newly_gone;
-    let count = histories.values().filter(|h| listed(h)).count();
-    let same = order.len() == count
-        && order.iter().all(|(k, gone)| {
-            histories
-                .get(k)
-                .is_some_and(|h| listed(h) && h.gone == *gone)
-        });
-    if same {
-        return order
-            .iter()
-            .filter_map(|(k, _)| {
-                histories
-                    .get(k)
-                    .map(|h| listener_tick(*k, h, overflows_moved))
-            })
-            .collect();
-    }
-    let mut out: Vec<ListenerTick> = histories
-        .iter()
-        .filter(|(_, h)| listed(h))
-        .map(|(key, h)| listener_tick(*key, h, overflows_moved))
-        .collect();
-    // The key breaks ties between the members of an SO_REUSEPORT group (same endpoint), so
-    // the order never depends on the map's.
-    out.sort_by(|a, b| {
-        a.gone
-            .cmp(&b.gone)
-            .then(a.endpoint.cmp(&b.endpoint))
-            .then(a.key.cmp(&b.key))
-    });
-    order.clear();
-    order.extend(out.iter().map(|t| (t.key, t.gone)));
-    out
 }
 
 /// One listener's tick. A poll that saw depth > backlog shows the overflow; when no poll saw it
@@ -372,6 +375,31 @@ mod tests {
             fresh_each.push(got);
         }
         assert_eq!(fresh_each[0], fresh_each[1]);
+    }
+
+    /// A churn of more than MAX_GONE listeners gone in one tick keeps MAX_GONE of them, and the
+    /// tick lists exactly those kept, in order, after the current ones.
+    #[test]
+    fn a_churn_past_max_gone_lists_only_the_kept_ones() {
+        use super::MAX_GONE;
+        let l = |port: u16| tcp_listener(port).build();
+        let mut e = Engine::new(EngineConfig::default());
+        let many: Vec<_> = (1000..1000 + MAX_GONE as u16 + 500).map(l).collect();
+        e.ingest(at(many, 1));
+        let t = e.ingest(at(vec![l(80)], 2));
+        assert_eq!(t.gone_listeners, MAX_GONE);
+        assert_eq!(t.listeners.len(), 1 + MAX_GONE);
+        assert!(!t.listeners[0].gone);
+        assert!(t.listeners[1..].iter().all(|x| x.gone));
+        let eps: Vec<&str> = t.listeners[1..].iter().map(|x| &*x.endpoint).collect();
+        let mut sorted = eps.clone();
+        sorted.sort();
+        assert_eq!(eps, sorted);
+        assert_eq!(e.listeners().filter(|h| h.gone).count(), MAX_GONE);
+        // The next tick lists none of them (gone before it), and keeps counting them.
+        let t = e.ingest(at(vec![l(80)], 3));
+        assert_eq!(t.listeners.len(), 1);
+        assert_eq!(t.gone_listeners, MAX_GONE);
     }
 
     /// The engine keeps a listener's last numbers without copying an unchanged one: a change

@@ -19,6 +19,7 @@ pub mod drive;
 mod gaps;
 mod hold;
 mod listeners;
+mod order;
 mod rates;
 pub mod service;
 pub mod source;
@@ -80,6 +81,8 @@ pub struct ListenerHistory {
     pub undrained_s: f64,
     /// Monotonic time (ns) the listener was last seen; set with `gone`.
     pub last_seen_ns: u64,
+    /// The engine's update that last saw it (a sample's time may repeat; this never does).
+    stamp: u64,
     /// The listener was not in the latest sample.
     pub gone: bool,
     /// It went away in the latest sample (the tick carries it once, marked gone).
@@ -122,8 +125,10 @@ pub struct Engine {
     arrivals: service::Arrivals,
     /// Listeners of the latest sample the filter left out.
     left_out: LeftOut,
-    /// The last tick's listener order (see `listeners::ticks`).
-    tick_order: Vec<(ListenerKey, bool)>,
+    /// The last tick's listener order.
+    tick_order: order::TickOrder,
+    /// Updates of the listener histories so far (their stamp).
+    updates: u64,
 }
 
 impl Engine {
@@ -146,7 +151,8 @@ impl Engine {
             gaps_since_prev: 0,
             arrivals: service::Arrivals::default(),
             left_out: LeftOut::default(),
-            tick_order: Vec::new(),
+            tick_order: order::TickOrder::default(),
+            updates: 0,
         }
     }
 
@@ -275,8 +281,15 @@ impl Engine {
         drop(prev);
 
         let service_dump_ns = snapshot.service.as_ref().map(|s| s.dumped_monotonic_ns);
-        listeners::update(
+        // ListenOverflows is read just after the listeners' drop counters: an overflow
+        // between the two reads shows in the counter now and in a listener's drops next
+        // tick. One that no listener's drops explained is carried over to the next tick.
+        let overflows_now = rates::moved(&counter_rates, "ListenOverflows");
+        let overflows_moved = overflows_now || std::mem::take(&mut self.unexplained_overflow);
+        self.updates += 1;
+        let pass = listeners::update(
             &mut self.listeners,
+            &mut self.tick_order,
             listeners::Update {
                 listeners: &snapshot.tcp_listeners,
                 ranges: depth_ranges,
@@ -285,25 +298,14 @@ impl Engine {
                 cap: self.cap,
                 retention_ns: u64::try_from(self.cfg.gone_retention.as_nanos()).unwrap_or(u64::MAX),
                 service_dump_ns,
+                stamp: self.updates,
+                overflows_moved,
+                want_dropping: rates::overflow_moved(&counter_rates),
             },
         );
-        // ListenOverflows is read just after the listeners' drop counters: an overflow
-        // between the two reads shows in the counter now and in a listener's drops next
-        // tick. One that no listener's drops explained is carried over to the next tick.
-        let overflows_now = rates::moved(&counter_rates, "ListenOverflows");
-        let overflows_moved = overflows_now || std::mem::take(&mut self.unexplained_overflow);
-        let dropping_listeners = if rates::overflow_moved(&counter_rates) {
-            listeners::dropping(&self.listeners)
-        } else {
-            Vec::new()
-        };
-        self.unexplained_overflow = overflows_now
-            && !self
-                .listeners
-                .values()
-                .any(|h| !h.gone && h.drops_delta.is_some_and(|d| d > 0));
-        let listener_ticks =
-            listeners::ticks(&self.listeners, overflows_moved, &mut self.tick_order);
+        self.unexplained_overflow = overflows_now && !pass.any_dropping;
+        let listener_ticks = pass.ticks;
+        let dropping_listeners = pass.dropping;
         self.arrivals
             .see(service_dump_ns, &snapshot.counters, &listener_ticks);
         let mut tick = Tick {
@@ -313,7 +315,7 @@ impl Engine {
             gap_before,
             snapshot,
             listeners: listener_ticks,
-            gone_listeners: self.listeners.values().filter(|h| h.gone).count(),
+            gone_listeners: pass.gone,
             counter_rates,
             dropping_listeners,
             arrivals: self.arrivals.check.clone(),

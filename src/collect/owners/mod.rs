@@ -248,20 +248,34 @@ impl OwnerResolver {
     /// scan looked for and did not find is not looked for again before the next full scan
     /// (another user's socket would otherwise cost a scan every `min_rescan`).
     pub fn resolve(&mut self, sockets: &[(u64, u32)], now: Instant) -> FastMap<u64, Owners> {
-        self.call_started = Instant::now();
+        let owners = self.resolve_each(sockets, now);
         let mut out = fast_map(sockets.len());
+        out.extend(sockets.iter().map(|s| s.0).zip(owners));
+        out
+    }
+
+    /// [`OwnerResolver::resolve`], answered in the order asked: the owners of `sockets[i]` at
+    /// index `i` (no map of every socket built and taken apart again on every sample).
+    pub fn resolve_each(&mut self, sockets: &[(u64, u32)], now: Instant) -> Vec<Owners> {
+        self.call_started = Instant::now();
+        let mut out = Vec::with_capacity(sockets.len());
         if sockets.is_empty() {
             return out;
         }
+        // Some socket not looked up yet, or with a holder found gone: a reason to scan.
+        let mut unresolved = false;
         for &(inode, _) in sockets {
             if inode != 0 {
-                self.entries
+                let e = self
+                    .entries
                     .entry(inode)
                     .and_modify(|e| e.last_asked = now)
                     .or_insert(Entry {
                         lookup: Lookup::Pending,
                         last_asked: now,
                     });
+                unresolved |=
+                    matches!(e.lookup, Lookup::Pending | Lookup::Held { stale: true, .. });
             }
         }
 
@@ -269,7 +283,7 @@ impl OwnerResolver {
         if since_scan.is_none_or(|d| d >= self.spacing.full_interval()) {
             self.scan(now);
         } else {
-            let need_scan = self.refresh(sockets, now);
+            let need_scan = self.refresh(sockets, now, unresolved);
             if need_scan && since_scan.is_none_or(|d| d >= self.spacing.gap()) {
                 self.scan(now);
             }
@@ -286,8 +300,7 @@ impl OwnerResolver {
             .unwrap_or_default();
         let mut shared = SharedLists::default();
         for &(inode, uid) in sockets {
-            out.entry(inode)
-                .or_insert_with(|| self.owners_of(inode, uid, next_scan, now, &mut shared));
+            out.push(self.owners_of(inode, uid, next_scan, now, &mut shared));
         }
         out
     }

@@ -14,7 +14,12 @@ impl OwnerResolver {
     /// /proc/PID/stat, forgets those that exited, and re-checks their cached sockets when there
     /// is a reason ([`Refreshed::Changed`]). True when a scan is wanted (a new inode, or a
     /// holder that no longer holds its socket).
-    pub(super) fn refresh(&mut self, sockets: &[(u64, u32)], now: Instant) -> bool {
+    pub(super) fn refresh(
+        &mut self,
+        sockets: &[(u64, u32)],
+        now: Instant,
+        unresolved: bool,
+    ) -> bool {
         let due = due_pids(
             self.procs.iter().map(|(&pid, p)| (pid, p.checked, p.hot())),
             self.refresh_all_up_to,
@@ -33,8 +38,11 @@ impl OwnerResolver {
             }
         }
         // The cached (socket, fd) pairs of each changed process, among the sockets asked for.
-        let mut need_scan = false;
-        for &(inode, _) in sockets {
+        // `unresolved` (from the caller's walk over them) already says whether one is pending
+        // or stale: with no process changed, the sockets are not walked again.
+        let mut need_scan = unresolved;
+        let walk = if changed.is_empty() { &[][..] } else { sockets };
+        for &(inode, _) in walk {
             match self.entries.get(&inode).map(|e| &e.lookup) {
                 Some(Lookup::Pending) => need_scan = true,
                 Some(Lookup::Held { holders, stale }) => {
