@@ -28,7 +28,7 @@ WP=$!
 sleep 5
 ticks() { awk '{print $14+$15}' "$1"; }
 if [ "$MODE" = perf ]; then
-    perf record -F 499 -g --call-graph dwarf,16384 -p $WP -o perf.data -- sleep "$SECS"
+    perf record -F ${PERF_HZ:-499} -g --call-graph dwarf,16384 -p $WP -o perf.data -- sleep "$SECS"
 else
     declare -A T0
     for t in /proc/$WP/task/*; do T0[$t]=$(ticks $t/stat); done

@@ -75,7 +75,8 @@ pub fn evaluate(t: &Tick) -> Vec<Finding> {
             continue;
         };
         listener_rules(t, lt, l, &mut out);
-        if service_reported.insert(l.endpoint_id()) {
+        // Both need the listener's service numbers: a listener without any is not hashed.
+        if l.service.is_some() && service_reported.insert(l.endpoint_id()) {
             service_rules(t, lt, l, &mut out);
             out.extend(application_cap(t, lt, l));
         }
