@@ -35,6 +35,8 @@ pub struct CollectorOptions {
     pub owner_rescan: Duration,
     /// Where procfs is mounted (for tests).
     pub proc_root: PathBuf,
+    /// Process namespaces shared by the collectors of a fleet (`None`: this one's own reads).
+    pub netns_cache: Option<std::sync::Arc<owners::NetnsCache>>,
 }
 
 impl Default for CollectorOptions {
@@ -44,6 +46,7 @@ impl Default for CollectorOptions {
             owners: true,
             owner_rescan: Duration::from_secs(2),
             proc_root: PathBuf::from("/proc"),
+            netns_cache: None,
         }
     }
 }
@@ -110,8 +113,12 @@ impl Collector {
         let diag = DiagSocket::new().map_err(netlink("opening a NETLINK_SOCK_DIAG socket"))?;
         let inode = netns::current_netns_inode();
         let owners = opts.owners.then(|| {
-            OwnerResolver::new(opts.proc_root.clone(), inode, opts.owner_rescan)
-                .with_adaptive_rescan(OWNER_RESCAN_FLOOR)
+            let resolver = OwnerResolver::new(opts.proc_root.clone(), inode, opts.owner_rescan)
+                .with_adaptive_rescan(OWNER_RESCAN_FLOOR);
+            match &opts.netns_cache {
+                Some(cache) => resolver.with_netns_cache(cache.clone()),
+                None => resolver,
+            }
         });
         Ok(Self {
             diag,

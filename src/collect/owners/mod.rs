@@ -34,6 +34,7 @@
 //! reads of /proc/PID/stat.
 
 mod activity;
+mod netns_cache;
 mod parse;
 mod proc_access;
 #[cfg(test)]
@@ -52,6 +53,7 @@ use crate::model::snapshot::{Owners, ProcessInfo};
 use crate::model::{fast_map, FastMap};
 
 pub use activity::MIN_CPU_INTERVAL;
+pub use netns_cache::{NetnsCache, NETNS_CACHE_AGE};
 pub use parse::{parse_nofile_soft_limit, parse_proc_stat, parse_socket_link, ProcStat};
 pub use scan::{FULL_RESCAN_INTERVAL, RESCAN_COST_FACTOR};
 
@@ -188,6 +190,14 @@ pub struct OwnerResolver {
 }
 
 impl OwnerResolver {
+    /// Shares the namespace of each process (read to keep a scan to its namespace's
+    /// processes) with the other resolvers given the same cache: a fleet's.
+    #[must_use]
+    pub fn with_netns_cache(mut self, cache: Arc<NetnsCache>) -> Self {
+        self.access.share_netns_cache(cache);
+        self
+    }
+
     /// A resolver reading `proc_root` (normally "/proc").
     ///
     /// `netns_inode`: when `Some`, only processes whose /proc/PID/ns/net link is

@@ -35,6 +35,8 @@ pub(super) struct ProcAccess {
     /// `root` is procfs of sockq's own PID namespace (its `self` is our pid), so a pid under
     /// it can be handed to `prlimit(2)`.
     own_pid_ns: bool,
+    /// Namespaces of processes, shared with other resolvers (a fleet's).
+    netns_cache: Option<std::sync::Arc<super::netns_cache::NetnsCache>>,
 }
 
 impl ProcAccess {
@@ -54,6 +56,7 @@ impl ProcAccess {
             root,
             on_procfs,
             own_pid_ns,
+            netns_cache: None,
         }
     }
 
@@ -82,9 +85,23 @@ impl ProcAccess {
     /// Inode of the network namespace of a process's main thread, from /proc/PID/ns/net
     /// (`None`: unreadable or gone).
     pub(super) fn netns_inode(&self, pid: u32) -> Option<u64> {
-        fs::read_link(self.pid_dir(pid).join("ns/net"))
-            .ok()
-            .and_then(|t| netns_link_inode(t.as_os_str().as_bytes()))
+        let read = || {
+            fs::read_link(self.pid_dir(pid).join("ns/net"))
+                .ok()
+                .and_then(|t| netns_link_inode(t.as_os_str().as_bytes()))
+        };
+        match &self.netns_cache {
+            Some(cache) => cache.get_or_read(pid, read),
+            None => read(),
+        }
+    }
+
+    /// Shares process namespaces with other resolvers reading the same /proc.
+    pub(super) fn share_netns_cache(
+        &mut self,
+        cache: std::sync::Arc<super::netns_cache::NetnsCache>,
+    ) {
+        self.netns_cache = Some(cache);
     }
 
     /// /proc/PID/fd opened for re-checks and an fd count (a refresh): one `open`, no listing.
