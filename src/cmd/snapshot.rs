@@ -2,7 +2,9 @@
 
 use super::CmdResult;
 use crate::collect::netns::{self, NetnsTarget};
-use crate::collect::{Collector, CollectorOptions, SNAPSHOT_CPU_WINDOW};
+use std::time::Duration;
+
+use crate::collect::{Collector, CollectorOptions};
 use crate::export;
 use crate::model::labels::terminal_safe;
 use crate::model::Filter;
@@ -21,6 +23,10 @@ pub struct SnapshotConfig {
     pub json: bool,
     /// Every network namespace of the host (`--all-netns`) instead of `target`.
     pub all_netns: bool,
+    /// How long after the sample the holders' /proc/PID/stat is read again for their CPU
+    /// share (`--cpu-window`; default [`crate::collect::SNAPSHOT_CPU_WINDOW`]); zero: not read
+    /// again, the shares stay unknown.
+    pub cpu_window: Duration,
 }
 
 /// Runs `snapshot`.
@@ -30,13 +36,14 @@ pub fn run(cfg: SnapshotConfig) -> CmdResult {
     }
     let label = cfg.target.label();
     let opts = cfg.collector.clone();
+    let window = cfg.cpu_window;
     let mut snap = netns::run_in(&cfg.target, move || {
         let mut c = Collector::new(label, opts)?;
         let mut snap = c.sample()?;
-        // A process's CPU share needs two reads of it: the holders are read again a moment
-        // later (only when some are known; nothing else is sampled twice).
-        if has_known_owners(&snap) {
-            std::thread::sleep(SNAPSHOT_CPU_WINDOW);
+        // A process's CPU share needs two reads of it: the holders' /proc/PID/stat is read
+        // again a moment later (only when some are known; nothing else is sampled twice).
+        if wants_reread(window, &snap) {
+            std::thread::sleep(window);
             c.reread_owners(&mut snap);
         }
         Ok(snap)
@@ -52,8 +59,14 @@ pub fn run(cfg: SnapshotConfig) -> CmdResult {
     Ok(write_stdout(&text)?)
 }
 
+/// True when the holders are to be read again after `window` for their CPU share: a window
+/// was asked for (`--cpu-window 0`: none) and some holder is known.
+pub(crate) fn wants_reread(window: Duration, snap: &crate::model::Snapshot) -> bool {
+    !window.is_zero() && has_known_owners(snap)
+}
+
 /// True when some listener's owning processes are known.
-pub(crate) fn has_known_owners(snap: &crate::model::Snapshot) -> bool {
+fn has_known_owners(snap: &crate::model::Snapshot) -> bool {
     let unix = snap.unix_listeners.iter().flatten().map(|l| &l.owners);
     snap.tcp_listeners
         .iter()

@@ -150,6 +150,28 @@ pub(super) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// `snapshot --cpu-window`: 0 (no second read), or from [`MIN_CPU_INTERVAL`] (two reads closer
+/// together give no CPU share) to 10 s.
+///
+/// [`MIN_CPU_INTERVAL`]: crate::collect::owners::MIN_CPU_INTERVAL
+pub(super) fn parse_cpu_window(s: &str) -> Result<Duration, String> {
+    let (lo, hi) = (
+        crate::collect::owners::MIN_CPU_INTERVAL,
+        Duration::from_secs(10),
+    );
+    let d = parse_duration(s)?;
+    if d.is_zero() || (lo..=hi).contains(&d) {
+        return Ok(d);
+    }
+    Err(format!(
+        "{} is out of range: the CPU window must be 0 (no CPU share, no wait) or between {} \
+         and {} (two reads of a process closer together give no CPU share)",
+        shown(s),
+        humantime::format_duration(lo),
+        humantime::format_duration(hi)
+    ))
+}
+
 pub(super) fn parse_header_timeout(s: &str) -> Result<Duration, String> {
     // (allow_hyphen_values on the flag lets "-1" reach this parser and its message)
     duration_within(

@@ -29,7 +29,8 @@
 //! could not be read becomes an absent field or an [`Owners::Unknown`] with the reason.
 //!
 //! This file holds the cache and the refresh policy; `refresh` the refresh of due holders and
-//! the re-check of their sockets; `scan` the full /proc scan and the spacing of scans; `proc_access` every system call and raw /proc read (and the only `unsafe`);
+//! the re-check of their sockets; `reread` the second read of a one-shot sample (CPU share
+//! only); `scan` the full /proc scan and the spacing of scans; `proc_access` every system call and raw /proc read (and the only `unsafe`);
 //! `parse` the pure parsers of what /proc returns; `activity` the CPU share from successive
 //! reads of /proc/PID/stat.
 
@@ -39,6 +40,7 @@ mod proc_access;
 #[cfg(test)]
 mod recheck_tests;
 mod refresh;
+mod reread;
 mod scan;
 #[cfg(test)]
 mod test_support;
