@@ -35,6 +35,7 @@
 //! reads of /proc/PID/stat.
 
 mod activity;
+mod dirents;
 mod parse;
 mod proc_access;
 #[cfg(test)]
