@@ -1,9 +1,9 @@
 //! `sockq snapshot`: one sample, as a table or JSON.
 
-use super::CmdResult;
-use crate::collect::netns::{self, NetnsTarget};
 use std::time::Duration;
 
+use super::CmdResult;
+use crate::collect::netns::{self, NetnsTarget};
 use crate::collect::{Collector, CollectorOptions};
 use crate::export;
 use crate::model::labels::terminal_safe;

@@ -205,3 +205,50 @@ pub(super) fn parse_onoff(s: &str) -> Result<bool, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::SNAPSHOT_CPU_WINDOW;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cpu_window_is_0_or_200ms_to_10s() {
+        let ms = Duration::from_millis;
+        for (s, want) in [
+            ("0", ms(0)),
+            ("0s", ms(0)),
+            ("200ms", ms(200)),
+            ("250ms", ms(250)),
+            ("0.5", ms(500)),
+            ("10s", ms(10_000)),
+        ] {
+            assert_eq!(parse_cpu_window(s), Ok(want), "{s}");
+        }
+        for s in ["1ms", "199ms", "10.001s", "1m"] {
+            let e = parse_cpu_window(s).unwrap_err();
+            assert!(
+                e.starts_with(&format!("{s:?} is out of range"))
+                    && e.contains("0 (no CPU share, no wait) or between 200ms and 10s"),
+                "{s}: {e}"
+            );
+        }
+        for s in ["-1", "soon", "nan"] {
+            assert!(parse_cpu_window(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn cpu_window_default_is_the_collectors() {
+        let cmd = super::super::Cli::command();
+        let snapshot = cmd.find_subcommand("snapshot").expect("snapshot");
+        let arg = snapshot
+            .get_arguments()
+            .find(|a| a.get_id() == "cpu_window")
+            .expect("--cpu-window");
+        let default = arg.get_default_values();
+        assert_eq!(default.len(), 1);
+        let text = default[0].to_str().expect("utf-8");
+        assert_eq!(parse_cpu_window(text), Ok(SNAPSHOT_CPU_WINDOW));
+    }
+}
