@@ -9,8 +9,8 @@
 //!   in the same window (user + sys of those processes); then the dashboard (tmux 200x50,
 //!   `--interval 1s`), its CPU over the same length and its RSS; `sockq watch --json` for a few
 //!   ticks, for the sampler's own numbers (active listeners, fast poll rate, sample time); and
-//!   the cold `sockq snapshot --json` against `ss -ltnp`, medians of `--runs` whole processes,
-//!   interleaved;
+//!   the cold `sockq snapshot --json` (with its default 250 ms CPU-share window, and with
+//!   `--cpu-window 0`) against `ss -ltnp`, medians of `--runs` whole processes, interleaved;
 //! - RSS of the dashboard with a full 15-minute-sized history (`--interval 100ms --window 90s`:
 //!   900 points per series, filled after 90 s) at 1,000, 10,000 and 50,000 listeners held by one
 //!   process (50,000: three, each under an fd limit of 20,000).
@@ -19,6 +19,7 @@
 //! cargo build --release --bin sockq --example perf_steady
 //! sudo target/release/examples/perf_steady                 # everything, about 10 minutes
 //! sudo target/release/examples/perf_steady --rss ''        # the two scenes only
+//! sudo target/release/examples/perf_steady --snapshot-only # the cold snapshot rows only
 //! sudo target/release/examples/perf_steady --scenes '' --rss 10000 --rss-secs 900 \
 //!     --rss-args='--interval 1s --window 15m'              # 15 minutes of history at 1 s
 //! ```
@@ -66,6 +67,14 @@ struct Opts {
     /// The sockq binary.
     #[arg(long)]
     sockq: Option<PathBuf>,
+    /// Per scene, only the cold `snapshot --json` rows (default window and `--cpu-window 0`,
+    /// against `ss -ltnp`): no `watch`, no dashboard, no RSS runs.
+    #[arg(long)]
+    snapshot_only: bool,
+    /// The `--cpu-window` of each cold snapshot row; `default`: without the flag (250 ms; an
+    /// older sockq has no flag).
+    #[arg(long, default_value = "default,0", value_delimiter = ',')]
+    cpu_windows: Vec<String>,
 }
 
 const LISTENERS: usize = 10_000;
@@ -372,9 +381,80 @@ fn watch_json_stats(sockq: &Path) -> anyhow::Result<(serde_json::Value, f64)> {
     Ok((last, samples[samples.len() / 2]))
 }
 
+/// The arguments of each cold snapshot measured: `snapshot --json`, with `--cpu-window W` for
+/// each `W` but `default`.
+fn snapshot_args(windows: &[String]) -> Vec<Vec<String>> {
+    windows
+        .iter()
+        .map(|w| {
+            let mut a = vec!["snapshot".to_string(), "--json".to_string()];
+            if w != "default" {
+                a.extend(["--cpu-window".to_string(), w.clone()]);
+            }
+            a
+        })
+        .collect()
+}
+
+/// Medians of whole-process runs of a sockq command and of `ss -ltnp`: (wall, CPU) each.
+struct Cold {
+    sockq: (Duration, Duration),
+    ss: (Duration, Duration),
+}
+
+impl Cold {
+    /// A markdown table row: what, sockq, ss, ratios (wall, then CPU).
+    fn row(&self, args: &[String], runs: usize) -> String {
+        let (sw, sc) = self.sockq;
+        let (rw, rc) = self.ss;
+        format!(
+            "| cold `sockq {}` against `ss -ltnp`, medians of {runs}, wall (CPU) | {} ({}) ms | {} ({}) ms | **{:.3}** ({:.3}) |",
+            args.join(" "),
+            ms(sw),
+            ms(sc),
+            ms(rw),
+            ms(rc),
+            sw.as_secs_f64() / rw.as_secs_f64(),
+            sc.as_secs_f64() / rc.as_secs_f64()
+        )
+    }
+}
+
+/// `runs` whole-process runs of `sockq ARGS` and of `ss -ltnp`, interleaved (rotating which
+/// goes first), after one unmeasured run of sockq.
+fn cold_snapshot(sockq: &Path, args: &[String], runs: usize) -> anyhow::Result<Cold> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = args.as_slice();
+    let ss = PathBuf::from("ss");
+    let (mut snap, mut ssv) = (Vec::new(), Vec::new());
+    time_process(sockq, args)?;
+    for i in 0..runs {
+        let a = || time_process(sockq, args);
+        let b = || time_process(&ss, &["-ltnp"]);
+        if i % 2 == 0 {
+            snap.push(a()?);
+            ssv.push(b()?);
+        } else {
+            ssv.push(b()?);
+            snap.push(a()?);
+        }
+    }
+    let medians = |v: &[(Duration, Duration)]| {
+        (
+            median(v.iter().map(|t| t.0).collect()),
+            median(v.iter().map(|t| t.1).collect()),
+        )
+    };
+    Ok(Cold {
+        sockq: medians(&snap),
+        ss: medians(&ssv),
+    })
+}
+
 fn run_scene(opts: &Opts, sockq: &Path, name: &str, holders: usize) -> anyhow::Result<()> {
     let sockq = sockq.to_path_buf();
-    let (secs, runs) = (opts.secs, opts.runs);
+    let (secs, runs, snapshot_only) = (opts.secs, opts.runs, opts.snapshot_only);
+    let snapshots = snapshot_args(&opts.cpu_windows);
     let name = name.to_string();
     in_new_netns(move || {
         eprintln!("scene {name}: {LISTENERS} listeners, {holders} holder(s)");
@@ -386,29 +466,23 @@ fn run_scene(opts: &Opts, sockq: &Path, name: &str, holders: usize) -> anyhow::R
             .collect::<Result<_, _>>()?;
         let load0 = loadavg();
 
-        // Cold snapshot against ss -ltnp, interleaved, rotating which goes first.
-        let ss = PathBuf::from("ss");
-        let (mut snap, mut ssv) = (Vec::new(), Vec::new());
-        time_process(&sockq, &["snapshot", "--json"])?;
-        for i in 0..runs {
-            let a = || time_process(&sockq, &["snapshot", "--json"]);
-            let b = || time_process(&ss, &["-ltnp"]);
-            if i % 2 == 0 {
-                snap.push(a()?);
-                ssv.push(b()?);
-            } else {
-                ssv.push(b()?);
-                snap.push(a()?);
+        let cold = snapshots
+            .iter()
+            .map(|args| cold_snapshot(&sockq, args, runs))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if snapshot_only {
+            println!("\n### {LISTENERS} listeners held by {holders} process(es), cold `snapshot --json` only\n");
+            println!(
+                "load average (1/5/15 min) {load0} at the start, {} at the end\n",
+                loadavg()
+            );
+            println!("| what | sockq | `ss -ltnp` | ratio |");
+            println!("|---|---|---|---|");
+            for (args, c) in snapshots.iter().zip(&cold) {
+                println!("{}", c.row(args, runs));
             }
+            return Ok(());
         }
-        let (sw, sc) = (
-            median(snap.iter().map(|t| t.0).collect()),
-            median(snap.iter().map(|t| t.1).collect()),
-        );
-        let (rw, rc) = (
-            median(ssv.iter().map(|t| t.0).collect()),
-            median(ssv.iter().map(|t| t.1).collect()),
-        );
 
         // sockq watch, then the dashboard, each against ss -ltnp once a second.
         let mut kids = Children::default();
@@ -453,15 +527,9 @@ fn run_scene(opts: &Opts, sockq: &Path, name: &str, holders: usize) -> anyhow::R
             d_cpu.as_secs_f64() / d_ss.as_secs_f64(),
             pct(d_cpu, d_wall)
         );
-        println!(
-            "| cold `sockq snapshot --json` against `ss -ltnp`, medians of {runs}, wall (CPU) | {} ({}) ms | {} ({}) ms | **{:.3}** ({:.3}) | – |",
-            ms(sw),
-            ms(sc),
-            ms(rw),
-            ms(rc),
-            sw.as_secs_f64() / rw.as_secs_f64(),
-            sc.as_secs_f64() / rc.as_secs_f64()
-        );
+        for (args, c) in snapshots.iter().zip(&cold) {
+            println!("{} – |", c.row(args, runs));
+        }
         println!(
             "\nsampler (`watch --json`, last of 8 ticks): active_listeners {}, fast_poll_hz {}, fast_interval_ms {}, throttled {}, cpu_percent {}; median sample_ms {sample_ms:.1}",
             stats["active_listeners"], stats["fast_poll_hz"], stats["fast_interval_ms"], stats["throttled"], stats["cpu_percent"]
@@ -530,7 +598,7 @@ fn main() -> anyhow::Result<()> {
     let sizes: Vec<usize> = opts
         .rss
         .iter()
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && !opts.snapshot_only)
         .map(|s| s.parse())
         .collect::<Result<_, _>>()?;
     if !sizes.is_empty() {

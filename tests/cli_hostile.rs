@@ -77,6 +77,26 @@ fn huge_negative_and_non_finite_values_are_refused_with_the_flag_named() {
             "1..=600000",
         ),
         (&["snapshot", "--port", "0"], "--port", "1..=65535"),
+        (
+            &["snapshot", "--cpu-window", "100ms"],
+            "--cpu-window",
+            "must be 0 (no CPU share, no wait) or between 200ms and 10s",
+        ),
+        (
+            &["snapshot", "--cpu-window", "11s"],
+            "--cpu-window",
+            "between 200ms and 10s",
+        ),
+        (
+            &["snapshot", "--cpu-window", "-1"],
+            "--cpu-window",
+            "not a positive duration",
+        ),
+        (
+            &["snapshot", "--all-netns", "--cpu-window", "1e20"],
+            "--cpu-window",
+            "too long",
+        ),
     ];
     for (args, flag, says) in cases {
         let (code, err) = refused(args, &[]);
@@ -93,6 +113,7 @@ fn the_same_values_from_the_environment_are_refused_too() {
         (&["watch", "--count", "1"], "SOCKQ_WINDOW", "-3"),
         (&["serve"], "SOCKQ_HEADER_TIMEOUT", "1e20"),
         (&["snapshot"], "SOCKQ_PORT", "0"),
+        (&["snapshot"], "SOCKQ_CPU_WINDOW", "50ms"),
     ];
     for (args, var, value) in cases {
         let (code, err) = refused(args, &[(var, value)]);

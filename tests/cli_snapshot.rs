@@ -265,6 +265,56 @@ fn table_shows_the_full_queue_and_filters_by_port_process_and_unix() {
 }
 
 /// The binary, or a copy of it in `dir` (mode 0755), such that any user can run it.
+/// The holder (this test process) of the listener `addr` in `doc`.
+fn own_holder(doc: &Value, addr: SocketAddr) -> anyhow::Result<Value> {
+    let me = std::process::id();
+    let l = tcp_listener(doc, addr)?;
+    l["owners"]["processes"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["pid"] == me))
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("pid {me} not among the owners: {l:#}"))
+}
+
+#[test]
+fn cpu_window_0_leaves_the_cpu_share_unknown_and_the_default_measures_it() {
+    in_netns("cli_cpu_window", || {
+        let sc = scene("cli-cpu-window")?;
+        // The default window: the holder was read twice, its share is a number (what this
+        // test process used in the window, perhaps 0).
+        let doc: Value = serde_json::from_str(&snapshot_text(&["--json"])?)?;
+        let p = own_holder(&doc, sc.full)?;
+        assert!(p["cpu_percent"].is_f64(), "a CPU share: {p:#}");
+        assert!(p["state"].is_string(), "{p:#}");
+
+        // No window: read once, so no share — null in JSON (unknown, not 0), `?` in the
+        // table; the rest of what a first read gives is there.
+        for (args, env) in [
+            (&["--json", "--cpu-window", "0"][..], None),
+            (&["--json"][..], Some("0")),
+            (&["--json", "--cpu-window", "0s"][..], None),
+        ] {
+            let mut cmd = sockq_command(&[&["snapshot"][..], args].concat());
+            if let Some(v) = env {
+                cmd.env("SOCKQ_CPU_WINDOW", v);
+            }
+            let out = cmd.stdin(Stdio::null()).output()?;
+            let doc: Value = serde_json::from_str(&stdout_of(&out, "snapshot")?)?;
+            let p = own_holder(&doc, sc.full)?;
+            assert!(p["cpu_percent"].is_null(), "{args:?} {env:?}: {p:#}");
+            assert!(p["state"].is_string() && p["threads"].is_u64(), "{p:#}");
+            assert!(p["fds_open"].is_u64(), "{p:#}");
+            assert_eq!(schema_errors(&doc), "", "{args:?}");
+        }
+        let table = snapshot_text(&["--cpu-window", "0"])?;
+        let full = row(&table, sc.full)
+            .ok_or_else(|| anyhow::anyhow!("no row for {} in\n{table}", sc.full))?;
+        // ADDRESS PROCESS STATE CPU ...
+        assert_eq!(full[3], "?", "CPU unknown: {full:?}");
+        Ok(())
+    });
+}
+
 fn world_runnable_bin(dir: &TempDir) -> anyhow::Result<PathBuf> {
     let bin = std::fs::canonicalize(sockq_bin())?;
     let file_ok = std::fs::metadata(&bin)?.permissions().mode() & 0o005 == 0o005;

@@ -2,6 +2,7 @@
 //! turns its typed error into an exit code.
 
 pub mod args;
+mod man;
 
 use std::process::ExitCode;
 
@@ -87,13 +88,11 @@ fn completions(shell: clap_complete::Shell) -> Result<(), CmdError> {
     )?)
 }
 
-/// `sockq man`: the man page (roff) on stdout.
+/// `sockq man`: the man page (roff) on stdout, with every subcommand's own flags.
 fn man() -> Result<(), CmdError> {
-    let cmd = <Cli as clap::CommandFactory>::command();
-    let mut out = Vec::new();
-    clap_mangen::Man::new(cmd).render(&mut out)?;
+    let page = man::page()?;
     Ok(std::io::Write::write_all(
         &mut std::io::stdout().lock(),
-        &out,
+        page.as_bytes(),
     )?)
 }

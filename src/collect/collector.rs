@@ -247,13 +247,22 @@ impl Collector {
         self.sample_reusing_syn_recv(Duration::ZERO)
     }
 
-    /// Reads the holders of `snap`'s listeners again: their fd numbers, state and, now that
-    /// each was read before, their CPU share since that read. What a one-shot command does to
-    /// show CPU shares (`sockq snapshot` waits [`SNAPSHOT_CPU_WINDOW`] in between); the
-    /// listeners and everything else stay as sampled. No-op with owners off.
+    /// Reads the /proc/PID/stat of the holders of `snap`'s listeners again: their state and,
+    /// now that each was read before, their CPU share since that read
+    /// ([`OwnerResolver::reread_activity`]). What a one-shot command does to show CPU shares
+    /// (`sockq snapshot` waits [`SNAPSHOT_CPU_WINDOW`], or `--cpu-window`, in between); the
+    /// listeners, the holders' fd numbers and everything else stay as sampled. No-op with
+    /// owners off.
     pub fn reread_owners(&mut self, snap: &mut Snapshot) {
-        if self.owners.is_some() {
-            self.attach_owners(&mut snap.tcp_listeners, snap.unix_listeners.as_deref_mut());
+        if let Some(resolver) = self.owners.as_mut() {
+            let unix = snap.unix_listeners.iter_mut().flatten();
+            let mut lists: Vec<&mut crate::model::Owners> = snap
+                .tcp_listeners
+                .iter_mut()
+                .map(|l| &mut l.owners)
+                .chain(unix.map(|l| &mut l.owners))
+                .collect();
+            resolver.reread_activity(&mut lists, Instant::now());
         }
     }
 

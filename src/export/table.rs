@@ -180,7 +180,7 @@ fn render_tcp(out: &mut String, listeners: &[TcpListener], filter_note: Option<&
     );
     let _ = writeln!(
         out,
-        "  D uninterruptible sleep, T stopped) and CPU (% of one core over the last 0.25 s)"
+        "  D uninterruptible sleep, T stopped) and CPU (% of one core over --cpu-window; ? unknown)"
     );
     if listeners.is_empty() {
         let _ = match filter_note {

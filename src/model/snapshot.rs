@@ -218,7 +218,8 @@ pub struct ProcessInfo {
     /// CPU time the process used (all its threads: /proc/PID/stat utime + stime) over the
     /// interval since sockq read it before, in percent of one core: above 100 with several
     /// busy threads. Absent on the first read of a process (and when its pid now belongs to
-    /// another process).
+    /// another process): so always with `sockq snapshot --cpu-window 0`, which reads each
+    /// process once. Absent (null) means unknown, not 0.
     #[serde(default)]
     pub cpu_percent: Option<f64>,
     /// Number of threads (/proc/PID/stat field 20). Absent when unreadable.

@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::Args;
 
 use super::parse::{
-    parse_flood_rate, parse_header_timeout, parse_lab_duration, parse_listen, parse_onoff,
-    parse_rate, parse_size,
+    parse_cpu_window, parse_flood_rate, parse_header_timeout, parse_lab_duration, parse_listen,
+    parse_onoff, parse_rate, parse_size,
 };
 use super::GlobalArgs;
 use crate::cmd::{
@@ -29,6 +29,11 @@ pub struct SnapshotArgs {
     /// Print JSON (schema: `sockq schema`, docs/schema/snapshot.schema.json).
     #[arg(long, env = "SOCKQ_JSON", value_parser = parse_onoff)]
     pub json: bool,
+    /// How long to wait before reading the holder processes' CPU time again, for their CPU
+    /// share over that time (0: do not wait; the share is then unknown, `?`). 0, or 200ms to
+    /// 10s.
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_cpu_window, allow_hyphen_values = true, env = "SOCKQ_CPU_WINDOW")]
+    pub cpu_window: Duration,
 }
 
 impl SnapshotArgs {
@@ -40,6 +45,7 @@ impl SnapshotArgs {
             filter: g.filter(),
             json: self.json,
             all_netns: g.all_netns,
+            cpu_window: self.cpu_window,
         }
     }
 }

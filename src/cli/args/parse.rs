@@ -150,6 +150,28 @@ pub(super) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// `snapshot --cpu-window`: 0 (no second read), or from [`MIN_CPU_INTERVAL`] (two reads closer
+/// together give no CPU share) to 10 s.
+///
+/// [`MIN_CPU_INTERVAL`]: crate::collect::owners::MIN_CPU_INTERVAL
+pub(super) fn parse_cpu_window(s: &str) -> Result<Duration, String> {
+    let (lo, hi) = (
+        crate::collect::owners::MIN_CPU_INTERVAL,
+        Duration::from_secs(10),
+    );
+    let d = parse_duration(s)?;
+    if d.is_zero() || (lo..=hi).contains(&d) {
+        return Ok(d);
+    }
+    Err(format!(
+        "{} is out of range: the CPU window must be 0 (no CPU share, no wait) or between {} \
+         and {} (two reads of a process closer together give no CPU share)",
+        shown(s),
+        humantime::format_duration(lo),
+        humantime::format_duration(hi)
+    ))
+}
+
 pub(super) fn parse_header_timeout(s: &str) -> Result<Duration, String> {
     // (allow_hyphen_values on the flag lets "-1" reach this parser and its message)
     duration_within(
@@ -181,5 +203,52 @@ pub(super) fn parse_onoff(s: &str) -> Result<bool, String> {
             "{} is not on or off; use 1/0, true/false, yes/no, on/off, or empty for off",
             shown(s)
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::SNAPSHOT_CPU_WINDOW;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cpu_window_is_0_or_200ms_to_10s() {
+        let ms = Duration::from_millis;
+        for (s, want) in [
+            ("0", ms(0)),
+            ("0s", ms(0)),
+            ("200ms", ms(200)),
+            ("250ms", ms(250)),
+            ("0.5", ms(500)),
+            ("10s", ms(10_000)),
+        ] {
+            assert_eq!(parse_cpu_window(s), Ok(want), "{s}");
+        }
+        for s in ["1ms", "199ms", "10.001s", "1m"] {
+            let e = parse_cpu_window(s).unwrap_err();
+            assert!(
+                e.starts_with(&format!("{s:?} is out of range"))
+                    && e.contains("0 (no CPU share, no wait) or between 200ms and 10s"),
+                "{s}: {e}"
+            );
+        }
+        for s in ["-1", "soon", "nan"] {
+            assert!(parse_cpu_window(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn cpu_window_default_is_the_collectors() {
+        let cmd = super::super::Cli::command();
+        let snapshot = cmd.find_subcommand("snapshot").expect("snapshot");
+        let arg = snapshot
+            .get_arguments()
+            .find(|a| a.get_id() == "cpu_window")
+            .expect("--cpu-window");
+        let default = arg.get_default_values();
+        assert_eq!(default.len(), 1);
+        let text = default[0].to_str().expect("utf-8");
+        assert_eq!(parse_cpu_window(text), Ok(SNAPSHOT_CPU_WINDOW));
     }
 }

@@ -1,10 +1,10 @@
 //! `sockq snapshot --all-netns`: one sample of every namespace found.
 
-use crate::cmd::snapshot::{has_known_owners, SnapshotConfig};
+use crate::cmd::snapshot::{wants_reread, SnapshotConfig};
 use crate::cmd::{CmdError, CmdResult};
 use crate::collect::netns::{current_netns_inode, run_in_checked, NetnsError, NetnsTarget};
 use crate::collect::netns_all::{self, Discovery, DiscoveryOptions};
-use crate::collect::{CollectError, Collector, SNAPSHOT_CPU_WINDOW};
+use crate::collect::{CollectError, Collector};
 use crate::export;
 use crate::model::fleet::{FleetSnapshot, NetnsSnapshot, FLEET_SCHEMA_VERSION};
 use crate::model::labels::terminal_safe;
@@ -27,11 +27,12 @@ pub fn snapshot(cfg: &SnapshotConfig) -> CmdResult {
         .collect();
     // A process's CPU share needs two reads of it: every namespace's holders are read again
     // once, a moment later (the holders' /proc files do not depend on the namespace).
-    if read
-        .iter()
-        .any(|(_, x)| x.as_ref().is_ok_and(|(_, s)| has_known_owners(s)))
-    {
-        std::thread::sleep(SNAPSHOT_CPU_WINDOW);
+    // (`--cpu-window 0`: not read again, the shares stay unknown.)
+    if read.iter().any(|(_, x)| {
+        x.as_ref()
+            .is_ok_and(|(_, s)| wants_reread(cfg.cpu_window, s))
+    }) {
+        std::thread::sleep(cfg.cpu_window);
         for (_, x) in read.iter_mut() {
             if let Ok((c, s)) = x {
                 c.reread_owners(s);

@@ -29,17 +29,20 @@
 //! could not be read becomes an absent field or an [`Owners::Unknown`] with the reason.
 //!
 //! This file holds the cache and the refresh policy; `refresh` the refresh of due holders and
-//! the re-check of their sockets; `scan` the full /proc scan and the spacing of scans; `proc_access` every system call and raw /proc read (and the only `unsafe`);
+//! the re-check of their sockets; `reread` the second read of a one-shot sample (CPU share
+//! only); `scan` the full /proc scan and the spacing of scans; `proc_access` every system call and raw /proc read (and the only `unsafe`);
 //! `parse` the pure parsers of what /proc returns; `activity` the CPU share from successive
 //! reads of /proc/PID/stat.
 
 mod activity;
+mod dirents;
 mod netns_cache;
 mod parse;
 mod proc_access;
 #[cfg(test)]
 mod recheck_tests;
 mod refresh;
+mod reread;
 mod scan;
 #[cfg(test)]
 mod test_support;
@@ -57,6 +60,8 @@ pub use netns_cache::{NetnsCache, NETNS_CACHE_AGE};
 pub use parse::{parse_nofile_soft_limit, parse_proc_stat, parse_socket_link, ProcStat};
 pub use scan::{FULL_RESCAN_INTERVAL, RESCAN_COST_FACTOR};
 
+#[doc(hidden)]
+pub use dirents::dirent_names;
 /// The other pure parsers of /proc texts, public for the fuzz targets (fuzz/) only: not part of
 /// sockq's interface.
 #[doc(hidden)]

@@ -5,18 +5,20 @@
 //!
 //! The syscall pattern of each read is measured (docs/perf.md, change 5): a refresh opens
 //! /proc/PID/fd with a plain `open` (no `fdopendir`, whose `fstat` and `fcntl` it would not use)
-//! and re-checks links relative to that descriptor; only a scan, which lists the directory,
-//! opens it as a [`nix::dir::Dir`].
+//! and re-checks links relative to that descriptor; a scan lists it with `getdents64` on that
+//! descriptor too (no `opendir`: its `fstat`, two `fcntl`s and the `lseek` of nix's iterator
+//! are four of the about two dozen system calls a scan makes per process).
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Read as _};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
+use super::dirents::dirent_names;
 use super::parse::{
     netns_link_inode, nspid_is_single, parse_decimal_u32, parse_nofile_soft_limit, parse_proc_stat,
     proc_stat_comm, socket_link_inode, ProcStat,
@@ -37,6 +39,8 @@ pub(super) struct ProcAccess {
     own_pid_ns: bool,
     /// Namespaces of processes, shared with other resolvers (a fleet's).
     netns_cache: Option<std::sync::Arc<super::netns_cache::NetnsCache>>,
+    /// sockq's own pid (`getpid` once, not once per process read).
+    own_pid: u32,
 }
 
 impl ProcAccess {
@@ -57,6 +61,7 @@ impl ProcAccess {
             on_procfs,
             own_pid_ns,
             netns_cache: None,
+            own_pid: std::process::id(),
         }
     }
 
@@ -109,11 +114,11 @@ impl ProcAccess {
         File::open(self.fd_dir(pid))
     }
 
-    /// /proc/PID/fd opened for a listing (a scan).
+    /// /proc/PID/fd opened for a listing (a scan): one `open`.
     pub(super) fn open_fd_listing(&self, pid: u32) -> Result<FdListing, Errno> {
         use nix::fcntl::OFlag;
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let dir = nix::dir::Dir::open(&self.fd_dir(pid), flags, nix::sys::stat::Mode::empty())?;
+        let dir = nix::fcntl::open(&self.fd_dir(pid), flags, nix::sys::stat::Mode::empty())?;
         Ok(FdListing { dir })
     }
 
@@ -138,7 +143,7 @@ impl ProcAccess {
     /// When sockq counts its own fds (its own `sockq serve` listener, say), the `open`
     /// directories it reads them through are not part of the answer.
     pub(super) fn own_reading_fds(&self, pid: u32, open: u64) -> u64 {
-        if self.own_pid_ns && pid == std::process::id() {
+        if self.own_pid_ns && pid == self.own_pid {
             open
         } else {
             0
@@ -233,17 +238,27 @@ pub(super) fn denied(e: Errno) -> bool {
 /// A process's /proc/PID/fd open for a scan: listed once, then the base of a `readlinkat` per
 /// fd, which spares the kernel a walk of /proc/PID/fd for each.
 pub(super) struct FdListing {
-    dir: nix::dir::Dir,
+    dir: OwnedFd,
 }
 
+/// Bytes one `getdents64` call may fill: about 170 fd entries (24 bytes each up to 5 digits).
+const DIRENT_BUFFER: usize = 4096;
+
 impl FdListing {
-    /// The fd numbers listed ("." and ".." are not fds; every other entry is one).
+    /// The fd numbers listed ("." and ".." are not fds; every other entry is one); those
+    /// listed before an error, if the listing fails midway (the process exited).
     pub(super) fn fds(&mut self) -> Vec<u32> {
-        self.dir
-            .iter()
-            .flatten()
-            .filter_map(|e| parse_decimal_u32(e.file_name().to_bytes()))
-            .collect()
+        let mut out = Vec::new();
+        let mut buf = [0u8; DIRENT_BUFFER];
+        loop {
+            match getdents64(self.dir.as_fd(), &mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend(dirent_names(&buf[..n]).filter_map(parse_decimal_u32)),
+                Err(Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+        out
     }
 
     /// See [`socket_at`].
@@ -266,6 +281,27 @@ pub(super) fn socket_at(dir: impl AsFd, fd: u32, name: &mut String) -> Option<u6
     let _ = write!(name, "{fd}");
     let target = nix::fcntl::readlinkat(dir, name.as_str()).ok()?;
     socket_link_inode(target.as_bytes())
+}
+
+/// `getdents64(dir, buf)`: the directory entries that fit in `buf` from the descriptor's
+/// position on (advancing it); the bytes written, 0 at the end. Neither nix nor std lists a
+/// directory without `opendir`, hence the raw call.
+#[allow(unsafe_code)] // the one raw system call, see the SAFETY comment
+fn getdents64(dir: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: `buf` is a live, exclusively borrowed buffer of `buf.len()` bytes, the most the
+    // kernel writes; `dir` is an open descriptor borrowed for the call.
+    let n = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_getdents64,
+            dir.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    usize::try_from(n).map_err(|_| Errno::EINVAL)
 }
 
 /// Clock ticks per second, the unit of the CPU times in /proc/PID/stat
@@ -379,6 +415,17 @@ mod tests {
         assert!(fds.contains(&fd) && fds.contains(&file_fd), "{fds:?}");
         assert_eq!(listing.socket_at(fd, &mut name), Some(inode));
         assert!(access.pids().unwrap().contains(&me));
+        // More fds than one getdents64 call returns: every one listed, once.
+        let many: Vec<File> = (0..400).map(|_| File::open("/dev/null").unwrap()).collect();
+        let mut listing = access.open_fd_listing(me).unwrap();
+        let mut fds = listing.fds();
+        let n = fds.len();
+        fds.sort_unstable();
+        fds.dedup();
+        assert_eq!(fds.len(), n, "no fd twice");
+        for f in &many {
+            assert!(fds.contains(&u32::try_from(f.as_raw_fd()).unwrap()));
+        }
         let own_netns = fs::metadata("/proc/self/ns/net").unwrap().ino();
         assert_eq!(access.netns_inode(me), Some(own_netns));
     }
