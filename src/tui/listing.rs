@@ -110,11 +110,7 @@ impl<'e> Listing<'e> {
             out.total += u.len() + left_out.unix;
         }
         let items = out.items(tick, &gone, unix.unwrap_or_default(), opts);
-        out.endpoint_chars = items
-            .iter()
-            .map(|i| i.endpoint.chars().count())
-            .max()
-            .unwrap_or(0);
+        out.endpoint_chars = longest(&items);
         out.owner_unknown = out.any_owner_unknown(tick, unix.unwrap_or_default(), &items);
         out.order = out.sorted(&items, &gone, unix.unwrap_or_default(), opts.sort);
         drop(items);
@@ -349,6 +345,18 @@ impl<'e> Listing<'e> {
             .map(|h| (now_ns.saturating_sub(h.last_seen_ns) + 500_000_000) / 1_000_000_000);
         Row::from_tcp(lt, history.map(|h| &h.listener), gone_s)
     }
+}
+
+/// The most characters of an endpoint. A string has no more characters than bytes, and its
+/// length is beside the pointer: only one longer (in bytes) than the longest so far is read.
+fn longest(items: &[Item<'_>]) -> usize {
+    items.iter().fold(0, |most, i| {
+        if i.endpoint.len() > most {
+            most.max(i.endpoint.chars().count())
+        } else {
+            most
+        }
+    })
 }
 
 /// A UNIX listener's key: its inode, cookie 0.
@@ -623,6 +631,25 @@ mod tests {
                 assert_eq!(descending_opt(a).cmp(&descending_opt(b)), b.cmp(&a));
             }
         }
+    }
+
+    #[test]
+    fn the_longest_endpoint_is_counted_in_characters_not_bytes() {
+        let item = |e: &'static str| Item {
+            key: ListenerKey {
+                inode: 1,
+                cookie: 0,
+            },
+            src: Src::Unix(0),
+            gone: false,
+            endpoint: Cow::Borrowed(e),
+        };
+        // "ééééé" is 10 bytes and 5 characters.
+        for names in [["ééééé", "abcdefg", "ab"], ["abcdefg", "ééééé", "ab"]] {
+            assert_eq!(longest(&names.map(item)), 7, "{names:?}");
+        }
+        assert_eq!(longest(&["ab", "ééééé"].map(item)), 5);
+        assert_eq!(longest(&[]), 0);
     }
 
     #[test]
