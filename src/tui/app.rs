@@ -9,7 +9,7 @@ use crate::model::lab::{Knob, LabStatus};
 use crate::model::{Filter, ListenerKey};
 
 pub use super::listing::Listing;
-use super::listing::Options;
+use super::listing::{Options, OrderMemo};
 pub use super::rows::{Row, SortBy};
 
 /// Which screen is shown.
@@ -72,6 +72,8 @@ pub struct App {
     pub lab: Option<LabStatus>,
     /// A line from the sample source (e.g. the replay position).
     pub source_status: Option<String>,
+    /// What the last listing learnt of the listeners' endpoint order.
+    order_memo: OrderMemo,
 }
 
 impl App {
@@ -95,6 +97,7 @@ impl App {
             select: Filter::default(),
             lab: None,
             source_status: None,
+            order_memo: OrderMemo::default(),
         }
     }
 
@@ -120,6 +123,7 @@ impl App {
                 search: &self.filter,
                 select: &self.select,
                 unix: self.show_unix,
+                memo: Some(&self.order_memo),
             },
         )
     }

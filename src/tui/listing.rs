@@ -8,6 +8,8 @@
 //! Pure: no terminal, no I/O.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
 
 use super::rows::{fill, tcp_peak, unix_row, Row, SortBy};
 use crate::engine::Engine;
@@ -25,6 +27,55 @@ pub struct Options<'a> {
     pub select: &'a Filter,
     /// UNIX listeners listed too.
     pub unix: bool,
+    /// What the last listing learnt of the endpoint order, if it is kept.
+    pub memo: Option<&'a OrderMemo>,
+}
+
+/// Whether the last listing's listeners came in endpoint order, and which they were (the same
+/// sockets, gone marks and endpoint strings): a frame whose listeners are the same learns it
+/// without reading every endpoint. Holding the strings keeps their addresses theirs.
+#[derive(Clone, Default)]
+pub struct OrderMemo(RefCell<Option<Memo>>);
+
+#[derive(Clone)]
+struct Memo {
+    seen: Vec<(ListenerKey, bool, Arc<str>)>,
+    sorted: bool,
+}
+
+impl std::fmt::Debug for OrderMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let memo = self.0.borrow();
+        let n = memo.as_ref().map(|m| m.seen.len());
+        f.debug_tuple("OrderMemo").field(&n).finish()
+    }
+}
+
+impl OrderMemo {
+    /// True when `items` come ordered by (gone, endpoint), as the engine lists them.
+    fn in_endpoint_order(&self, items: &[Item<'_>]) -> bool {
+        let same = |m: &Memo| {
+            m.seen.len() == items.len()
+                && m.seen.iter().zip(items).all(|((key, gone, e), i)| {
+                    *key == i.key && *gone == i.gone && i.shared.is_some_and(|s| Arc::ptr_eq(s, e))
+                })
+        };
+        if let Some(m) = self.0.borrow().as_ref().filter(|m| same(m)) {
+            return m.sorted;
+        }
+        let sorted = in_endpoint_order(items);
+        let seen: Option<Vec<_>> = items
+            .iter()
+            .map(|i| i.shared.map(|s| (i.key, i.gone, s.clone())))
+            .collect();
+        *self.0.borrow_mut() = seen.map(|seen| Memo { seen, sorted });
+        sorted
+    }
+}
+
+/// True when `items` come ordered by (gone, endpoint).
+fn in_endpoint_order(items: &[Item<'_>]) -> bool {
+    items.is_sorted_by(|a, b| (a.gone, &a.endpoint) <= (b.gone, &b.endpoint))
 }
 
 /// Where a listed listener's numbers are.
@@ -57,6 +108,8 @@ struct Item<'a> {
     src: Src,
     gone: bool,
     endpoint: Cow<'a, str>,
+    /// The engine's string of a TCP listener's endpoint.
+    shared: Option<&'a Arc<str>>,
 }
 
 /// Sort key of a listener under one [`SortBy`], compared ascending.
@@ -112,7 +165,11 @@ impl<'e> Listing<'e> {
         let items = out.items(tick, &gone, unix.unwrap_or_default(), opts);
         out.endpoint_chars = longest(&items);
         out.owner_unknown = out.any_owner_unknown(tick, unix.unwrap_or_default(), &items);
-        out.order = out.sorted(&items, &gone, unix.unwrap_or_default(), opts.sort);
+        let in_order = match opts.memo {
+            Some(memo) => memo.in_endpoint_order(&items),
+            None => in_endpoint_order(&items),
+        };
+        out.order = out.sorted(&items, in_order, &gone, unix.unwrap_or_default(), opts.sort);
         drop(items);
         out.gone = gone;
         out
@@ -131,6 +188,7 @@ impl<'e> Listing<'e> {
             src,
             gone: lt.gone,
             endpoint: Cow::Borrowed(&lt.endpoint),
+            shared: Some(&lt.endpoint),
         };
         let mut items: Vec<Item<'a>> = (tick.listeners.iter().enumerate())
             .map(|(i, lt)| tcp(Src::Tick(i), lt))
@@ -140,6 +198,7 @@ impl<'e> Listing<'e> {
                 src: Src::Unix(i),
                 gone: false,
                 endpoint: unix_endpoint(u),
+                shared: None,
             }))
             .collect();
         if opts.select.is_empty() && opts.search.is_empty() {
@@ -189,22 +248,25 @@ impl<'e> Listing<'e> {
         })
     }
 
-    /// The items' order under `sort`: by endpoint (a pass when they come ordered), then by the
-    /// sort's own key, gone listeners last; a stable sort keeps the rest of the order.
+    /// The items' order under `sort`: by endpoint (`in_order`: they come so already), then by
+    /// the sort's own key, gone listeners last; a stable sort keeps the rest of the order.
     fn sorted(
         &self,
         items: &[Item<'_>],
+        in_order: bool,
         gone: &[ListenerTick],
         unix: &[UnixListener],
         sort: SortBy,
     ) -> Vec<(ListenerKey, Src)> {
         let mut by_endpoint: Vec<usize> = (0..items.len()).collect();
-        by_endpoint.sort_by(|&a, &b| {
-            let (a, b) = (&items[a], &items[b]);
-            a.gone
-                .cmp(&b.gone)
-                .then_with(|| a.endpoint.cmp(&b.endpoint))
-        });
+        if !in_order {
+            by_endpoint.sort_by(|&a, &b| {
+                let (a, b) = (&items[a], &items[b]);
+                a.gone
+                    .cmp(&b.gone)
+                    .then_with(|| a.endpoint.cmp(&b.endpoint))
+            });
+        }
         let mut keyed: Vec<(bool, Primary<'_>, usize)> = by_endpoint
             .into_iter()
             .map(|n| {
@@ -566,33 +628,40 @@ mod tests {
             SortBy::Process,
         ];
         let mut checked = 0;
+        let memo = OrderMemo::default();
         for sort in sorts {
             for unix in [false, true] {
                 for select in [&Filter::default(), &ports, &nginx] {
                     for search in ["", "10.0.0", "nginx", "42", "042", "sock", "none"] {
-                        let opts = Options {
-                            sort,
-                            search,
-                            select,
-                            unix,
-                        };
-                        let (want, total) = reference(&engine, opts);
-                        let got = Listing::new(&engine, opts);
-                        let what = format!("{sort:?} unix {unix} {select:?} search {search:?}");
-                        assert_eq!(got.rows(), want, "{what}");
-                        assert_eq!(got.total(), total, "{what}");
-                        let unknown = want
-                            .iter()
-                            .any(|r| matches!(r.owners, Owners::Unknown { .. }) && !r.gone);
-                        assert_eq!(got.owner_unknown(), unknown, "{what}");
-                        let longest = want.iter().map(|r| r.endpoint.chars().count()).max();
-                        assert_eq!(got.endpoint_chars(), longest.unwrap_or(0), "{what}");
-                        let keys: Vec<ListenerKey> = want.iter().map(|r| r.key).collect();
-                        assert_eq!(got.keys(), keys, "{what}");
-                        for (i, k) in keys.iter().enumerate() {
-                            assert_eq!(got.position(*k), Some(i), "{what}");
+                        // Without a memo, with one learning, and with one that knows.
+                        for memo in [None, Some(&memo), Some(&memo)] {
+                            let opts = Options {
+                                sort,
+                                search,
+                                select,
+                                unix,
+                                memo,
+                            };
+                            let (want, total) = reference(&engine, opts);
+                            let got = Listing::new(&engine, opts);
+                            let what = format!(
+                                "{sort:?} unix {unix} {select:?} search {search:?} {memo:?}"
+                            );
+                            assert_eq!(got.rows(), want, "{what}");
+                            assert_eq!(got.total(), total, "{what}");
+                            let unknown = want
+                                .iter()
+                                .any(|r| matches!(r.owners, Owners::Unknown { .. }) && !r.gone);
+                            assert_eq!(got.owner_unknown(), unknown, "{what}");
+                            let longest = want.iter().map(|r| r.endpoint.chars().count()).max();
+                            assert_eq!(got.endpoint_chars(), longest.unwrap_or(0), "{what}");
+                            let keys: Vec<ListenerKey> = want.iter().map(|r| r.key).collect();
+                            assert_eq!(got.keys(), keys, "{what}");
+                            for (i, k) in keys.iter().enumerate() {
+                                assert_eq!(got.position(*k), Some(i), "{what}");
+                            }
+                            checked += usize::from(!want.is_empty());
                         }
-                        checked += usize::from(!want.is_empty());
                     }
                 }
             }
@@ -643,6 +712,7 @@ mod tests {
             src: Src::Unix(0),
             gone: false,
             endpoint: Cow::Borrowed(e),
+            shared: None,
         };
         // "ééééé" is 10 bytes and 5 characters.
         for names in [["ééééé", "abcdefg", "ab"], ["abcdefg", "ééééé", "ab"]] {
@@ -650,6 +720,61 @@ mod tests {
         }
         assert_eq!(longest(&["ab", "ééééé"].map(item)), 5);
         assert_eq!(longest(&[]), 0);
+    }
+
+    #[test]
+    fn a_memo_is_not_fooled_by_the_same_sockets_at_other_endpoints() {
+        // Sockets 0, 1, 2; 1 goes in the second sample, 2 in the third: the tick lists 0 and 2
+        // (newly gone), then comes 1 (gone before). With 1 at 10.0.0.3 the gone ones come in
+        // endpoint order; at 10.0.0.1 they do not, and 1 must be listed before 2.
+        let engine = |addr_of_1: u8| {
+            let mut e = Engine::new(EngineConfig::default());
+            let l = |n: u8| {
+                let last = [9, addr_of_1, 2][usize::from(n)];
+                let port = 8000 + u16::from(n);
+                let l = tcp_listener(port).addr(v4(last));
+                l.identity(u64::from(n) + 1, 1).queue(0, 10).build()
+            };
+            let upto = |t: u64, n: u8| {
+                sample(
+                    (0..n).map(l).filter(|l| t < 2 || l.inode != 2).collect(),
+                    t,
+                    None,
+                )
+            };
+            e.ingest(upto(1, 3));
+            e.ingest(upto(2, 3));
+            e.ingest(upto(3, 1));
+            e
+        };
+        let (sorted, unsorted) = (engine(3), engine(1));
+        let select = Filter::default();
+        let memo = OrderMemo::default();
+        for engine in [&sorted, &unsorted, &sorted, &unsorted] {
+            let opts = Options {
+                sort: SortBy::Fill,
+                search: "",
+                select: &select,
+                unix: false,
+                memo: Some(&memo),
+            };
+            let want: Vec<ListenerKey> = reference(engine, opts).0.iter().map(|r| r.key).collect();
+            assert_eq!(want.len(), 3);
+            assert_eq!(Listing::new(engine, opts).keys(), want);
+        }
+        let key = |inode| ListenerKey { inode, cookie: 1 };
+        let opts = Options {
+            sort: SortBy::Fill,
+            search: "",
+            select: &select,
+            unix: false,
+            memo: Some(&memo),
+        };
+        assert_eq!(
+            Listing::new(&unsorted, opts).keys(),
+            [key(1), key(2), key(3)]
+        );
+        assert_eq!(Listing::new(&sorted, opts).keys(), [key(1), key(3), key(2)]);
     }
 
     #[test]
@@ -661,6 +786,7 @@ mod tests {
             search: "",
             select: &select,
             unix: true,
+            memo: None,
         };
         let l = Listing::new(&engine, opts);
         assert!(l.is_empty());
