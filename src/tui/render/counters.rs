@@ -293,7 +293,9 @@ mod tests {
             collector: CollectorStats::default(),
         });
         let base = engine.latest().cloned();
-        let cases: Vec<(Vec<Finding>, Vec<(&str, f64)>)> = vec![
+        // Findings, and counter rates per second.
+        type Case = (Vec<Finding>, Vec<(&'static str, f64)>);
+        let cases: Vec<Case> = vec![
             (vec![], vec![]),
             (
                 vec![],
