@@ -8,7 +8,8 @@ use crate::engine::Engine;
 use crate::model::lab::{Knob, LabStatus};
 use crate::model::{Filter, ListenerKey};
 
-use super::rows::{sort_rows, tcp_rows, unix_rows};
+pub use super::listing::Listing;
+use super::listing::{Options, OrderMemo};
 pub use super::rows::{Row, SortBy};
 
 /// Which screen is shown.
@@ -71,6 +72,8 @@ pub struct App {
     pub lab: Option<LabStatus>,
     /// A line from the sample source (e.g. the replay position).
     pub source_status: Option<String>,
+    /// What the last listing learnt of the listeners' endpoint order.
+    order_memo: OrderMemo,
 }
 
 impl App {
@@ -94,47 +97,40 @@ impl App {
             select: Filter::default(),
             lab: None,
             source_status: None,
+            order_memo: OrderMemo::default(),
         }
     }
 
     /// The listener rows in display order, after the filters.
     pub fn rows(&self, engine: &Engine) -> Vec<Row> {
-        self.rows_and_total(engine).0
+        self.listing(engine).rows()
     }
 
     /// The listener rows in display order after the filters (`--port`/`--process`, then `/`),
     /// and how many listeners there are before them.
     pub fn rows_and_total(&self, engine: &Engine) -> (Vec<Row>, usize) {
-        let Some(tick) = engine.latest() else {
-            return (Vec::new(), 0);
-        };
-        let mut rows = tcp_rows(tick, engine);
-        // The engine may have left some out already (the same filter, applied to every sample).
-        let left_out = engine.left_out();
-        let mut total = rows.len() + left_out.tcp;
-        if self.show_unix {
-            rows.extend(unix_rows(tick));
-            total = rows.len() + left_out.tcp + left_out.unix;
-        }
-        rows.retain(|r| self.select.matches(r.port, &r.owners));
-        if !self.filter.is_empty() {
-            let f = self.filter.as_str();
-            rows.retain(|r| {
-                r.endpoint.contains(f)
-                    || r.owners
-                        .processes()
-                        .iter()
-                        .any(|p| p.comm.contains(f) || p.pid.to_string() == f)
-            });
-        }
-        sort_rows(&mut rows, self.sort);
-        (rows, total)
+        let listing = self.listing(engine);
+        (listing.rows(), listing.total())
+    }
+
+    /// The listener table in display order after the filters, without building its rows: what
+    /// a frame and a key need (a row is built for a listener when it is drawn).
+    pub fn listing<'e>(&self, engine: &'e Engine) -> Listing<'e> {
+        Listing::new(
+            engine,
+            Options {
+                sort: self.sort,
+                search: &self.filter,
+                select: &self.select,
+                unix: self.show_unix,
+                memo: Some(&self.order_memo),
+            },
+        )
     }
 
     /// Index of the selected row, if it is still shown.
     pub fn selected_index(&self, rows: &[Row]) -> Option<usize> {
-        let key = self.selected?;
-        rows.iter().position(|r| r.key == key)
+        self.selected.and_then(|k| rows.place(k))
     }
 
     /// The selected row, or the first one.
@@ -142,18 +138,25 @@ impl App {
         self.selected_index(rows).map(|i| &rows[i]).or(rows.first())
     }
 
-    fn move_selection(&mut self, rows: &[Row], delta: isize) {
-        if rows.is_empty() {
+    /// The selected listener's row, or the first one's.
+    pub fn selected_listing_row(&self, listing: &Listing<'_>) -> Option<Row> {
+        let i = self.selected.and_then(|k| listing.position(k)).unwrap_or(0);
+        listing.row(i)
+    }
+
+    fn move_selection<R: Shown + ?Sized>(&mut self, rows: &R, delta: isize) {
+        let n = rows.count();
+        if n == 0 {
             self.selected = None;
             return;
         }
-        let cur = self.selected_index(rows).unwrap_or(0) as isize;
-        let next = (cur + delta).clamp(0, rows.len() as isize - 1) as usize;
-        self.selected = Some(rows[next].key);
+        let cur = self.selected.and_then(|k| rows.place(k)).unwrap_or(0) as isize;
+        let next = (cur + delta).clamp(0, n as isize - 1) as usize;
+        self.selected = rows.key_at(next);
     }
 
-    /// Handles a key; `rows` are the rows currently shown.
-    pub fn on_key(&mut self, key: KeyEvent, rows: &[Row]) -> Action {
+    /// Handles a key; `rows` are the rows currently shown (or their keys, in order).
+    pub fn on_key<R: Shown + ?Sized>(&mut self, key: KeyEvent, rows: &R) -> Action {
         if key.kind == KeyEventKind::Release {
             return Action::None;
         }
@@ -188,11 +191,13 @@ impl App {
             KeyCode::Down | KeyCode::Char('j') => self.move_selection(rows, 1),
             KeyCode::PageUp => self.move_selection(rows, -10),
             KeyCode::PageDown => self.move_selection(rows, 10),
-            KeyCode::Home | KeyCode::Char('g') => self.move_selection(rows, -(rows.len() as isize)),
-            KeyCode::End | KeyCode::Char('G') => self.move_selection(rows, rows.len() as isize),
+            KeyCode::Home | KeyCode::Char('g') => {
+                self.move_selection(rows, -(rows.count() as isize))
+            }
+            KeyCode::End | KeyCode::Char('G') => self.move_selection(rows, rows.count() as isize),
             KeyCode::Enter => {
                 if self.selected.is_none() {
-                    self.selected = rows.first().map(|r| r.key);
+                    self.selected = rows.key_at(0);
                 }
                 if self.selected.is_some() {
                     self.screen = Screen::Detail;
@@ -211,7 +216,7 @@ impl App {
             KeyCode::Char('u') => self.show_unix = !self.show_unix,
             KeyCode::Char('p') => {
                 if self.selected.is_none() {
-                    self.selected = rows.first().map(|r| r.key);
+                    self.selected = rows.key_at(0);
                 }
                 self.screen = if self.screen == Screen::Pipeline {
                     Screen::Main
@@ -264,20 +269,82 @@ impl App {
     }
 
     /// Handles a mouse event: a left click on a table row selects it; the wheel scrolls.
-    pub fn on_mouse(&mut self, m: MouseEvent, rows: &[Row]) {
+    pub fn on_mouse<R: Shown + ?Sized>(&mut self, m: MouseEvent, rows: &R) {
         match m.kind {
             MouseEventKind::Down(MouseButton::Left)
                 if self.screen == Screen::Main && m.row >= self.table_top =>
             {
                 let i = usize::from(m.row - self.table_top) + self.scroll;
-                if let Some(r) = rows.get(i) {
-                    self.selected = Some(r.key);
+                if let Some(k) = rows.key_at(i) {
+                    self.selected = Some(k);
                 }
             }
             MouseEventKind::ScrollDown => self.move_selection(rows, 1),
             MouseEventKind::ScrollUp => self.move_selection(rows, -1),
             _ => {}
         }
+    }
+}
+
+/// The rows on screen as the keys and the mouse need them: how many, which listener is at a
+/// place, where a listener is. Rows, their keys in order, or a [`Listing`].
+pub trait Shown {
+    /// How many rows.
+    fn count(&self) -> usize;
+    /// The listener at place `i`.
+    fn key_at(&self, i: usize) -> Option<ListenerKey>;
+    /// The place of a listener, if it is shown.
+    fn place(&self, key: ListenerKey) -> Option<usize>;
+}
+
+impl Shown for [Row] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn key_at(&self, i: usize) -> Option<ListenerKey> {
+        self.get(i).map(|r| r.key)
+    }
+    fn place(&self, key: ListenerKey) -> Option<usize> {
+        self.iter().position(|r| r.key == key)
+    }
+}
+
+impl Shown for [ListenerKey] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn key_at(&self, i: usize) -> Option<ListenerKey> {
+        self.get(i).copied()
+    }
+    fn place(&self, key: ListenerKey) -> Option<usize> {
+        self.iter().position(|k| *k == key)
+    }
+}
+
+impl<T> Shown for Vec<T>
+where
+    [T]: Shown,
+{
+    fn count(&self) -> usize {
+        self.as_slice().count()
+    }
+    fn key_at(&self, i: usize) -> Option<ListenerKey> {
+        self.as_slice().key_at(i)
+    }
+    fn place(&self, key: ListenerKey) -> Option<usize> {
+        self.as_slice().place(key)
+    }
+}
+
+impl Shown for Listing<'_> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn key_at(&self, i: usize) -> Option<ListenerKey> {
+        self.key(i)
+    }
+    fn place(&self, key: ListenerKey) -> Option<usize> {
+        self.position(key)
     }
 }
 

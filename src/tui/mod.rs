@@ -3,6 +3,7 @@
 //! from any [`Source`]: the live sampler or a replay, chosen by the command.
 
 pub mod app;
+mod listing;
 pub mod namespaces;
 pub mod render;
 mod rows;
@@ -282,9 +283,18 @@ impl Loop<'_, '_> {
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             };
-            let view = frozen.as_ref().unwrap_or(&self.engine);
-            let rows = self.app.rows(view);
-            match self.on_event(event, &rows, terminal)? {
+            if changes_nothing(&event) {
+                continue;
+            }
+            // The keys and the mouse need the order of the listeners, not their rows.
+            let keys = match event {
+                Event::Key(_) | Event::Mouse(_) => {
+                    let view = frozen.as_ref().unwrap_or(&self.engine);
+                    self.app.listing(view).keys()
+                }
+                _ => Vec::new(),
+            };
+            match self.on_event(event, &keys, terminal)? {
                 Action::Quit => return Ok(()),
                 Action::SetInterval(d) => {
                     self.source.set_interval(d);
@@ -316,7 +326,7 @@ impl Loop<'_, '_> {
     fn on_event(
         &mut self,
         event: Event,
-        rows: &[app::Row],
+        rows: &[ListenerKey],
         terminal: &mut Term,
     ) -> Result<Action, DashboardError> {
         let typing = self.app.filter_input.is_some() || self.app.help;
@@ -336,6 +346,22 @@ impl Loop<'_, '_> {
             _ => {}
         }
         Ok(Action::None)
+    }
+}
+
+/// An event the dashboard does nothing with: a key released, the mouse moved or dragged or a
+/// button released (the mouse is captured, so every move is an event), focus, a paste. It
+/// costs no redraw.
+fn changes_nothing(event: &Event) -> bool {
+    use crossterm::event::MouseEventKind as M;
+    match event {
+        Event::Key(k) => k.kind == KeyEventKind::Release,
+        Event::Mouse(m) => !matches!(
+            m.kind,
+            M::Down(crossterm::event::MouseButton::Left) | M::ScrollDown | M::ScrollUp
+        ),
+        Event::Resize(_, _) => false,
+        _ => true,
     }
 }
 

@@ -103,8 +103,8 @@ impl Namespaces {
                 self.open = None;
                 return Action::None;
             };
-            let rows = app.rows(engine);
-            return match app.on_key(key, &rows) {
+            let keys = app.listing(engine).keys();
+            return match app.on_key(key, &keys) {
                 Action::Quit => Action::Quit,
                 // the fleet chooses each namespace's interval
                 _ => Action::None,

@@ -1,18 +1,21 @@
 //! The rows of the listener table: one per TCP listener (current, or gone and still kept) and
-//! per UNIX listener, built from the model, and their sort orders. Pure: no terminal, no I/O.
+//! per UNIX listener, built from the model, and their sort orders (applied in `listing`).
+//! Pure: no terminal, no I/O.
 
-use crate::engine::Engine;
+use super::listing::{unix_endpoint, unix_key};
 use crate::model::{
-    ListenerKey, ListenerTick, Owners, ServiceStats, ServiceTick, TcpListener, Tick,
+    ListenerKey, ListenerTick, Owners, ServiceStats, ServiceTick, TcpListener, UnixListener,
 };
 
-/// Sort orders of the listener table, cycled with `s`.
+/// Sort orders of the listener table, cycled with `s`. Ties go by endpoint, then as the
+/// listeners come; gone listeners sink to the bottom whatever the order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortBy {
     /// Accept-queue fill at its peak since the last tick (the gauge's mark), fullest first: a
     /// listener that overflowed between two polls sorts with the full ones.
     Fill,
-    /// Drops per second, most first.
+    /// Drops per second, most first; ties (often all 0.0/s) go to the listener that dropped
+    /// most since it was created.
     Drops,
     /// SYN-RECV requests, most first.
     SynRecv,
@@ -93,12 +96,12 @@ pub struct Row {
 impl Row {
     /// Fill now: depth / backlog (above 1 when full), as docs/metrics.md defines it.
     pub fn fill(&self) -> f64 {
-        f64::from(self.depth) / f64::from(self.backlog.max(1))
+        fill(self.depth, self.backlog)
     }
 
     /// Fill at the peak since the previous tick (what the gauge's mark shows and `s` sorts on).
     pub fn peak_fill(&self) -> f64 {
-        f64::from(self.peak.max(self.depth)) / f64::from(self.backlog.max(1))
+        fill(self.peak.max(self.depth), self.backlog)
     }
 
     /// Name of the first owner, for sorting and filtering.
@@ -111,13 +114,11 @@ impl Row {
 
     /// The row of a TCP listener: its tick, its latest reading (if any) and, when gone, the
     /// seconds since it was last seen.
-    fn from_tcp(lt: &ListenerTick, l: Option<&TcpListener>, gone_s: Option<u64>) -> Self {
-        // An overflow means the queue held backlog+1, whether or not a poll saw it.
-        let full = if lt.overflowed {
-            lt.backlog.saturating_add(1)
-        } else {
-            0
-        };
+    pub(super) fn from_tcp(
+        lt: &ListenerTick,
+        l: Option<&TcpListener>,
+        gone_s: Option<u64>,
+    ) -> Self {
         Row {
             key: lt.key,
             endpoint: lt.endpoint.clone(),
@@ -129,7 +130,7 @@ impl Row {
                 |l| l.owners.clone(),
             ),
             depth: lt.depth,
-            peak: lt.depth_high.max(lt.depth).max(full),
+            peak: tcp_peak(lt),
             backlog: lt.backlog,
             syn_recv: l.map(|l| (l.syn_recv, l.syn_recv_group)),
             drops_per_s: lt.drops_per_s,
@@ -146,101 +147,42 @@ impl Row {
     }
 }
 
-/// A row for every TCP listener of the tick, and for those that went away earlier and are
-/// still kept (from the history).
-pub(super) fn tcp_rows(tick: &Tick, engine: &Engine) -> Vec<Row> {
-    let by_key: std::collections::HashMap<ListenerKey, &TcpListener> = tick
-        .snapshot
-        .tcp_listeners
-        .iter()
-        .map(|l| (ListenerKey::from(l), l))
-        .collect();
-    let gone = engine.gone_listeners();
-    let now_ns = tick.snapshot.time.monotonic_ns;
-    tick.listeners
-        .iter()
-        .chain(gone.iter())
-        .map(|lt| {
-            let history = engine.listener(&lt.key);
-            let l = by_key
-                .get(&lt.key)
-                .copied()
-                .or_else(|| history.map(|h| &h.listener));
-            let gone_s = history
-                .filter(|_| lt.gone)
-                .map(|h| (now_ns.saturating_sub(h.last_seen_ns) + 500_000_000) / 1_000_000_000);
-            Row::from_tcp(lt, l, gone_s)
-        })
-        .collect()
-}
-
-/// A row for every UNIX listener of the tick.
-pub(super) fn unix_rows(tick: &Tick) -> Vec<Row> {
-    let Some(unix) = &tick.snapshot.unix_listeners else {
-        return Vec::new();
+/// The peak of a TCP listener's accept queue since the previous tick: backlog+1 at least when
+/// it overflowed, whether or not a poll saw it.
+pub(super) fn tcp_peak(lt: &ListenerTick) -> u32 {
+    let full = if lt.overflowed {
+        lt.backlog.saturating_add(1)
+    } else {
+        0
     };
-    unix.iter()
-        .map(|u| Row {
-            key: ListenerKey {
-                inode: u.inode,
-                cookie: 0,
-            },
-            endpoint: if u.name.is_empty() {
-                format!("unix:(unnamed {})", u.inode).into()
-            } else {
-                u.name.as_str().into()
-            },
-            port: None,
-            owners: u.owners.clone(),
-            depth: u.accept_queue,
-            peak: u.accept_queue,
-            backlog: u.backlog,
-            syn_recv: None,
-            drops_per_s: None,
-            drops: None,
-            overflowed: u.accept_queue > u.backlog,
-            overflow_proven: false,
-            drops_delta: None,
-            gone: false,
-            gone_s: None,
-            unix: true,
-            service: None,
-            service_rates: None,
-        })
-        .collect()
+    lt.depth_high.max(lt.depth).max(full)
 }
 
-/// Sorts rows by `sort`; gone listeners sink to the bottom whatever the order.
-pub(super) fn sort_rows(rows: &mut [Row], sort: SortBy) {
-    let cmp_f = |a: f64, b: f64| b.total_cmp(&a);
-    match sort {
-        SortBy::Fill => rows
-            .sort_by(|a, b| cmp_f(a.peak_fill(), b.peak_fill()).then(a.endpoint.cmp(&b.endpoint))),
-        // Ties (often all 0.0/s) go to the listener that dropped most since it was created.
-        SortBy::Drops => rows.sort_by(|a, b| {
-            cmp_f(a.drops_per_s.unwrap_or(-1.0), b.drops_per_s.unwrap_or(-1.0))
-                .then(b.drops.cmp(&a.drops))
-                .then(a.endpoint.cmp(&b.endpoint))
-        }),
-        SortBy::SynRecv => rows.sort_by(|a, b| {
-            b.syn_recv
-                .map(|s| s.0)
-                .cmp(&a.syn_recv.map(|s| s.0))
-                .then(a.endpoint.cmp(&b.endpoint))
-        }),
-        SortBy::Port => rows.sort_by_key(|r| {
-            (
-                r.unix,
-                r.port.map_or(u32::MAX, u32::from),
-                r.endpoint.clone(),
-            )
-        }),
-        SortBy::Process => rows.sort_by(|a, b| {
-            a.process_name()
-                .cmp(b.process_name())
-                .then(a.endpoint.cmp(&b.endpoint))
-        }),
+/// `depth` over the backlog (above 1 when full), as docs/metrics.md defines the fill.
+pub(super) fn fill(depth: u32, backlog: u32) -> f64 {
+    f64::from(depth) / f64::from(backlog.max(1))
+}
+
+/// The row of a UNIX listener.
+pub(super) fn unix_row(u: &UnixListener) -> Row {
+    Row {
+        key: unix_key(u),
+        endpoint: unix_endpoint(u).into(),
+        port: None,
+        owners: u.owners.clone(),
+        depth: u.accept_queue,
+        peak: u.accept_queue,
+        backlog: u.backlog,
+        syn_recv: None,
+        drops_per_s: None,
+        drops: None,
+        overflowed: u.accept_queue > u.backlog,
+        overflow_proven: false,
+        drops_delta: None,
+        gone: false,
+        gone_s: None,
+        unix: true,
+        service: None,
+        service_rates: None,
     }
-    // Gone listeners sink to the bottom whatever the order.
-    rows.sort_by_key(|r| r.gone);
 }

@@ -38,15 +38,7 @@ fn rate(tick: Option<&Tick>, name: &str) -> Option<f64> {
 /// The counters in the order they are given room: those an active finding relies on (named in
 /// its evidence as `NAME_per_s`, above zero), then those moving, then by importance.
 fn by_priority(tick: Option<&Tick>) -> Vec<&'static CounterInfo> {
-    let cited = |name: &str| {
-        let key = format!("{name}_per_s");
-        tick.is_some_and(|t| {
-            t.findings
-                .iter()
-                .filter(|f| f.is_active())
-                .any(|f| f.evidence.get(&key).is_some_and(|v| *v > 0.0))
-        })
-    };
+    let cited = cited(tick);
     let mut infos: Vec<(usize, &'static CounterInfo)> = IMPORTANCE
         .iter()
         .enumerate()
@@ -59,9 +51,29 @@ fn by_priority(tick: Option<&Tick>) -> Vec<&'static CounterInfo> {
         .collect();
     infos.sort_by_key(|(i, c)| {
         let moving = rate(tick, c.name).is_some_and(|r| r > 0.0);
-        (!cited(c.name), !moving, *i)
+        (!cited[*i], !moving, *i)
     });
     infos.into_iter().map(|(_, c)| c).collect()
+}
+
+/// Which of the [`IMPORTANCE`] counters an active finding relies on: one pass over the
+/// findings (a busy host has thousands), not one per counter and comparison.
+fn cited(tick: Option<&Tick>) -> [bool; IMPORTANCE.len()] {
+    let mut cited = [false; IMPORTANCE.len()];
+    let findings = tick.map_or(&[][..], |t| &t.findings[..]);
+    for f in findings.iter().filter(|f| f.is_active()) {
+        for (key, v) in &f.evidence {
+            let name = key.strip_suffix("_per_s");
+            let i = name.and_then(|n| IMPORTANCE.iter().position(|c| *c == n));
+            if let Some(i) = i.filter(|_| *v > 0.0) {
+                cited[i] = true;
+            }
+        }
+        if cited.iter().all(|c| *c) {
+            break;
+        }
+    }
+    cited
 }
 
 /// The counters that fit in `width` when each takes `cost(counter, label)` columns, and whether
@@ -224,5 +236,96 @@ pub fn counter_hint(name: &str) -> &'static str {
         "SyncookiesFailed" => "invalid cookie ACKs",
         "EmbryonicRsts" => "handshakes reset",
         _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::model::testing::{snapshot, tcp_listener};
+    use crate::model::{CollectorStats, Finding, Sample};
+
+    /// The order as it was computed before `cited`: a scan of the findings per counter and
+    /// comparison.
+    fn reference(tick: Option<&Tick>) -> Vec<&'static str> {
+        let cited = |name: &str| {
+            let key = format!("{name}_per_s");
+            tick.is_some_and(|t| {
+                (t.findings.iter().filter(|f| f.is_active()))
+                    .any(|f| f.evidence.get(&key).is_some_and(|v| *v > 0.0))
+            })
+        };
+        let mut infos: Vec<(usize, &'static CounterInfo)> = (IMPORTANCE.iter().enumerate())
+            .filter_map(|(i, n)| {
+                QUEUE_COUNTER_INFO
+                    .iter()
+                    .find(|c| c.name == *n)
+                    .map(|c| (i, c))
+            })
+            .collect();
+        infos.sort_by_key(|(i, c)| {
+            let moving = rate(tick, c.name).is_some_and(|r| r > 0.0);
+            (!cited(c.name), !moving, *i)
+        });
+        infos.into_iter().map(|(_, c)| c.name).collect()
+    }
+
+    fn finding(evidence: &[(&str, f64)], active: bool) -> Finding {
+        Finding {
+            severity: Severity::Warning,
+            rule: "test".into(),
+            listener: None,
+            key: None,
+            message: "m".into(),
+            evidence: evidence.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            next: "n".into(),
+            cleared_s: (!active).then_some(1.0),
+        }
+    }
+
+    #[test]
+    fn counters_a_finding_cites_come_first_as_before() {
+        let mut engine = Engine::new(EngineConfig::default());
+        engine.ingest(Sample {
+            snapshot: snapshot(vec![tcp_listener(80).build()], 1_000_000_000),
+            depth_ranges: vec![],
+            collector: CollectorStats::default(),
+        });
+        let base = engine.latest().cloned();
+        // Findings, and counter rates per second.
+        type Case = (Vec<Finding>, Vec<(&'static str, f64)>);
+        let cases: Vec<Case> = vec![
+            (vec![], vec![]),
+            (
+                vec![],
+                vec![("SyncookiesFailed", 2.0), ("ListenDrops", 0.0)],
+            ),
+            (
+                vec![
+                    finding(&[("SyncookiesSent_per_s", 3.0), ("depth", 9.0)], true),
+                    finding(&[("TCPReqQFullDoCookies_per_s", 1.0)], false),
+                    finding(&[("EmbryonicRsts_per_s", 0.0), ("Other_per_s", 5.0)], true),
+                ],
+                vec![("ListenOverflows", 1.0)],
+            ),
+            (
+                vec![finding(&[("SyncookiesFailed_per_s", f64::NAN)], true)],
+                vec![("TCPReqQFullDrop", 4.0)],
+            ),
+        ];
+        assert_eq!(
+            reference(None),
+            by_priority(None).iter().map(|c| c.name).collect::<Vec<_>>()
+        );
+        for (findings, rates) in cases {
+            let mut tick = base.clone().expect("a tick");
+            tick.findings = findings;
+            for (name, r) in rates {
+                tick.counter_rates.insert(name.into(), Some(r));
+            }
+            let got: Vec<&str> = by_priority(Some(&tick)).iter().map(|c| c.name).collect();
+            assert_eq!(got, reference(Some(&tick)), "{:?}", tick.findings);
+        }
     }
 }

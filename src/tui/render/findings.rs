@@ -95,53 +95,90 @@ impl Item {
     }
 }
 
+/// What the panel lists, before it is made into text: a finding or a blind spot.
+#[derive(Clone, Copy)]
+enum Source<'t> {
+    Finding(&'t Finding),
+    BlindSpot(&'t str),
+}
+
+impl Source<'_> {
+    fn item(self, theme: Theme) -> Item {
+        match self {
+            Source::Finding(f) => Item::finding(f, theme),
+            Source::BlindSpot(b) => Item::blind_spot(b, theme),
+        }
+    }
+}
+
 /// The findings in the order shown: active ones (those about `focus` first), then held ones;
 /// then the blind spots.
-fn items(tick: &Tick, focus: Option<ListenerKey>, theme: Theme) -> Vec<Item> {
+fn items(tick: &Tick, focus: Option<ListenerKey>) -> Vec<Source<'_>> {
     let mut findings: Vec<&Finding> = tick.findings.iter().collect();
     findings.sort_by_key(|f| (!f.is_active(), focus.is_some() && f.key != focus));
     findings
         .into_iter()
-        .map(|f| Item::finding(f, theme))
+        .map(Source::Finding)
         .chain(
             tick.snapshot
                 .blind_spots
                 .iter()
-                .map(|b| Item::blind_spot(b, theme)),
+                .map(|b| Source::BlindSpot(b)),
         )
         .collect()
 }
 
-/// The panel's lines in `width` x `height`: every item with its next step when all fit so,
-/// else items whole from the top while the rest still fit on a line each, then one line each.
-fn layout(items: &[Item], width: usize, height: usize, theme: Theme) -> Vec<Line<'static>> {
-    let with_next: Vec<Line> = items
-        .iter()
-        .flat_map(|i| i.full(width, true, theme))
-        .collect();
-    if with_next.len() <= height {
-        return with_next;
-    }
-    let mut lines = Vec::new();
-    let mut whole = true;
-    for (n, item) in items.iter().enumerate() {
-        let left = items.len() - n - 1;
-        let full = item.full(width, false, theme);
-        whole = whole && lines.len() + full.len() + left <= height;
-        if whole {
-            lines.extend(full);
-        } else {
-            lines.push(item.one_line(width));
+/// The panel's first `height` lines in `width`, and how many lines it has in all: every item
+/// with its next step when all fit so, else items whole from the top while the rest still fit
+/// on a line each, then one line each. Only the items that reach the first `height` lines are
+/// made into text: a host with thousands of findings costs a screenful.
+fn layout(
+    items: &[Source<'_>],
+    width: usize,
+    height: usize,
+    theme: Theme,
+) -> (Vec<Line<'static>>, usize) {
+    let mut lines: Vec<Line> = Vec::new();
+    let mut all_fit = true;
+    for src in items {
+        lines.extend(src.item(theme).full(width, true, theme));
+        if lines.len() > height {
+            all_fit = false;
+            break;
         }
     }
-    lines
+    if all_fit {
+        let n = lines.len();
+        return (lines, n);
+    }
+    lines.clear();
+    let mut whole = true;
+    for (n, src) in items.iter().enumerate() {
+        let left = items.len() - n - 1;
+        if whole {
+            let full = src.item(theme).full(width, false, theme);
+            whole = lines.len() + full.len() + left <= height;
+            if whole {
+                lines.extend(full);
+                continue;
+            }
+        }
+        if lines.len() >= height {
+            // One line each from here on, none of them on screen.
+            return (lines, height + left + 1);
+        }
+        lines.push(src.item(theme).one_line(width));
+    }
+    let n = lines.len();
+    (lines, n)
 }
 
 /// Lines the panel's content takes at `width` when given at most `height`.
 pub(super) fn lines_used(tick: Option<&Tick>, width: u16, height: usize, theme: Theme) -> usize {
     let Some(tick) = tick else { return 1 };
-    let items = items(tick, None, theme);
+    let items = items(tick, None);
     layout(&items, usize::from(width), height, theme)
+        .0
         .len()
         .clamp(1, height.max(1))
 }
@@ -171,18 +208,19 @@ pub(super) fn draw_findings(
         );
         return;
     };
-    let items = items(tick, focus, theme);
+    let items = items(tick, focus);
     let inner = section("", theme.bold()).inner(area);
     let height = usize::from(inner.height);
-    let mut lines = if items.is_empty() {
-        vec![Line::styled(
+    let (mut lines, count) = if items.is_empty() {
+        let quiet = Line::styled(
             "No queue is full, nothing is dropped, no limit is near.",
             theme.dim(),
-        )]
+        );
+        (vec![quiet], 1)
     } else {
         layout(&items, usize::from(inner.width), height, theme)
     };
-    let shown = lines.len().min(height).min(items.len());
+    let shown = count.min(height).min(items.len());
     lines.truncate(height);
     let block = section(title(tick, shown, items.len()), theme.bold());
     f.render_widget(Paragraph::new(lines).block(block), area);
@@ -208,4 +246,76 @@ fn title(tick: &Tick, shown: usize, listed: usize) -> String {
     }
     t.push(' ');
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Severity;
+
+    /// The panel as it was laid out before `layout` stopped at the screen: every item made
+    /// into text, then cut. The reference the new layout must agree with.
+    fn reference(items: &[Item], width: usize, height: usize, theme: Theme) -> Vec<Line<'static>> {
+        let with_next: Vec<Line> = items
+            .iter()
+            .flat_map(|i| i.full(width, true, theme))
+            .collect();
+        if with_next.len() <= height {
+            return with_next;
+        }
+        let mut lines = Vec::new();
+        let mut whole = true;
+        for (n, item) in items.iter().enumerate() {
+            let left = items.len() - n - 1;
+            let full = item.full(width, false, theme);
+            whole = whole && lines.len() + full.len() + left <= height;
+            if whole {
+                lines.extend(full);
+            } else {
+                lines.push(item.one_line(width));
+            }
+        }
+        lines
+    }
+
+    fn finding(n: usize, active: bool) -> Finding {
+        Finding {
+            severity: [Severity::Critical, Severity::Warning, Severity::Info][n % 3],
+            rule: "test".into(),
+            listener: None,
+            key: None,
+            message: format!(
+                "Finding {n} says something{}. Then more.",
+                " long".repeat(n % 7)
+            ),
+            evidence: Default::default(),
+            next: format!("Do thing {n}{}", " and more".repeat(n % 4)),
+            cleared_s: (!active).then_some(3.0),
+        }
+    }
+
+    #[test]
+    fn the_panel_shows_what_laying_out_every_item_showed() {
+        let theme = Theme::new(true);
+        let findings: Vec<Finding> = (0..12).map(|n| finding(n, n % 5 != 4)).collect();
+        let blind = ["the service dump is 3 s old".to_string()];
+        for count in [0, 1, 2, 5, 12] {
+            let sources: Vec<Source> = (findings[..count].iter().map(Source::Finding))
+                .chain(blind.iter().map(|b| Source::BlindSpot(b)))
+                .collect();
+            let items: Vec<Item> = sources.iter().map(|s| s.item(theme)).collect();
+            for width in [20, 50, 120] {
+                for height in 0..40 {
+                    let want = reference(&items, width, height, theme);
+                    let (mut got, n) = layout(&sources, width, height, theme);
+                    assert_eq!(n, want.len(), "{count} items, {width}x{height}");
+                    assert!(got.len() <= height, "at most a screenful is made");
+                    got.truncate(height);
+                    let mut want = want;
+                    want.truncate(height);
+                    assert_eq!(got, want, "{count} items, {width}x{height}");
+                }
+            }
+        }
+    }
 }

@@ -9,8 +9,7 @@ use super::cells::{table_row, ADDRESS, COLUMNS, QUEUE, QUEUE_MAX, TREND};
 use super::text::safe;
 use super::theme::{section, Theme};
 use crate::engine::Engine;
-use crate::model::Owners;
-use crate::tui::app::{App, Row};
+use crate::tui::app::{App, Listing};
 
 /// The columns that fit `width`, as (index into COLUMNS, width), left to right: chosen by
 /// priority at their least width; spare width widens the accept-queue gauge first, then the
@@ -58,39 +57,33 @@ pub(super) fn draw_listeners(
     area: Rect,
     app: &mut App,
     engine: &Engine,
-    (rows, total): (&[Row], usize),
+    listing: &Listing<'_>,
     theme: Theme,
 ) {
-    let block = section(title(app, rows, total, service_note(engine)), theme.bold());
+    let total = listing.total();
+    let block = section(title(app, listing, service_note(engine)), theme.bold());
     let inner = block.inner(area);
     f.render_widget(block, area);
-    if rows.is_empty() {
+    if listing.is_empty() {
         let msg = empty_message(app, engine, total);
         f.render_widget(Paragraph::new(msg).style(theme.dim()), inner);
         return;
     }
-    let endpoint_w = rows
-        .iter()
-        .map(|r| r.endpoint.chars().count())
-        .max()
-        .unwrap_or(7)
-        .clamp(12, if inner.width < 100 { 24 } else { 40 }) as u16;
+    let endpoint_w =
+        (listing.endpoint_chars()).clamp(12, if inner.width < 100 { 24 } else { 40 }) as u16;
     let cols = table_columns(inner.width, endpoint_w);
     let visible = usize::from(inner.height.saturating_sub(1));
-    scroll_to_selection(app, rows, visible);
+    scroll_to_selection(app, listing, visible);
     app.table_top = inner.y + 1;
     let header = TRow::new(cols.iter().map(|(i, _)| Cell::from(COLUMNS[*i].0))).style(theme.dim());
     let selected_key = app.selected;
-    let body = rows
-        .iter()
-        .enumerate()
-        .skip(app.scroll)
-        .take(visible)
-        .map(|(n, r)| {
-            // With nothing selected yet, the first listener is.
-            let selected = selected_key == Some(r.key) || (selected_key.is_none() && n == 0);
-            table_row(r, selected, &cols, engine, theme)
-        });
+    // Rows are built for the listeners on screen only.
+    let body = (app.scroll..listing.len().min(app.scroll + visible)).filter_map(|n| {
+        let r = listing.row(n)?;
+        // With nothing selected yet, the first listener is.
+        let selected = selected_key == Some(r.key) || (selected_key.is_none() && n == 0);
+        Some(table_row(&r, selected, &cols, engine, theme))
+    });
     let widths: Vec<Constraint> = cols.iter().map(|(_, w)| Constraint::Length(*w)).collect();
     f.render_widget(
         Table::new(body, widths).header(header).column_spacing(1),
@@ -115,14 +108,13 @@ fn service_note(engine: &Engine) -> String {
 /// The table's title: how many listeners (of how many, when filtered), the `--port`/`--process`
 /// selection, the sort, the `/` filter, how old or unknown the service columns are, and the
 /// `?` legend when an owner is unknown.
-fn title(app: &App, rows: &[Row], total: usize, service: String) -> String {
-    let unknown = rows
-        .iter()
-        .any(|r| matches!(r.owners, Owners::Unknown { .. }) && !r.gone);
-    let count = if rows.len() == total {
+fn title(app: &App, listing: &Listing<'_>, service: String) -> String {
+    let unknown = listing.owner_unknown();
+    let (shown, total) = (listing.len(), listing.total());
+    let count = if shown == total {
         total.to_string()
     } else {
-        format!("{} of {total}", rows.len())
+        format!("{shown} of {total}")
     };
     let select = if app.select.is_empty() {
         String::new()
@@ -172,12 +164,12 @@ fn empty_message(app: &App, engine: &Engine, total: usize) -> String {
 }
 
 /// Scrolls the least that brings the selected row into the `visible` rows.
-fn scroll_to_selection(app: &mut App, rows: &[Row], visible: usize) {
-    let sel = app.selected_index(rows).unwrap_or(0);
+fn scroll_to_selection(app: &mut App, listing: &Listing<'_>, visible: usize) {
+    let sel = app.selected.and_then(|k| listing.position(k)).unwrap_or(0);
     if sel < app.scroll {
         app.scroll = sel;
     } else if visible > 0 && sel >= app.scroll + visible {
         app.scroll = sel + 1 - visible;
     }
-    app.scroll = app.scroll.min(rows.len().saturating_sub(1));
+    app.scroll = app.scroll.min(listing.len().saturating_sub(1));
 }

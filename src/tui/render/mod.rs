@@ -33,7 +33,7 @@ pub use theme::Theme;
 
 use crate::engine::Engine;
 use crate::model::Tick;
-use crate::tui::app::{App, Row, Screen};
+use crate::tui::app::{App, Listing, Screen};
 use counters::{counters_line, draw_counters};
 use detail::draw_detail;
 use findings::{draw_findings, item_count, lines_used};
@@ -56,10 +56,11 @@ pub fn draw(f: &mut Frame, app: &mut App, engine: &Engine) {
         f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
-    let (rows, total) = app.rows_and_total(engine);
+    // The order of every listener; rows are built only for those drawn.
+    let listing = app.listing(engine);
     let body = match app.screen {
-        Screen::Main => draw_main(f, area, app, engine, (&rows, total), theme),
-        Screen::Detail | Screen::Pipeline => draw_focused(f, area, app, engine, &rows, theme),
+        Screen::Main => draw_main(f, area, app, engine, &listing, theme),
+        Screen::Detail | Screen::Pipeline => draw_focused(f, area, app, engine, &listing, theme),
     };
     if app.help {
         draw_help(f, body, app, theme);
@@ -90,17 +91,18 @@ fn draw_main(
     area: Rect,
     app: &mut App,
     engine: &Engine,
-    (rows, total): (&[Row], usize),
+    listing: &Listing<'_>,
     theme: Theme,
 ) -> Rect {
     let area = with_lab_panel(f, area, app, false, theme);
     let tick = engine.latest();
-    let (counters_h, table_h, findings_h) = main_heights(area, tick, rows.len(), app.help, theme);
+    let (counters_h, table_h, findings_h) =
+        main_heights(area, tick, listing.len(), app.help, theme);
     let [head, counters, table, findings, foot] =
         stack(area, [2, counters_h, table_h, findings_h, 1]);
     draw_header_and_footer(f, head, foot, app, tick, theme);
     draw_counters(f, counters, engine, theme);
-    draw_listeners(f, table, app, engine, (rows, total), theme);
+    draw_listeners(f, table, app, engine, listing, theme);
     draw_findings(f, findings, tick, None, theme);
     table
 }
@@ -161,7 +163,7 @@ fn draw_focused(
     area: Rect,
     app: &mut App,
     engine: &Engine,
-    rows: &[Row],
+    listing: &Listing<'_>,
     theme: Theme,
 ) -> Rect {
     let tick = engine.latest();
@@ -174,10 +176,10 @@ fn draw_focused(
         Paragraph::new(counters_line(tick, counters.width, theme)),
         counters,
     );
-    let row = app.selected_row(rows);
-    draw_findings(f, findings, tick, row.map(|r| r.key), theme);
+    let row = app.selected_listing_row(listing);
+    draw_findings(f, findings, tick, row.as_ref().map(|r| r.key), theme);
     let body = with_lab_panel(f, body, app, true, theme);
-    match (app.screen, row, tick) {
+    match (app.screen, row.as_ref(), tick) {
         (Screen::Detail, Some(row), _) => draw_detail(f, body, row, engine, theme),
         (Screen::Pipeline, Some(row), Some(t)) => draw_pipeline(f, body, row, t, theme),
         (Screen::Detail, ..) => f.render_widget(
