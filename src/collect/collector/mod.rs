@@ -2,18 +2,23 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::diag::{self, SynRecvTally};
 use super::error::{netlink, CollectError};
 use super::netlink::DiagSocket;
 use super::owners::{self, OwnerResolver};
-use super::service::{self, ChildTracker, ServiceTally};
 use super::{netns, procnet, tunables};
+mod children;
+mod system;
+
 use crate::model::{
-    Family, HostInfo, NetnsInfo, SampleTime, ServiceSummary, Snapshot, SynRecvSummary, TcpListener,
-    TcpSockstat, UnixListener, SCHEMA_VERSION,
+    Family, HostInfo, NetnsInfo, Snapshot, SynRecvSummary, TcpListener, TcpSockstat, UnixListener,
+    SCHEMA_VERSION,
 };
+use children::ServiceState;
+use system::{host_info, page_size, sample_time};
+pub use system::{monotonic_ns, thread_cpu};
 
 /// Shortest wait between two /proc scans for new sockets, however cheap the scan.
 pub const OWNER_RESCAN_FLOOR: Duration = Duration::from_millis(250);
@@ -73,28 +78,6 @@ pub struct Collector {
     /// of 10,000 listeners holds room for 16,384, 1.7 MB more per snapshot).
     listeners_last: usize,
     service: ServiceState,
-}
-
-/// The service dump's state between samples.
-#[derive(Debug, Default)]
-struct ServiceState {
-    tracker: ChildTracker,
-    last: Option<LastService>,
-    /// Children first seen, per listener (by cookie), since sockq started.
-    totals: crate::model::FastMap<u64, u64>,
-    /// Thread CPU time of the last dump.
-    cost: Duration,
-}
-
-/// The last service dump.
-#[derive(Debug)]
-struct LastService {
-    tally: ServiceTally,
-    at: Instant,
-    dumped_ns: u64,
-    interrupted: bool,
-    tcp_info: bool,
-    ranges: u32,
 }
 
 /// TCP listeners of both families from one LISTEN-only dump each.
@@ -407,114 +390,6 @@ impl Collector {
         syn_recv
     }
 
-    /// Dumps the listeners' children (or reuses the last dump while younger than `max_age`) and
-    /// writes each listener's `service`; says in `blind` what is stale or unknown. `None` when
-    /// there is no dump to show (no listeners, or it failed).
-    fn attach_service(
-        &mut self,
-        listeners: &mut [TcpListener],
-        max_age: Duration,
-        blind: &mut Vec<String>,
-    ) -> Option<ServiceSummary> {
-        let reuse = self
-            .service
-            .last
-            .as_ref()
-            .is_some_and(|l| l.at.elapsed() < max_age);
-        if !reuse {
-            let cpu0 = thread_cpu();
-            self.service.last = if listeners.is_empty() {
-                None
-            } else {
-                match self.service_dump(listeners) {
-                    Ok(last) => Some(last),
-                    Err(e) => {
-                        blind.push(format!("the listeners' connections are unknown: {e}"));
-                        None
-                    }
-                }
-            };
-            self.service.cost = thread_cpu().saturating_sub(cpu0);
-        }
-        let last = self.service.last.as_ref()?;
-        let (new, unmatched) = service::attribute_service(listeners, &last.tally);
-        let totals = &mut self.service.totals;
-        if !reuse {
-            for (l, n) in listeners.iter().zip(&new) {
-                *totals.entry(l.cookie).or_insert(0) += n;
-            }
-            let present: crate::model::FastSet<u64> = listeners.iter().map(|l| l.cookie).collect();
-            totals.retain(|cookie, _| present.contains(cookie));
-        }
-        for l in listeners.iter_mut() {
-            if let Some(s) = l.service.as_mut() {
-                s.connections_seen_total = totals.get(&l.cookie).copied().unwrap_or(0);
-            }
-        }
-        let age = last.at.elapsed();
-        if reuse {
-            blind.push(format!(
-                "the listeners' connections (waiting, in service, closing) are {:.1} s old: the dump was spaced out to keep the CPU budget",
-                age.as_secs_f64()
-            ));
-        }
-        if last.interrupted {
-            blind.push("the dump of the listeners' connections was interrupted by concurrent changes; counts may be off by a few".into());
-        }
-        Some(ServiceSummary {
-            age_ms: if reuse {
-                u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
-            } else {
-                0
-            },
-            dumped_monotonic_ns: last.dumped_ns,
-            sockets: last.tally.sockets,
-            unmatched,
-            tcp_info: last.tcp_info,
-            port_ranges: last.ranges,
-        })
-    }
-
-    /// One pass of the service dump: per family of the listeners, the children's states on
-    /// the listeners' ports (kernel-side bytecode filter), with tcp_info only when the tracker
-    /// needs ages.
-    fn service_dump(&mut self, listeners: &[TcpListener]) -> Result<LastService, CollectError> {
-        let ports: Vec<u16> = listeners.iter().map(|l| l.port).collect();
-        let ranges = service::port_ranges(&ports, service::MAX_PORT_RANGES);
-        let mut families: Vec<Family> = listeners.iter().map(|l| l.family).collect();
-        families.sort_unstable();
-        families.dedup();
-        let tcp_info = self.service.tracker.wants_tcp_info();
-        let dumped_ns = monotonic_ns();
-        let mut pass = self.service.tracker.begin(dumped_ns);
-        let mut interrupted = false;
-        for family in families {
-            let request = service::children_request(family, &ranges, tcp_info);
-            let result = self.diag.dump(request, |payload| {
-                if let Some(child) = service::decode_child(payload)? {
-                    pass.add(&child);
-                }
-                Ok(())
-            });
-            match result {
-                Ok(i) => interrupted |= i,
-                Err(e) => {
-                    pass.finish(false);
-                    return Err(netlink(format!("dumping {family:?} TCP connections"))(e));
-                }
-            }
-        }
-        let tally = pass.finish(!interrupted);
-        Ok(LastService {
-            tally,
-            at: Instant::now(),
-            dumped_ns,
-            interrupted,
-            tcp_info,
-            ranges: u32::try_from(ranges.len()).unwrap_or(u32::MAX),
-        })
-    }
-
     /// The `TCP:` line of /proc/thread-self/net/sockstat (sockets and memory).
     fn read_sockstat(&self, blind: &mut Vec<String>) -> Option<TcpSockstat> {
         let path = self.opts.proc_root.join("thread-self/net/sockstat");
@@ -597,54 +472,4 @@ impl Collector {
         blind.extend(problems);
         counters
     }
-}
-
-/// The size of a page in bytes (the unit of sockstat `mem` and net.ipv4.tcp_mem). Linux
-/// always answers sysconf(_SC_PAGESIZE); 4096 only if it did not.
-fn page_size() -> u64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .and_then(|v| u64::try_from(v).ok())
-        .unwrap_or(4096)
-}
-
-fn host_info() -> HostInfo {
-    let hostname = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let kernel = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
-    HostInfo { hostname, kernel }
-}
-
-fn sample_time() -> SampleTime {
-    let now = SystemTime::now();
-    let wall_unix_ms = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    SampleTime {
-        wall: humantime::format_rfc3339_millis(now).to_string(),
-        wall_unix_ms,
-        monotonic_ns: monotonic_ns(),
-    }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds.
-pub fn monotonic_ns() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .map(|t| {
-            u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000_000
-                + u64::try_from(t.tv_nsec()).unwrap_or(0)
-        })
-        .unwrap_or(0)
-}
-
-/// CPU time consumed by the calling thread.
-pub fn thread_cpu() -> Duration {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-        .map(Duration::from)
-        .unwrap_or_default()
 }
