@@ -1133,10 +1133,23 @@ fn blocked_loop_leaves_requests_unread_then_fills_the_accept_queue() {
         matches > 0,
         &format!("unread numbers equal ss in a tick where not_reading fires:\n{log}"),
     );
+    // Once the handler is short again the server reads each request within milliseconds, but a
+    // dump can still catch one that just arrived (a CI run at load saw one in the last tick):
+    // the unread connections fall below the most seen while it blocked, not always to zero.
+    let most_unread = firing
+        .iter()
+        .map(|l| svc(l, "unread_conns"))
+        .max()
+        .unwrap_or(0);
     let last = run.last();
     run.check(
-        step(last) == 2 && finding(last, "not_reading").is_none() && svc(last, "unread_conns") == 0,
-        "not_reading clears once the handler is short again (step 3)",
+        step(last) == 2
+            && finding(last, "not_reading").is_none()
+            && svc(last, "unread_conns") < most_unread,
+        &format!(
+            "not_reading clears once the handler is short again (step 3), and the unread \
+             connections fall below the {most_unread} seen while it blocked"
+        ),
     );
 }
 
