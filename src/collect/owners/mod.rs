@@ -35,7 +35,6 @@
 //! reads of /proc/PID/stat.
 
 mod activity;
-mod dirents;
 mod netns_cache;
 mod parse;
 mod proc_access;
@@ -60,8 +59,6 @@ pub use netns_cache::{NetnsCache, NETNS_CACHE_AGE};
 pub use parse::{parse_nofile_soft_limit, parse_proc_stat, parse_socket_link, ProcStat};
 pub use scan::{FULL_RESCAN_INTERVAL, RESCAN_COST_FACTOR};
 
-#[doc(hidden)]
-pub use dirents::dirent_names;
 /// The other pure parsers of /proc texts, public for the fuzz targets (fuzz/) only: not part of
 /// sockq's interface.
 #[doc(hidden)]

@@ -6,19 +6,19 @@
 //! The syscall pattern of each read is measured (docs/perf.md, change 5): a refresh opens
 //! /proc/PID/fd with a plain `open` (no `fdopendir`, whose `fstat` and `fcntl` it would not use)
 //! and re-checks links relative to that descriptor; a scan lists it with `getdents64` on that
-//! descriptor too (no `opendir`: its `fstat`, two `fcntl`s and the `lseek` of nix's iterator
-//! are four of the about two dozen system calls a scan makes per process).
+//! descriptor too, through rustix's `RawDir` (no `opendir`: its `fstat`, two `fcntl`s and the
+//! `lseek` of nix's iterator are four of the about two dozen system calls a scan makes per
+//! process).
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Read as _};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
-use super::dirents::dirent_names;
 use super::parse::{
     netns_link_inode, nspid_is_single, parse_decimal_u32, parse_nofile_soft_limit, parse_proc_stat,
     proc_stat_comm, socket_link_inode, ProcStat,
@@ -249,12 +249,12 @@ impl FdListing {
     /// listed before an error, if the listing fails midway (the process exited).
     pub(super) fn fds(&mut self) -> Vec<u32> {
         let mut out = Vec::new();
-        let mut buf = [0u8; DIRENT_BUFFER];
-        loop {
-            match getdents64(self.dir.as_fd(), &mut buf) {
-                Ok(0) => break,
-                Ok(n) => out.extend(dirent_names(&buf[..n]).filter_map(parse_decimal_u32)),
-                Err(Errno::EINTR) => {}
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); DIRENT_BUFFER];
+        let mut dir = rustix::fs::RawDir::new(self.dir.as_fd(), &mut buf);
+        while let Some(entry) = dir.next() {
+            match entry {
+                Ok(e) => out.extend(parse_decimal_u32(e.file_name().to_bytes())),
+                Err(rustix::io::Errno::INTR) => {}
                 Err(_) => break,
             }
         }
@@ -281,27 +281,6 @@ pub(super) fn socket_at(dir: impl AsFd, fd: u32, name: &mut String) -> Option<u6
     let _ = write!(name, "{fd}");
     let target = nix::fcntl::readlinkat(dir, name.as_str()).ok()?;
     socket_link_inode(target.as_bytes())
-}
-
-/// `getdents64(dir, buf)`: the directory entries that fit in `buf` from the descriptor's
-/// position on (advancing it); the bytes written, 0 at the end. Neither nix nor std lists a
-/// directory without `opendir`, hence the raw call.
-#[allow(unsafe_code)] // the one raw system call, see the SAFETY comment
-fn getdents64(dir: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
-    // SAFETY: `buf` is a live, exclusively borrowed buffer of `buf.len()` bytes, the most the
-    // kernel writes; `dir` is an open descriptor borrowed for the call.
-    let n = unsafe {
-        nix::libc::syscall(
-            nix::libc::SYS_getdents64,
-            dir.as_raw_fd(),
-            buf.as_mut_ptr(),
-            buf.len(),
-        )
-    };
-    if n < 0 {
-        return Err(Errno::last());
-    }
-    usize::try_from(n).map_err(|_| Errno::EINVAL)
 }
 
 /// Clock ticks per second, the unit of the CPU times in /proc/PID/stat
