@@ -16,10 +16,10 @@ pub struct TickOrder {
 }
 
 /// Compares the listed entries of this tick, one by one in the map's order, with the last
-/// tick's.
+/// tick's (no copy of them: when they differ, the tick's rows say what they are).
 #[derive(Debug)]
 pub struct OrderCheck {
-    next: Vec<(ListenerKey, bool)>,
+    seen: usize,
     same: bool,
 }
 
@@ -27,21 +27,21 @@ impl TickOrder {
     /// Starts this tick's comparison.
     pub fn check(&self) -> OrderCheck {
         OrderCheck {
-            next: Vec::with_capacity(self.listed.len()),
+            seen: 0,
             same: true,
         }
     }
 
     /// The next listed entry of this tick in the map's order.
     pub fn see(&self, check: &mut OrderCheck, key: ListenerKey, gone: bool) {
-        let i = check.next.len();
-        check.same &= self.listed.get(i) == Some(&(key, gone));
-        check.next.push((key, gone));
+        check.same &= self.listed.get(check.seen) == Some(&(key, gone));
+        check.seen += 1;
     }
 
     /// Puts `ticks` (listed in the map's order, as `check` saw them) in the tick's order.
+    /// `self.listed` is set from them before they are moved.
     pub fn apply(&mut self, check: OrderCheck, ticks: &mut [ListenerTick]) {
-        let same = check.same && check.next.len() == self.listed.len();
+        let same = check.same && check.seen == self.listed.len() && ticks.len() == check.seen;
         if !same {
             let mut by_rank: Vec<u32> = (0..ticks.len() as u32).collect();
             by_rank.sort_by(|&a, &b| tick_order(&ticks[a as usize], &ticks[b as usize]));
@@ -49,7 +49,7 @@ impl TickOrder {
             for (rank, &i) in by_rank.iter().enumerate() {
                 dest[i as usize] = rank as u32;
             }
-            self.listed = check.next;
+            self.listed = ticks.iter().map(|t| (t.key, t.gone)).collect();
             self.dest = dest;
         }
         permute(ticks, &self.dest);
