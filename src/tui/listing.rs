@@ -750,19 +750,6 @@ mod tests {
         let (sorted, unsorted) = (engine(3), engine(1));
         let select = Filter::default();
         let memo = OrderMemo::default();
-        for engine in [&sorted, &unsorted, &sorted, &unsorted] {
-            let opts = Options {
-                sort: SortBy::Fill,
-                search: "",
-                select: &select,
-                unix: false,
-                memo: Some(&memo),
-            };
-            let want: Vec<ListenerKey> = reference(engine, opts).0.iter().map(|r| r.key).collect();
-            assert_eq!(want.len(), 3);
-            assert_eq!(Listing::new(engine, opts).keys(), want);
-        }
-        let key = |inode| ListenerKey { inode, cookie: 1 };
         let opts = Options {
             sort: SortBy::Fill,
             search: "",
@@ -770,6 +757,12 @@ mod tests {
             unix: false,
             memo: Some(&memo),
         };
+        for engine in [&sorted, &unsorted, &sorted, &unsorted] {
+            let want: Vec<ListenerKey> = reference(engine, opts).0.iter().map(|r| r.key).collect();
+            assert_eq!(want.len(), 3);
+            assert_eq!(Listing::new(engine, opts).keys(), want);
+        }
+        let key = |inode| ListenerKey { inode, cookie: 1 };
         assert_eq!(
             Listing::new(&unsorted, opts).keys(),
             [key(1), key(2), key(3)]
