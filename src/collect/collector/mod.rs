@@ -1,5 +1,8 @@
 //! The collector: one namespace's kernel state into Snapshots.
 
+mod children;
+mod system;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -9,9 +12,6 @@ use super::error::{netlink, CollectError};
 use super::netlink::DiagSocket;
 use super::owners::{self, OwnerResolver};
 use super::{netns, procnet, tunables};
-mod children;
-mod system;
-
 use crate::model::{
     Family, HostInfo, NetnsInfo, Snapshot, SynRecvSummary, TcpListener, TcpSockstat, UnixListener,
     SCHEMA_VERSION,
