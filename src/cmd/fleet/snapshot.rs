@@ -4,7 +4,7 @@ use crate::cmd::snapshot::{wants_reread, SnapshotConfig};
 use crate::cmd::{CmdError, CmdResult};
 use crate::collect::netns::{current_netns_inode, run_in_checked, NetnsError, NetnsTarget};
 use crate::collect::netns_all::{self, Discovery, DiscoveryOptions};
-use crate::collect::{CollectError, Collector};
+use crate::collect::{CollectError, Collector, CollectorOptions};
 use crate::export;
 use crate::model::fleet::{FleetSnapshot, NetnsSnapshot, FLEET_SCHEMA_VERSION};
 use crate::model::labels::terminal_safe;
@@ -20,10 +20,11 @@ pub fn snapshot(cfg: &SnapshotConfig) -> CmdResult {
     discovery.refresh().map_err(anyhow::Error::from)?;
     let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let own = current_netns_inode();
+    let opts = cfg.collector.clone().across_namespaces();
     let mut read: Vec<(NetnsRef, Read)> = discovery
         .namespaces()
         .iter()
-        .map(|r| (r.clone(), sample_one(r, own, cfg)))
+        .map(|r| (r.clone(), sample_one(r, own, &opts)))
         .collect();
     // A process's CPU share needs two reads of it: every namespace's holders are read again
     // once, a moment later (the holders' /proc files do not depend on the namespace).
@@ -95,13 +96,13 @@ pub fn snapshot(cfg: &SnapshotConfig) -> CmdResult {
 
 /// One sample of `r`, on a thread that entered it (sockq's own namespace without setns, so an
 /// unprivileged run still reads it); the collector comes back for the second owner read.
-fn sample_one(r: &NetnsRef, own: Option<u64>, cfg: &SnapshotConfig) -> Read {
+fn sample_one(r: &NetnsRef, own: Option<u64>, opts: &CollectorOptions) -> Read {
     let target = if Some(r.inode) == own {
         NetnsTarget::Current
     } else {
         netns_all::target(r)
     };
-    let (label, opts) = (r.label(), cfg.collector.clone());
+    let (label, opts) = (r.label(), opts.clone());
     run_in_checked(&target, Some(r.inode), move || {
         let mut c = Collector::new(label, opts)?;
         let s = c.sample()?;

@@ -56,6 +56,17 @@ impl Default for CollectorOptions {
     }
 }
 
+impl CollectorOptions {
+    /// The options of the collectors of many namespaces of one host (`--all-netns`): their
+    /// owner scans share what they read of each process's namespace ([`owners::NetnsCache`]),
+    /// instead of each reading every process's /proc/PID/ns/net.
+    #[must_use]
+    pub fn across_namespaces(mut self) -> Self {
+        self.netns_cache = Some(std::sync::Arc::new(owners::NetnsCache::default()));
+        self
+    }
+}
+
 /// Reads one network namespace into [`Snapshot`]s.
 pub struct Collector {
     pub(super) diag: DiagSocket,

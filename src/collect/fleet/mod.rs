@@ -139,9 +139,7 @@ impl Fleet {
     /// Discovers every namespace and starts sampling each it can enter. Fails only when /proc
     /// cannot be listed or the thread cannot start. The first events are the namespaces added.
     pub fn start(mut cfg: FleetConfig) -> Result<Self, FleetError> {
-        // Every namespace's owner scan reads which processes are its own: read once for all.
-        cfg.sampler.collector.netns_cache =
-            Some(Arc::new(crate::collect::owners::NetnsCache::default()));
+        cfg.sampler.collector = cfg.sampler.collector.across_namespaces();
         let (commands, crx) = mpsc::channel();
         // room for a few samples of every namespace; more are lost as gaps, never blocking
         let (rtx, reports) = mpsc::sync_channel(4096);
